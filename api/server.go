@@ -1,0 +1,126 @@
+// Package api is kooflow's HTTP server: the KooGallery production interface, the seller's console API, and the
+// health endpoints. Handlers turn requests into Temporal Updates and read the PostgreSQL read model; they never
+// change workflow state themselves.
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.temporal.io/sdk/client"
+
+	"github.com/kooflow/kooflow/api/httpx"
+	"github.com/kooflow/kooflow/config"
+)
+
+// Deps are what the handlers need; the process that serves them owns their lifetimes.
+type Deps struct {
+	Config   config.Config
+	Log      *slog.Logger
+	Pool     *pgxpool.Pool
+	Temporal client.Client
+}
+
+// New builds the router with every route mounted.
+func New(d Deps) (*gin.Engine, error) {
+	tokens, err := d.Config.ParseConsoleTokens()
+	if err != nil {
+		return nil, err
+	}
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.ContextWithFallback = true
+	r.HandleMethodNotAllowed = true
+	r.Use(httpx.RequestContext(d.Log), httpx.Recover())
+	r.NoRoute(func(c *gin.Context) {
+		httpx.WriteProblem(c, http.StatusNotFound, "no such endpoint: "+c.Request.Method+" "+c.Request.URL.Path)
+	})
+	r.NoMethod(func(c *gin.Context) {
+		httpx.WriteProblem(c, http.StatusMethodNotAllowed, c.Request.Method+" is not allowed on "+c.Request.URL.Path)
+	})
+
+	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	r.GET("/readyz", readyz(d))
+
+	console := r.Group("/console/v1", httpx.ConsoleAuth(tokens))
+	if len(tokens) == 0 {
+		d.Log.Warn("no console tokens configured: every console request will be refused", "set", config.EnvConsoleTokens)
+	}
+	mountSelfCheck(console, d)
+	if err := mountRoutes(r, console, d); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func readyz(d Deps) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+		defer cancel()
+		checks := gin.H{}
+		ok := true
+		if err := d.Pool.Ping(ctx); err != nil {
+			checks["postgres"] = err.Error()
+			ok = false
+		} else {
+			checks["postgres"] = "ok"
+		}
+		if _, err := d.Temporal.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
+			checks["temporal"] = err.Error()
+			ok = false
+		} else {
+			checks["temporal"] = "ok"
+		}
+		status := http.StatusOK
+		if !ok {
+			status = http.StatusServiceUnavailable
+			httpx.Log(c).Warn("not ready", "checks", checks)
+		}
+		c.JSON(status, gin.H{"ready": ok, "checks": checks})
+	}
+}
+
+// Serve listens on addr until ctx ends, then stops accepting, lets in-flight requests finish (up to 10 s), and
+// returns. ready, if not nil, receives the bound address once listening.
+func Serve(ctx context.Context, addr string, h http.Handler, log *slog.Logger, ready func(net.Addr)) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+	if ready != nil {
+		ready(ln.Addr())
+	}
+	log.Info("API listening", "addr", ln.Addr().String())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("API shutting down: draining in-flight requests")
+	shCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shCtx); err != nil {
+		return fmt.Errorf("graceful shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,309 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kooflow/kooflow/config"
+	"github.com/kooflow/kooflow/devstack"
+	"github.com/kooflow/kooflow/store"
+)
+
+// Development defaults. They are only ever used by `kooflow dev`, which binds everything to 127.0.0.1; the banner
+// prints the ones a developer types.
+const (
+	devAccessKey     = "kooflow-dev-access-key-0123456789"
+	devConsoleToken  = "kooflow-dev-console-token"
+	devMarketAK      = "KOOFLOWDEVAK000000000"
+	devMarketSK      = "kooflow-dev-secret-key-0123456789"
+	devEmulatorAddr  = "127.0.0.1:8090"
+	devProvisionerPW = "kooflow-dev-provisioner-secret"
+)
+
+type devOptions struct {
+	stateDir     string
+	binDir       string
+	temporalPort int
+	uiPort       int
+	pgPort       int
+	httpAddr     string
+	emulator     bool
+}
+
+func newDevCmd() *cobra.Command {
+	var o devOptions
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run the whole stack locally: Temporal dev server + web UI, PostgreSQL, migrations, worker and API",
+		Long: `dev starts, on 127.0.0.1 only: a Temporal dev server with its web UI (unless TEMPORAL_ADDRESS is set),
+a private PostgreSQL cluster (unless DATABASE_URL is set), applies the migrations, then runs the worker and the
+API as separate processes. State lives in --state-dir, so a second run keeps its data. Ctrl-C stops everything.`,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runDev(cmd.Context(), o) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.stateDir, "state-dir", ".kooflow", "directory holding all local state (Temporal SQLite file, PostgreSQL cluster)")
+	f.StringVar(&o.binDir, "bin-dir", "bin", "project-local directory for the Temporal CLI (built there when missing)")
+	f.IntVar(&o.temporalPort, "temporal-port", 7233, "Temporal frontend gRPC port")
+	f.IntVar(&o.uiPort, "ui-port", 8233, "Temporal web UI port")
+	f.IntVar(&o.pgPort, "pg-port", 55432, "private PostgreSQL port")
+	f.StringVar(&o.httpAddr, "http-addr", "", "API listen address (default "+config.EnvHTTPAddr+" or "+config.DefaultHTTPAddr+")")
+	f.BoolVar(&o.emulator, "emulator", false, "also run the KooGallery emulator and let it drive orders into kooflow")
+	return cmd
+}
+
+// devEnv fills every unset setting with a working development value and returns the environment the child
+// processes get.
+func devEnv(o devOptions) map[string]string {
+	env := map[string]string{}
+	set := func(k, v string) {
+		if cur, ok := os.LookupEnv(k); ok && cur != "" {
+			env[k] = cur
+			return
+		}
+		env[k] = v
+	}
+	set(config.EnvTemporalNamespace, config.DefaultTemporalNamespace)
+	set(config.EnvTaskQueue, config.DefaultTaskQueue)
+	addr := o.httpAddr
+	if addr == "" {
+		addr = config.DefaultHTTPAddr
+	}
+	set(config.EnvHTTPAddr, addr)
+	set(config.EnvAccessKey, devAccessKey)
+	set(config.EnvMarketAK, devMarketAK)
+	set(config.EnvMarketSK, devMarketSK)
+	set(config.EnvMarketEndpoint, "https://"+devEmulatorAddr)
+	set(config.EnvConsoleTokens, "dev:"+devConsoleToken)
+	set(config.EnvProvisionerSecret, devProvisionerPW)
+	set(config.EnvLogLevel, "info")
+	return env
+}
+
+func runDev(ctx context.Context, o devOptions) error {
+	_, log, err := setup()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(o.stateDir, 0o755); err != nil {
+		return fmt.Errorf("create state dir: %w", err)
+	}
+	stateDir, _ := filepath.Abs(o.stateDir)
+	logDir := filepath.Join(stateDir, "logs")
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		return err
+	}
+	env := devEnv(o)
+	var outMu sync.Mutex
+	var stops []func() error // in start order; stopped in reverse
+	stopAll := func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			if err := stops[i](); err != nil {
+				log.Warn("stop", "err", err)
+			}
+		}
+	}
+	defer stopAll()
+
+	// Temporal.
+	uiURL := "(external server: see its own UI)"
+	if addr := os.Getenv(config.EnvTemporalAddress); addr != "" {
+		env[config.EnvTemporalAddress] = addr
+	} else {
+		cli, err := devstack.EnsureTemporalCLI(ctx, o.binDir, log)
+		if err != nil {
+			return err
+		}
+		tlog, err := os.OpenFile(filepath.Join(logDir, "temporal.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err != nil {
+			return err
+		}
+		defer tlog.Close()
+		log.Info("starting Temporal dev server", "port", o.temporalPort, "ui_port", o.uiPort, "log", tlog.Name())
+		t, err := devstack.StartTemporal(ctx, devstack.TemporalOptions{
+			CLIPath: cli, Port: o.temporalPort, UIPort: o.uiPort,
+			DBFile: filepath.Join(stateDir, "temporal", "temporal.db"), Namespace: env[config.EnvTemporalNamespace],
+			Output: tlog,
+		})
+		if err != nil {
+			return err
+		}
+		stops = append(stops, t.Stop)
+		env[config.EnvTemporalAddress] = t.Address
+		uiURL = t.UIURL
+	}
+
+	// PostgreSQL.
+	if url := os.Getenv(config.EnvDatabaseURL); url != "" {
+		env[config.EnvDatabaseURL] = url
+	} else {
+		plog, err := os.OpenFile(filepath.Join(logDir, "postgres.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err != nil {
+			return err
+		}
+		defer plog.Close()
+		log.Info("starting private PostgreSQL", "port", o.pgPort, "dir", filepath.Join(stateDir, "postgres"))
+		pg, err := devstack.StartPostgres(ctx, devstack.PostgresOptions{
+			Dir: filepath.Join(stateDir, "postgres"), Port: o.pgPort, Database: "kooflow", Output: plog, Fsync: true})
+		if err != nil {
+			return err
+		}
+		stops = append(stops, pg.Stop)
+		env[config.EnvDatabaseURL] = pg.URL("")
+	}
+	if _, err := store.Migrate(ctx, env[config.EnvDatabaseURL], log); err != nil {
+		return err
+	}
+
+	// Worker and API, each its own process as in production.
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	children := map[string]*devstack.Proc{}
+	start := func(name string, args ...string) error {
+		cmd := exec.Command(self, args...)
+		cmd.Env = os.Environ()
+		for k, v := range env {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+		w := devstack.NewPrefixWriter(os.Stderr, name, &outMu)
+		cmd.Stdout, cmd.Stderr = w, w
+		p, err := devstack.StartProc(name, cmd, syscall.SIGTERM)
+		if err != nil {
+			return err
+		}
+		children[name] = p
+		stops = append(stops, func() error { return p.Stop(syscall.SIGTERM, 25*time.Second) })
+		return nil
+	}
+	if err := start("worker", "worker"); err != nil {
+		return err
+	}
+	if err := start("api", "api"); err != nil {
+		return err
+	}
+	apiURL := "http://" + env[config.EnvHTTPAddr]
+	if err := waitReady(ctx, apiURL+"/readyz", children["api"]); err != nil {
+		return err
+	}
+	for _, extra := range devExtras {
+		if err := extra(ctx, o, env, start); err != nil {
+			return err
+		}
+	}
+	printBanner(os.Stderr, &outMu, env, uiURL, stateDir)
+
+	// Run until Ctrl-C or until a child dies on its own.
+	select {
+	case <-ctx.Done():
+		log.Info("stopping: API, worker, then Temporal and PostgreSQL")
+		return nil
+	case <-exited(children):
+		for name, p := range children {
+			select {
+			case <-p.Done():
+				return fmt.Errorf("%s exited unexpectedly (%v); stopping the stack", name, p.Err())
+			default:
+			}
+		}
+		return errors.New("a child process exited")
+	}
+}
+
+// devExtras are optional parts `kooflow dev` starts after the API is ready (the emulator adds itself here).
+var devExtras []func(ctx context.Context, o devOptions, env map[string]string, start func(name string, args ...string) error) error
+
+func exited(children map[string]*devstack.Proc) <-chan struct{} {
+	ch := make(chan struct{})
+	for _, p := range children {
+		go func(p *devstack.Proc) {
+			<-p.Done()
+			select {
+			case ch <- struct{}{}:
+			default:
+			}
+		}(p)
+	}
+	return ch
+}
+
+func waitReady(ctx context.Context, url string, p *devstack.Proc) error {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("API not ready at %s: %w", url, ctx.Err())
+		case <-p.Done():
+			return fmt.Errorf("API exited before it was ready: %v", p.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func printBanner(w io.Writer, mu *sync.Mutex, env map[string]string, uiURL, stateDir string) {
+	mu.Lock()
+	defer mu.Unlock()
+	api := "http://" + env[config.EnvHTTPAddr]
+	token := strings.SplitN(env[config.EnvConsoleTokens], ",", 2)[0]
+	if _, t, ok := strings.Cut(token, ":"); ok {
+		token = t
+	}
+	lines := []string{
+		"",
+		"kooflow is running (Ctrl-C stops everything)",
+		"",
+		"  API                  " + api,
+		"  Production interface " + api + env[config.EnvProductionPath] + "  (POST, signed per KooGallery V2)",
+		"  Console API          " + api + "/console/v1   (Authorization: Bearer " + token + ")",
+		"  Temporal web UI      " + uiURL,
+		"  Temporal frontend    " + env[config.EnvTemporalAddress] + "  namespace " + env[config.EnvTemporalNamespace],
+		"  PostgreSQL           " + redactURL(env[config.EnvDatabaseURL]),
+		"  State directory      " + stateDir,
+		"",
+		"  Try it:  curl -s -X POST -H 'Authorization: Bearer " + token + "' " + api + "/console/v1/selfcheck",
+		"",
+	}
+	if env[config.EnvProductionPath] == "" {
+		lines[4] = "  Production interface " + api + config.DefaultProductionPath + "  (POST, signed per KooGallery V2)"
+	}
+	for _, l := range lines {
+		fmt.Fprintln(w, l)
+	}
+}
+
+// redactURL hides the password of a postgres:// URL.
+func redactURL(u string) string {
+	at := strings.LastIndex(u, "@")
+	scheme := strings.Index(u, "://")
+	if at < 0 || scheme < 0 {
+		return u
+	}
+	cred := u[scheme+3 : at]
+	if user, _, ok := strings.Cut(cred, ":"); ok {
+		return u[:scheme+3] + user + ":****" + u[at:]
+	}
+	return u
+}
+

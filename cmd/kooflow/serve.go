@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
+
+	"github.com/kooflow/kooflow/api"
+	"github.com/kooflow/kooflow/config"
+	"github.com/kooflow/kooflow/logging"
+	"github.com/kooflow/kooflow/store"
+	"github.com/kooflow/kooflow/worker"
+)
+
+// connect opens PostgreSQL and Temporal for a serving process.
+func connect(ctx context.Context, cfg config.Config, log *slog.Logger) (*pgxpool.Pool, client.Client, error) {
+	if err := cfg.Require(config.EnvDatabaseURL); err != nil {
+		return nil, nil, err
+	}
+	pool, err := store.Open(ctx, cfg.DatabaseURL.Reveal())
+	if err != nil {
+		return nil, nil, err
+	}
+	tc, err := client.DialContext(ctx, client.Options{
+		HostPort:  cfg.TemporalAddress,
+		Namespace: cfg.TemporalNamespace,
+		Logger:    logging.Temporal(log),
+	})
+	if err != nil {
+		pool.Close()
+		return nil, nil, fmt.Errorf("connect to Temporal at %s (namespace %s): %w", cfg.TemporalAddress, cfg.TemporalNamespace, err)
+	}
+	return pool, tc, nil
+}
+
+func newAPICmd() *cobra.Command {
+	var addr string
+	cmd := &cobra.Command{
+		Use:   "api",
+		Short: "Serve the KooGallery production interface and the console API",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, log, err := setup()
+			if err != nil {
+				return err
+			}
+			if addr != "" {
+				cfg.HTTPAddr = addr
+			}
+			if err := cfg.Require(config.EnvAccessKey); err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			pool, tc, err := connect(ctx, cfg, log)
+			if err != nil {
+				return err
+			}
+			defer pool.Close()
+			defer tc.Close()
+			h, err := api.New(api.Deps{Config: cfg, Log: log, Pool: pool, Temporal: tc})
+			if err != nil {
+				return err
+			}
+			return api.Serve(ctx, cfg.HTTPAddr, h, log, nil)
+		},
+	}
+	cmd.Flags().StringVar(&addr, "addr", "", "listen address (overrides "+config.EnvHTTPAddr+")")
+	return cmd
+}
+
+func newWorkerCmd() *cobra.Command {
+	var taskQueue string
+	cmd := &cobra.Command{
+		Use:   "worker",
+		Short: "Run the Temporal worker (instance lifecycle and settlement workflows)",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, log, err := setup()
+			if err != nil {
+				return err
+			}
+			if taskQueue != "" {
+				cfg.TaskQueue = taskQueue
+			}
+			ctx := cmd.Context()
+			pool, tc, err := connect(ctx, cfg, log)
+			if err != nil {
+				return err
+			}
+			defer pool.Close()
+			defer tc.Close()
+			return worker.Run(ctx, worker.Deps{Config: cfg, Log: log, Pool: pool, Temporal: tc})
+		},
+	}
+	cmd.Flags().StringVar(&taskQueue, "task-queue", "", "task queue (overrides "+config.EnvTaskQueue+")")
+	return cmd
+}
+
+func newMigrateCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "migrate",
+		Short: "Apply the embedded SQL migrations to DATABASE_URL",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, log, err := setup()
+			if err != nil {
+				return err
+			}
+			if err := cfg.Require(config.EnvDatabaseURL); err != nil {
+				return err
+			}
+			v, err := store.Migrate(cmd.Context(), cfg.DatabaseURL.Reveal(), log)
+			if err != nil {
+				return err
+			}
+			log.Info("schema up to date", "version", v)
+			return nil
+		},
+	}
+}

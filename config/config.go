@@ -1,0 +1,223 @@
+// Package config reads kooflow's configuration from the environment. Every setting has one environment variable
+// (documented in README.md); command-line flags may override them. Secrets are held in Secret so that printing a
+// Config, logging it or marshalling it never reveals them.
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Secret is a string that never prints its value.
+type Secret string
+
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return "[redacted]"
+}
+
+// LogValue keeps secrets out of slog output.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
+
+// MarshalText keeps secrets out of JSON and text encodings.
+func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// Reveal returns the secret's value; call it only where the value is used.
+func (s Secret) Reveal() string { return string(s) }
+
+// Config is the whole of kooflow's configuration.
+type Config struct {
+	DatabaseURL       Secret // DATABASE_URL (may hold a password)
+	TemporalAddress   string // TEMPORAL_ADDRESS
+	TemporalNamespace string // TEMPORAL_NAMESPACE
+	TaskQueue         string // KOOFLOW_TASK_QUEUE
+	HTTPAddr          string // KOOFLOW_HTTP_ADDR
+	LogLevel          string // KOOFLOW_LOG_LEVEL
+	LogFormat         string // KOOFLOW_LOG_FORMAT: text or json
+
+	// The production interface.
+	AccessKey      Secret        // KOOGALLERY_ACCESS_KEY: signs and verifies the production interface (spec §3)
+	ProductionPath string        // KOOGALLERY_PRODUCTION_PATH
+	Deadline       time.Duration // KOOGALLERY_DEADLINE: the gateway answers within this, whatever happens
+	SignatureSkew  time.Duration // KOOGALLERY_SIGNATURE_WINDOW: accepted |now - timestamp|
+
+	// The marketplace's open APIs (order query, usage push).
+	MarketAK          Secret // KOOGALLERY_AK
+	MarketSK          Secret // KOOGALLERY_SK
+	MarketEndpoint    string // KOOGALLERY_API_ENDPOINT
+	MarketCAFile      string // KOOGALLERY_API_CA_FILE: extra CA bundle (e.g. the emulator's); verification stays on
+	ConsoleTokens     Secret // KOOFLOW_CONSOLE_TOKENS: name:token pairs, comma separated
+	CatalogFile       string // KOOFLOW_CATALOG_FILE
+	ProvisionerURL    string // KOOFLOW_PROVISIONER_URL: seller webhook; empty selects the built-in provisioner
+	ProvisionerSecret Secret // KOOFLOW_PROVISIONER_SECRET: signs webhook events
+	ExpiryGrace       time.Duration
+	ExpiryPolicy      string // KOOFLOW_EXPIRY_POLICY: "alert" or "freeze"
+}
+
+// Env names, in one place so docs, dev mode and tests agree.
+const (
+	EnvDatabaseURL       = "DATABASE_URL"
+	EnvTemporalAddress   = "TEMPORAL_ADDRESS"
+	EnvTemporalNamespace = "TEMPORAL_NAMESPACE"
+	EnvTaskQueue         = "KOOFLOW_TASK_QUEUE"
+	EnvHTTPAddr          = "KOOFLOW_HTTP_ADDR"
+	EnvLogLevel          = "KOOFLOW_LOG_LEVEL"
+	EnvLogFormat         = "KOOFLOW_LOG_FORMAT"
+	EnvAccessKey         = "KOOGALLERY_ACCESS_KEY"
+	EnvProductionPath    = "KOOGALLERY_PRODUCTION_PATH"
+	EnvDeadline          = "KOOGALLERY_DEADLINE"
+	EnvSignatureWindow   = "KOOGALLERY_SIGNATURE_WINDOW"
+	EnvMarketAK          = "KOOGALLERY_AK"
+	EnvMarketSK          = "KOOGALLERY_SK"
+	EnvMarketEndpoint    = "KOOGALLERY_API_ENDPOINT"
+	EnvMarketCAFile      = "KOOGALLERY_API_CA_FILE"
+	EnvConsoleTokens     = "KOOFLOW_CONSOLE_TOKENS"
+	EnvCatalogFile       = "KOOFLOW_CATALOG_FILE"
+	EnvProvisionerURL    = "KOOFLOW_PROVISIONER_URL"
+	EnvProvisionerSecret = "KOOFLOW_PROVISIONER_SECRET"
+	EnvExpiryGrace       = "KOOFLOW_EXPIRY_GRACE"
+	EnvExpiryPolicy      = "KOOFLOW_EXPIRY_POLICY"
+)
+
+// Defaults for settings that have a sensible value everywhere.
+const (
+	DefaultTemporalAddress   = "127.0.0.1:7233"
+	DefaultTemporalNamespace = "default"
+	DefaultTaskQueue         = "kooflow"
+	DefaultHTTPAddr          = "127.0.0.1:8080"
+	DefaultProductionPath    = "/koogallery/v2"
+	DefaultMarketEndpoint    = "https://mkt.myhuaweicloud.com"
+)
+
+// FromEnv reads the configuration; lookup is os.LookupEnv in production and a map in tests.
+func FromEnv(lookup func(string) (string, bool)) (Config, error) {
+	get := func(name, def string) string {
+		if v, ok := lookup(name); ok && strings.TrimSpace(v) != "" {
+			return strings.TrimSpace(v)
+		}
+		return def
+	}
+	var errs []string
+	dur := func(name string, def time.Duration) time.Duration {
+		v := get(name, "")
+		if v == "" {
+			return def
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			errs = append(errs, fmt.Sprintf("%s=%q is not a duration like 4s or 36h", name, v))
+			return def
+		}
+		return d
+	}
+	c := Config{
+		DatabaseURL:       Secret(get(EnvDatabaseURL, "")),
+		TemporalAddress:   get(EnvTemporalAddress, DefaultTemporalAddress),
+		TemporalNamespace: get(EnvTemporalNamespace, DefaultTemporalNamespace),
+		TaskQueue:         get(EnvTaskQueue, DefaultTaskQueue),
+		HTTPAddr:          get(EnvHTTPAddr, DefaultHTTPAddr),
+		LogLevel:          get(EnvLogLevel, "info"),
+		LogFormat:         get(EnvLogFormat, "text"),
+		AccessKey:         Secret(get(EnvAccessKey, "")),
+		ProductionPath:    get(EnvProductionPath, DefaultProductionPath),
+		Deadline:          dur(EnvDeadline, 4*time.Second),
+		SignatureSkew:     dur(EnvSignatureWindow, 60*time.Second),
+		MarketAK:          Secret(get(EnvMarketAK, "")),
+		MarketSK:          Secret(get(EnvMarketSK, "")),
+		MarketEndpoint:    strings.TrimRight(get(EnvMarketEndpoint, DefaultMarketEndpoint), "/"),
+		MarketCAFile:      get(EnvMarketCAFile, ""),
+		ConsoleTokens:     Secret(get(EnvConsoleTokens, "")),
+		CatalogFile:       get(EnvCatalogFile, ""),
+		ProvisionerURL:    get(EnvProvisionerURL, ""),
+		ProvisionerSecret: Secret(get(EnvProvisionerSecret, "")),
+		ExpiryGrace:       dur(EnvExpiryGrace, 24*time.Hour),
+		ExpiryPolicy:      get(EnvExpiryPolicy, "alert"),
+	}
+	if !strings.HasPrefix(c.ProductionPath, "/") {
+		errs = append(errs, fmt.Sprintf("%s=%q must start with /", EnvProductionPath, c.ProductionPath))
+	}
+	if c.ExpiryPolicy != "alert" && c.ExpiryPolicy != "freeze" {
+		errs = append(errs, fmt.Sprintf("%s=%q must be alert or freeze", EnvExpiryPolicy, c.ExpiryPolicy))
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		errs = append(errs, fmt.Sprintf("%s=%q must be text or json", EnvLogFormat, c.LogFormat))
+	}
+	if len(errs) > 0 {
+		return c, fmt.Errorf("configuration: %s", strings.Join(errs, "; "))
+	}
+	return c, nil
+}
+
+// Require reports the settings a process needs but lacks, naming the environment variables to set.
+func (c Config) Require(names ...string) error {
+	var missing []string
+	for _, n := range names {
+		var v string
+		switch n {
+		case EnvDatabaseURL:
+			v = string(c.DatabaseURL)
+		case EnvAccessKey:
+			v = string(c.AccessKey)
+		case EnvMarketAK:
+			v = string(c.MarketAK)
+		case EnvMarketSK:
+			v = string(c.MarketSK)
+		case EnvConsoleTokens:
+			v = string(c.ConsoleTokens)
+		default:
+			v = "set"
+		}
+		if v == "" {
+			missing = append(missing, n)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("missing required configuration: set %s", strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// ConsoleToken is one named bearer token for the console API.
+type ConsoleToken struct {
+	Name  string
+	Token Secret
+}
+
+// ParseConsoleTokens parses "name:token,name2:token2". A bare token gets the name "console".
+func (c Config) ParseConsoleTokens() ([]ConsoleToken, error) {
+	var out []ConsoleToken
+	for _, part := range strings.Split(string(c.ConsoleTokens), ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		name, tok, ok := strings.Cut(part, ":")
+		if !ok {
+			name, tok = "console", part
+		}
+		if len(tok) < 16 {
+			return nil, fmt.Errorf("%s: the token named %q is shorter than 16 characters", EnvConsoleTokens, name)
+		}
+		out = append(out, ConsoleToken{Name: name, Token: Secret(tok)})
+	}
+	return out, nil
+}
+
+// Int parses an integer environment variable with a default; used by commands with numeric knobs.
+func Int(lookup func(string) (string, bool), name string, def int) int {
+	if v, ok := lookup(name); ok {
+		if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
+			return n
+		}
+	}
+	return def
+}
+
+// OSLookup is os.LookupEnv, named for call sites.
+var OSLookup = os.LookupEnv

@@ -1,0 +1,239 @@
+// Package instance holds the contract every part of kooflow shares about one KooGallery instance: how its
+// identifiers are derived from the marketplace's keys, the names and payloads of the Temporal Updates, Signals
+// and Queries that drive its workflow, its states, and the typed refusal a workflow returns for an impossible step.
+//
+// It is deliberately free of Temporal workers, HTTP and SQL so that the gateway, the console, the workflow and
+// the emulator can all import it without pulling in each other.
+package instance
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"go.temporal.io/sdk/temporal"
+)
+
+// idNamespace scopes the name-based UUIDs kooflow derives; changing it would change every instanceId ever issued.
+var idNamespace = uuid.MustParse("5b0e1b7c-3f5e-4f63-9a53-2f4f3c6c9d10")
+
+// ID derives the instanceId returned to the marketplace from the newInstance idempotency key (spec §9.2):
+// orderId + orderLineId for period and one-time products. Because it is a pure function of the key, every retry of
+// newInstance, on any API process, finds the same instance without a lookup.
+func ID(orderID, orderLineID string) string {
+	return uuid.NewSHA1(idNamespace, []byte("order:"+orderID+"\x00line:"+orderLineID)).String()
+}
+
+// PayPerUseID derives the instanceId for pay-per-use lines, whose idempotency key is orderId + productId.
+func PayPerUseID(orderID, productID string) string {
+	return uuid.NewSHA1(idNamespace, []byte("order:"+orderID+"\x00product:"+productID)).String()
+}
+
+// WorkflowID is the Temporal workflow ID of an instance's lifecycle workflow.
+func WorkflowID(instanceID string) string { return "instance/" + instanceID }
+
+// InstanceIDFromWorkflowID inverts WorkflowID; ok is false for other workflows.
+func InstanceIDFromWorkflowID(workflowID string) (string, bool) {
+	return strings.CutPrefix(workflowID, "instance/")
+}
+
+// WorkflowType is the registered name of the lifecycle workflow.
+const WorkflowType = "InstanceLifecycle"
+
+// Update, signal and query names of the lifecycle workflow.
+const (
+	UpdateNewInstance     = "newInstance"
+	UpdateRefreshInstance = "refreshInstance"
+	UpdateStatus          = "updateInstanceStatus"
+	UpdateRelease         = "releaseInstance"
+	UpdateUpgrade         = "upgradeInstance"
+
+	UpdateSupervision = "supervision"    // console: requirement, confirm, reject, deliver, accept
+	UpdateRefund      = "refund"         // console: request, approve, reject
+	UpdateOperator    = "operatorAction" // console: resume or skip a parked step
+
+	// SignalOperator carries the same OperatorAction as UpdateOperator; it exists because the Temporal web UI can
+	// send signals but not updates, and operators work there.
+	SignalOperator = "operator"
+
+	QueryState       = "state"
+	QueryChangeCheck = "changeInstanceCheck"
+)
+
+// UpdateID builds a deterministic Temporal Update ID from a call's business key, never from businessId, nonce
+// or timestamp, which change on every marketplace retry. Long keys are hashed to stay within Temporal's limits.
+func UpdateID(kind string, keyParts ...string) string {
+	id := kind + ":" + strings.Join(keyParts, ":")
+	if len(id) <= 200 {
+		return id
+	}
+	sum := sha256.Sum256([]byte(id))
+	return kind + ":sha256:" + hex.EncodeToString(sum[:])
+}
+
+// Lifecycle is the instance's state in the marketplace's sense (spec §10.1).
+type Lifecycle string
+
+const (
+	LifecycleProvisioning Lifecycle = "PROVISIONING"
+	LifecycleActive       Lifecycle = "ACTIVE"
+	LifecycleFrozen       Lifecycle = "FROZEN"
+	LifecycleReleased     Lifecycle = "RELEASED"
+)
+
+// Supervision is the service-supervision (服务监管) state (spec §10.3).
+type Supervision string
+
+const (
+	SupervisionNotInvolved         Supervision = "NOT_INVOLVED"          // 不涉及
+	SupervisionAwaitingRequirement Supervision = "AWAITING_REQUIREMENT"  // 待提交需求 (also after a rejection)
+	SupervisionAwaitingConfirm     Supervision = "AWAITING_CONFIRMATION" // 待确认需求
+	SupervisionInService           Supervision = "IN_SERVICE"            // 服务中/交付中
+	SupervisionAwaitingAcceptance  Supervision = "AWAITING_ACCEPTANCE"   // 待验收
+	SupervisionCompleted           Supervision = "COMPLETED"             // 已完成
+)
+
+// NewInstanceRequest is the payload of UpdateNewInstance (Update-With-Start).
+type NewInstanceRequest struct {
+	OrderID     string    `json:"orderId"`
+	OrderLineID string    `json:"orderLineId"`
+	BusinessID  string    `json:"businessId"` // first businessId seen, kept for the record only
+	TestFlag    bool      `json:"testFlag"`
+	ReceivedAt  time.Time `json:"receivedAt"`
+}
+
+// NewInstanceResult answers newInstance: Provisioned false means "accepted, provisioning runs" (000004).
+type NewInstanceResult struct {
+	InstanceID  string `json:"instanceId"`
+	Provisioned bool   `json:"provisioned"`
+}
+
+// Refresh scenes (spec §5.3).
+const (
+	SceneTrialToFormal            = "TRIAL_TO_FORMAL"
+	SceneRenewal                  = "RENEWAL"
+	SceneUnsubscribeRenewalPeriod = "UNSUBSCRIBE_RENEWAL_PERIOD"
+	SceneRenewalChange            = "RENEWAL_CHANGE"
+)
+
+// RefreshRequest is the payload of UpdateRefreshInstance.
+type RefreshRequest struct {
+	Scene       string    `json:"scene"`
+	OrderID     string    `json:"orderId"`
+	OrderLineID string    `json:"orderLineId"`
+	ProductID   string    `json:"productId,omitempty"`
+	ExpireTime  time.Time `json:"expireTime"`
+	TestFlag    bool      `json:"testFlag"`
+	ReceivedAt  time.Time `json:"receivedAt"`
+}
+
+// Status values of updateInstanceStatus.
+const (
+	StatusFreeze   = "FREEZE"
+	StatusUnfreeze = "UNFREEZE"
+)
+
+// StatusRequest is the payload of UpdateStatus.
+type StatusRequest struct {
+	Status     string    `json:"status"`
+	TestFlag   bool      `json:"testFlag"`
+	ReceivedAt time.Time `json:"receivedAt"`
+}
+
+// ReleaseRequest is the payload of UpdateRelease; OrderID is the unsubscribe order when release follows a refund.
+type ReleaseRequest struct {
+	OrderID     string    `json:"orderId,omitempty"`
+	OrderLineID string    `json:"orderLineId,omitempty"`
+	TestFlag    bool      `json:"testFlag"`
+	ReceivedAt  time.Time `json:"receivedAt"`
+}
+
+// UpgradeRequest is the payload of UpdateUpgrade.
+type UpgradeRequest struct {
+	OrderID     string    `json:"orderId"`
+	OrderLineID string    `json:"orderLineId"`
+	TestFlag    bool      `json:"testFlag"`
+	ReceivedAt  time.Time `json:"receivedAt"`
+}
+
+// ChangeCheckRequest is the argument of QueryChangeCheck: the target spec of a renewal with change.
+type ChangeCheckRequest struct {
+	ProductID   string `json:"productId,omitempty"`
+	SKUCode     string `json:"skuCode,omitempty"`
+	LinearValue int64  `json:"linearValue,omitempty"`
+}
+
+// ChangeCheckResult answers QueryChangeCheck.
+type ChangeCheckResult struct {
+	Allowed bool   `json:"allowed"`
+	Reason  string `json:"reason,omitempty"`
+}
+
+// Actor records who performed a console action.
+type Actor struct {
+	Party string `json:"party"` // "seller", "customer" or "operator"
+	Name  string `json:"name"`  // console user or token name
+}
+
+// Supervision steps (UpdateSupervision).
+const (
+	StepSubmitRequirement = "submitRequirement" // customer
+	StepConfirm           = "confirmRequirement"
+	StepReject            = "rejectRequirement"
+	StepDeliver           = "completeService" // seller marks service complete (确认服务完成)
+	StepAccept            = "accept"          // customer accepts (确认验收)
+)
+
+// SupervisionRequest is the payload of UpdateSupervision.
+type SupervisionRequest struct {
+	Step            string     `json:"step"`
+	Actor           Actor      `json:"actor"`
+	Note            string     `json:"note,omitempty"`
+	ActualStartTime *time.Time `json:"actualStartTime,omitempty"`
+	RequestedAt     time.Time  `json:"requestedAt"`
+}
+
+// OperatorAction is the payload of UpdateOperator and SignalOperator.
+type OperatorAction struct {
+	Action string `json:"action"` // "resume" (retry the parked step) or "skip"
+	Actor  Actor  `json:"actor"`
+	Note   string `json:"note,omitempty"`
+}
+
+// Refusal is the typed error a lifecycle workflow returns for a step that is impossible in the instance's
+// current state. Code is the KooGallery resultCode the gateway answers with; Reason is written for a person.
+type Refusal struct {
+	Code   string
+	Reason string
+}
+
+func (r *Refusal) Error() string { return fmt.Sprintf("refused (%s): %s", r.Code, r.Reason) }
+
+// RefusalErrorType is the Temporal ApplicationError type that carries a Refusal across the client boundary.
+const RefusalErrorType = "kooflow.Refused"
+
+// Refuse returns an ApplicationError that AsRefusal recognises on the client side.
+func Refuse(code, format string, args ...any) error {
+	reason := fmt.Sprintf(format, args...)
+	return temporal.NewApplicationErrorWithOptions(reason, RefusalErrorType, temporal.ApplicationErrorOptions{
+		NonRetryable: true,
+		Details:      []any{code},
+	})
+}
+
+// AsRefusal extracts a Refusal from an error returned by an Update or Query, if it is one.
+func AsRefusal(err error) (*Refusal, bool) {
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || appErr.Type() != RefusalErrorType {
+		return nil, false
+	}
+	r := &Refusal{Reason: appErr.Message()}
+	if appErr.HasDetails() {
+		_ = appErr.Details(&r.Code)
+	}
+	return r, true
+}

@@ -1,0 +1,17 @@
+package worker
+
+import (
+	"context"
+
+	sdkworker "go.temporal.io/sdk/worker"
+
+	"github.com/kooflow/kooflow/activities"
+	"github.com/kooflow/kooflow/workflows"
+)
+
+// register wires every workflow and activity with its dependencies. Each area adds its lines here.
+func register(ctx context.Context, w sdkworker.Worker, d Deps) error {
+	workflows.Register(w)
+	w.RegisterActivity(&activities.SelfCheck{Pool: d.Pool, Worker: Identity()})
+	return nil
+}
