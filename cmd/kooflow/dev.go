@@ -306,4 +306,3 @@ func redactURL(u string) string {
 	}
 	return u
 }
-
