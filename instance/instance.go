@@ -237,3 +237,17 @@ func AsRefusal(err error) (*Refusal, bool) {
 	}
 	return r, true
 }
+
+// StartInput is the lifecycle workflow's argument. newInstance starts the workflow with it (Update-With-Start),
+// so the workflow knows its order from the start even if the accompanying Update never lands; it is also what
+// the workflow passes to itself on Continue-As-New, with Carry holding the state it keeps across runs.
+type StartInput struct {
+	InstanceID  string    `json:"instanceId"`
+	OrderID     string    `json:"orderId"`
+	OrderLineID string    `json:"orderLineId"`
+	BusinessID  string    `json:"businessId"`
+	TestFlag    bool      `json:"testFlag"`
+	ReceivedAt  time.Time `json:"receivedAt"`
+	// Carry is nil on the first run and set by Continue-As-New.
+	Carry *Carry `json:"carry,omitempty"`
+}

@@ -48,10 +48,11 @@ CREATE TABLE orders (
     list_amount         numeric(18, 3) NOT NULL DEFAULT 0,
     paid_amount         numeric(18, 3) NOT NULL DEFAULT 0,
     refers_to_order_id  text,            -- refunds: the order they refund
-    payment_method      text NOT NULL DEFAULT 'CASH', -- CASH or CREDIT (信用支付)
-    repaid_at           timestamptz,     -- credit orders: when the repayment (回款) arrived
     placed_at           timestamptz,     -- the marketplace's createTime
-    effective_at        timestamptz,     -- provisioning success, renewal effective time, or supervision completion
+    -- The time the order counts from for settlement (spec §10.5), NULL while not yet effective: a new order's
+    -- provisioning success (supervised products: supervision completion), a renewal's effective time (the expiry
+    -- it extends), an upgrade's application, a refund's approval or the unsubscribe/renewal-refund call.
+    effective_at        timestamptz,
     expire_time         timestamptz,
     test_flag           boolean NOT NULL DEFAULT false,
     raw                 jsonb,
