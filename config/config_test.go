@@ -1,0 +1,78 @@
+package config
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := FromEnv(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.TemporalAddress != DefaultTemporalAddress || c.TaskQueue != DefaultTaskQueue ||
+		c.ProductionPath != DefaultProductionPath || c.Deadline != 4*time.Second || c.SignatureSkew != time.Minute {
+		t.Fatalf("defaults: %+v", c)
+	}
+}
+
+func TestInvalidValuesAreNamed(t *testing.T) {
+	_, err := FromEnv(env(map[string]string{EnvDeadline: "soon", EnvExpiryPolicy: "delete", EnvProductionPath: "x"}))
+	if err == nil {
+		t.Fatal("want error")
+	}
+	for _, name := range []string{EnvDeadline, EnvExpiryPolicy, EnvProductionPath} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("error %q does not name %s", err, name)
+		}
+	}
+}
+
+func TestSecretsNeverPrint(t *testing.T) {
+	c, err := FromEnv(env(map[string]string{
+		EnvDatabaseURL: "postgres://u:hunter2@h/db", EnvAccessKey: "ak-hunter2", EnvMarketSK: "sk-hunter2",
+		EnvConsoleTokens: "ops:tok-hunter2-0123456789",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sb strings.Builder
+	slog.New(slog.NewJSONHandler(&sb, nil)).Info("config", "cfg", c, "key", c.AccessKey)
+	j, _ := json.Marshal(c)
+	for _, out := range []string{fmt.Sprintf("%v", c), fmt.Sprintf("%+v", c), sb.String(), string(j)} {
+		if strings.Contains(out, "hunter2") {
+			t.Fatalf("secret leaked: %s", out)
+		}
+	}
+	if c.AccessKey.Reveal() != "ak-hunter2" {
+		t.Fatal("Reveal must return the value")
+	}
+}
+
+func TestConsoleTokens(t *testing.T) {
+	c, _ := FromEnv(env(map[string]string{EnvConsoleTokens: "ops:0123456789abcdef, seller:fedcba9876543210"}))
+	toks, err := c.ParseConsoleTokens()
+	if err != nil || len(toks) != 2 || toks[0].Name != "ops" || toks[1].Token.Reveal() != "fedcba9876543210" {
+		t.Fatalf("tokens %v err %v", toks, err)
+	}
+	c, _ = FromEnv(env(map[string]string{EnvConsoleTokens: "ops:short"}))
+	if _, err := c.ParseConsoleTokens(); err == nil {
+		t.Fatal("short token accepted")
+	}
+}
+
+func TestRequireNamesMissing(t *testing.T) {
+	c, _ := FromEnv(env(nil))
+	err := c.Require(EnvDatabaseURL, EnvAccessKey)
+	if err == nil || !strings.Contains(err.Error(), EnvDatabaseURL) || !strings.Contains(err.Error(), EnvAccessKey) {
+		t.Fatalf("err = %v", err)
+	}
+}
