@@ -26,7 +26,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newAPICmd(), newWorkerCmd(), newMigrateCmd(), newDevCmd())
+	root.AddCommand(newAPICmd(), newWorkerCmd(), newMigrateCmd(), newDevCmd(), newHealthcheckCmd())
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "kooflow:", err)
 		os.Exit(1)
