@@ -1,0 +1,139 @@
+// Package provisioning is the adapter between an instance's lifecycle and the seller's own systems that create,
+// freeze, unfreeze, upgrade and release the customer's service. Two implementations exist: Webhook, which sends
+// signed JSON events to the seller's provisioning endpoint (KOOFLOW_PROVISIONER_URL), and Builtin, a local
+// provisioner for `kooflow dev`, demos and dial tests that produces appInfo without creating anything.
+//
+// Every event carries an EventID that stays the same on every retry, so the receiver can answer idempotently:
+// the lifecycle workflow retries failed calls with backoff and may deliver an event more than once.
+package provisioning
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Kind is what an event asks the seller to do.
+type Kind string
+
+const (
+	Create   Kind = "create"   // a paid order: create the customer's service and return its access data
+	Freeze   Kind = "freeze"   // stop access, keep the data (expiry, violation)
+	Unfreeze Kind = "unfreeze" // restore access (renewal during the freeze period)
+	Upgrade  Kind = "upgrade"  // apply a new SKU or quantity
+	Release  Kind = "release"  // end the service; the customer's data may now be deleted
+)
+
+// Valid reports whether k is a known kind.
+func (k Kind) Valid() bool {
+	switch k {
+	case Create, Freeze, Unfreeze, Upgrade, Release:
+		return true
+	}
+	return false
+}
+
+// Event is one instruction to the seller's provisioning. It carries no personal data beyond the marketplace's
+// customer id.
+type Event struct {
+	// EventID identifies the event across retries: the receiver must answer a repeated EventID with the same
+	// result and must not act twice.
+	EventID    string     `json:"eventId"`
+	Type       Kind       `json:"type"`
+	InstanceID string     `json:"instanceId"`
+	OrderID    string     `json:"orderId,omitempty"`
+	ProductID  string     `json:"productId,omitempty"`
+	SKUCode    string     `json:"skuCode,omitempty"`
+	Quantity   int64      `json:"quantity,omitempty"`
+	ExpireTime *time.Time `json:"expireTime,omitempty"`
+	CustomerID string     `json:"customerId,omitempty"`
+	// TestFlag marks the marketplace's dial tests; they never reach the webhook (the built-in path answers).
+	TestFlag   bool      `json:"testFlag,omitempty"`
+	OccurredAt time.Time `json:"occurredAt"`
+}
+
+// AppInfo is what the customer needs to use the service (spec §5.2 AppInfo).
+type AppInfo struct {
+	FrontEndURL string `json:"frontEndUrl"`
+	AdminURL    string `json:"adminUrl,omitempty"`
+	UserName    string `json:"userName,omitempty"`
+	Password    string `json:"password,omitempty"`
+	Memo        string `json:"memo,omitempty"`
+}
+
+// Result is a provisioner's answer. AppInfo is set by create when the service delivers its access data
+// through the marketplace (it may instead go to the customer by SMS or e-mail).
+type Result struct {
+	AppInfo *AppInfo `json:"appInfo,omitempty"`
+}
+
+// Provisioner carries out events. Implementations must be idempotent per EventID and classify failures with
+// *Error: Retryable ones are retried with backoff, the others need a person and park the instance.
+type Provisioner interface {
+	Apply(ctx context.Context, e Event) (Result, error)
+	// Name says which provisioner acted, for timelines and activity summaries.
+	Name() string
+}
+
+// Error is a classified provisioning failure.
+type Error struct {
+	Retryable bool
+	Reason    string // for the operator who will read it on the parked instance
+	Err       error
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return e.Reason + ": " + e.Err.Error()
+	}
+	return e.Reason
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Retryable reports whether err may succeed if tried again. Unclassified errors are taken as retryable.
+func Retryable(err error) bool {
+	var pe *Error
+	if errors.As(err, &pe) {
+		return pe.Retryable
+	}
+	return true
+}
+
+// Validate checks an event before it is sent.
+func (e Event) Validate() error {
+	switch {
+	case e.EventID == "":
+		return errors.New("provisioning event without eventId")
+	case !e.Type.Valid():
+		return fmt.Errorf("provisioning event %s: unknown type %q", e.EventID, e.Type)
+	case e.InstanceID == "":
+		return fmt.Errorf("provisioning event %s: instanceId is empty", e.EventID)
+	}
+	return nil
+}
+
+// Validate checks what a provisioner answered for a create: the marketplace requires frontEndUrl when appInfo
+// is given (spec §5.2).
+func (a *AppInfo) Validate() error {
+	if a == nil {
+		return nil
+	}
+	if a.FrontEndURL == "" {
+		return errors.New("appInfo.frontEndUrl is empty")
+	}
+	for _, f := range []struct {
+		name string
+		val  string
+		max  int
+	}{
+		{"frontEndUrl", a.FrontEndURL, 512}, {"adminUrl", a.AdminURL, 512}, {"userName", a.UserName, 128},
+		{"password", a.Password, 128}, {"memo", a.Memo, 1024},
+	} {
+		if len(f.val) > f.max {
+			return fmt.Errorf("appInfo.%s is longer than %d characters", f.name, f.max)
+		}
+	}
+	return nil
+}
