@@ -30,7 +30,9 @@ type AuthError struct {
 	Detail  string // written for the person reading the message log, never reveals the expected signature
 }
 
-func (e *AuthError) Error() string { return "authentication failed (" + string(e.Verdict) + "): " + e.Detail }
+func (e *AuthError) Error() string {
+	return "authentication failed (" + string(e.Verdict) + "): " + e.Detail
+}
 
 // Credentials are a request's verified signature parameters.
 type Credentials struct {
