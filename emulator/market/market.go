@@ -83,56 +83,59 @@ type Options struct {
 
 // QueryFaults make the order query misbehave at a rate, as a marketplace under load does. Rates are in [0, 1].
 type QueryFaults struct {
-	ErrorRate   float64       // answer 500 MKT.0999
-	TimeoutRate float64       // hold the request for Hang (or until the caller gives up), then answer 500
-	Hang        time.Duration // 30 s if zero
+	ErrorRate   float64       `json:"errorRate"`   // answer 500 MKT.0999
+	TimeoutRate float64       `json:"timeoutRate"` // hold the request for Hang (or until the caller gives up), then answer 504
+	Hang        time.Duration `json:"hang"`        // 30 s if zero
 }
 
 // Order is one marketplace order, as the marketplace knows it.
 type Order struct {
-	OrderID      string
-	OrderType    string
-	CreateTime   time.Time // when the customer placed it
-	Lines        []Line
-	Buyer        *Buyer
-	ExtendParams []Param
+	OrderID      string    `json:"orderId"`
+	OrderType    string    `json:"orderType"`
+	CreateTime   time.Time `json:"createTime"` // when the customer placed it
+	Lines        []Line    `json:"lines"`
+	Buyer        *Buyer    `json:"buyer,omitempty"`
+	ExtendParams []Param   `json:"extendParams,omitempty"`
 }
 
 // Line is one order line.
 type Line struct {
-	OrderLineID  string
-	ChargingMode string
-	PeriodType   string // year, month, day, hour; empty for one-time and pay-per-use
-	PeriodNumber int
-	ExpireTime   time.Time // zero for none
-	ProductID    string
-	SKUCode      string
-	LinearValue  int64 // quantity
-	ProductName  string
-	ListAmount   decimal.Decimal // "currency" on the wire
-	PaidAmount   decimal.Decimal // "currencyAfterDiscount" on the wire
-	ExtendParams []Param
+	OrderLineID  string          `json:"orderLineId"`
+	ChargingMode string          `json:"chargingMode"`
+	PeriodType   string          `json:"periodType,omitempty"` // year, month, day, hour; empty for one-time and pay-per-use
+	PeriodNumber int             `json:"periodNumber,omitempty"`
+	ExpireTime   time.Time       `json:"expireTime,omitzero"` // zero for none
+	ProductID    string          `json:"productId"`
+	SKUCode      string          `json:"skuCode"`
+	LinearValue  int64           `json:"linearValue"` // quantity
+	ProductName  string          `json:"productName,omitempty"`
+	ListAmount   decimal.Decimal `json:"listAmount"` // "currency" on the wire
+	PaidAmount   decimal.Decimal `json:"paidAmount"` // "currencyAfterDiscount" on the wire
+	ExtendParams []Param         `json:"extendParams,omitempty"`
 }
 
 // Buyer is the customer. MobilePhone and Email may be nil (the mock sends null).
 type Buyer struct {
-	CustomerID       string
-	CustomerName     string
-	CustomerRealName string
-	CustomerType     int
-	MobilePhone      *string
-	Email            *string
+	CustomerID       string  `json:"customerId"`
+	CustomerName     string  `json:"customerName,omitempty"`
+	CustomerRealName string  `json:"customerRealName,omitempty"`
+	CustomerType     int     `json:"customerType"`
+	MobilePhone      *string `json:"mobilePhone,omitempty"`
+	Email            *string `json:"email,omitempty"`
 }
 
 // Param is a name/value pair.
-type Param struct{ Name, Value string }
+type Param struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
 
 // Instance is what the usage push needs to know about a seller instance.
 type Instance struct {
-	InstanceID   string
-	OrderID      string
-	ChargingMode string
-	Status       string // NORMAL, FROZEN or RELEASED
+	InstanceID   string `json:"instanceId"`
+	OrderID      string `json:"orderId"`
+	ChargingMode string `json:"chargingMode"`
+	Status       string `json:"status"` // NORMAL, FROZEN or RELEASED
 }
 
 // UsageRecord is an accepted usage record.
@@ -299,6 +302,7 @@ func (m *Market) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc(OrderQueryPath, m.serveOrderQuery)
 	mux.HandleFunc(UsagePath, m.serveUsage)
+	mux.Handle(ControlPrefix, m.controlHandler())
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, queryResponse{ResultCode: "MKT.0199", ResultMsg: "no such API: " + r.Method + " " + r.URL.Path})
 	})

@@ -2,6 +2,7 @@ package market
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -373,5 +374,46 @@ func TestTLSIsVerified(t *testing.T) {
 	if err == nil {
 		resp.Body.Close()
 		t.Fatal("the emulator's certificate was trusted without its CA")
+	}
+}
+
+func TestControlAPIRemote(t *testing.T) {
+	m, srv := startMarket(t)
+	ctx := context.Background()
+	r := Remote{URL: srv.URL, AK: testAK, SK: testSK, HTTP: srv.Client}
+	o := Order{OrderID: "CSREMOTE1", OrderType: TypeRenew, CreateTime: time.Now().UTC().Truncate(time.Second),
+		Lines: []Line{{OrderLineID: "CSREMOTE1-000001", ChargingMode: ChargingPeriod, PeriodType: "month", PeriodNumber: 1,
+			ExpireTime: time.Now().Add(30 * 24 * time.Hour).UTC().Truncate(time.Second), ProductID: "P", SKUCode: "S",
+			LinearValue: 1, ListAmount: decimal.RequireFromString("100.5"), PaidAmount: decimal.RequireFromString("99")}}}
+	if err := r.PutOrder(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	got, ok := m.Order("CSREMOTE1")
+	if !ok || !got.Lines[0].PaidAmount.Equal(decimal.RequireFromString("99")) || !got.Lines[0].ExpireTime.Equal(o.Lines[0].ExpireTime) {
+		t.Fatalf("order as stored: %+v", got)
+	}
+	o.OrderType = TypeNew
+	if err := r.PutOrder(ctx, o); err == nil || !strings.Contains(err.Error(), "409") {
+		t.Fatalf("changed order: %v", err)
+	}
+	if err := r.PutInstance(ctx, Instance{InstanceID: "i1", ChargingMode: ChargingOnDemand, Status: "NORMAL"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.SetQueryFaults(ctx, QueryFaults{ErrorRate: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if status, _, _ := query(t, srv, map[string]string{"orderId": "CSREMOTE1"}, testAK, testSK); status != 500 {
+		t.Fatalf("query faults not applied: %d", status)
+	}
+	if err := r.SetQueryFaults(ctx, QueryFaults{ErrorRate: 0.8, TimeoutRate: 0.8}); err == nil {
+		t.Fatal("rates above 1 accepted")
+	}
+	st, err := r.Stats(ctx)
+	if err != nil || st.QueriesFailed != 1 {
+		t.Fatalf("stats %+v %v", st, err)
+	}
+	bad := Remote{URL: srv.URL, AK: testAK, SK: "wrong", HTTP: srv.Client}
+	if err := bad.PutOrder(ctx, Order{}); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("wrong SK: %v", err)
 	}
 }
