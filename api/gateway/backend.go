@@ -1,0 +1,55 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/kooflow/kooflow/instance"
+	"github.com/kooflow/kooflow/koogallery"
+)
+
+// Backend carries out the activities once a request is authenticated and valid. The production implementation
+// (TemporalBackend) turns each into an Update or Query on the instance's workflow and reads queryInstance from
+// PostgreSQL; tests of the HTTP layer can substitute a fake.
+//
+// Errors: ErrUnknownInstance for an instance that has no workflow, a Refusal (instance.AsRefusal) for a step the
+// workflow refused, anything else is an internal failure.
+type Backend interface {
+	NewInstance(ctx context.Context, call NewInstanceCall) (NewInstanceOutcome, error)
+	Refresh(ctx context.Context, instanceID string, r instance.RefreshRequest) error
+	// UpdateStatus takes the delivery's id: a freeze or unfreeze is deduplicated per delivery, not per status,
+	// because FREEZE → UNFREEZE → FREEZE in one run is three distinct steps.
+	UpdateStatus(ctx context.Context, instanceID, deliveryID string, r instance.StatusRequest) error
+	Release(ctx context.Context, instanceID string, r instance.ReleaseRequest) error
+	Upgrade(ctx context.Context, instanceID string, r instance.UpgradeRequest) error
+	ChangeCheck(ctx context.Context, instanceID string, r instance.ChangeCheckRequest) (instance.ChangeCheckResult, error)
+	QueryInstances(ctx context.Context, ids []string) ([]InstanceView, error)
+}
+
+// NewInstanceCall is a validated newInstance.
+type NewInstanceCall struct {
+	OrderID     string
+	OrderLineID string
+	BusinessID  string
+	TestFlag    bool
+	ReceivedAt  time.Time
+}
+
+// NewInstanceOutcome is what newInstance answers with. Note, when set, records for the message log how the
+// answer was reached when it was not the Update's own result (deadline passed, workflow closed).
+type NewInstanceOutcome struct {
+	Result instance.NewInstanceResult
+	Note   string
+}
+
+// InstanceView is one instance as queryInstance reports it.
+type InstanceView struct {
+	InstanceID string
+	Lifecycle  instance.Lifecycle
+	// AppInfo is nil until provisioning produced it.
+	AppInfo *koogallery.AppInfo
+}
+
+// ErrUnknownInstance means no workflow exists for the instance (resultCode 000003).
+var ErrUnknownInstance = errors.New("no such instance")

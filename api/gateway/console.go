@@ -1,0 +1,207 @@
+package gateway
+
+import (
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/kooflow/kooflow/api/httpx"
+	"github.com/kooflow/kooflow/koogallery"
+)
+
+// mountConsole adds the message log to the console API (the group already requires a console token):
+//
+//	GET /console/v1/koogallery/messages       list, failed calls first, filters and keyset pagination
+//	GET /console/v1/koogallery/messages/:id   one call with its raw request and response bytes
+func mountConsole(console *gin.RouterGroup, store *PGMessages) {
+	console.GET("/koogallery/messages", listMessages(store))
+	console.GET("/koogallery/messages/:id", getMessage(store))
+}
+
+// MessageSummary is one row of the list.
+type MessageSummary struct {
+	ID           int64              `json:"id"`
+	ReceivedAt   time.Time          `json:"receivedAt"`
+	Activity     string             `json:"activity"`
+	OrderID      string             `json:"orderId,omitempty"`
+	OrderLineID  string             `json:"orderLineId,omitempty"`
+	BusinessID   string             `json:"businessId,omitempty"`
+	InstanceIDs  []string           `json:"instanceIds"`
+	Scene        string             `json:"scene,omitempty"`
+	Status       string             `json:"status,omitempty"`
+	TestFlag     bool               `json:"testFlag"`
+	Verification koogallery.Verdict `json:"verification"`
+	ResultCode   string             `json:"resultCode"`
+	ResultMsg    string             `json:"resultMsg"`
+	Failed       bool               `json:"failed"`
+	LatencyMs    float64            `json:"latencyMs"`
+	RemoteAddr   string             `json:"remoteAddr"`
+	RequestID    string             `json:"requestId"`
+}
+
+func summarize(m *Message) MessageSummary {
+	ids := m.InstanceIDs
+	if ids == nil {
+		ids = []string{}
+	}
+	return MessageSummary{
+		ID: m.ID, ReceivedAt: m.ReceivedAt, Activity: m.Activity, OrderID: m.OrderID, OrderLineID: m.OrderLineID,
+		BusinessID: m.BusinessID, InstanceIDs: ids, Scene: m.Scene, Status: m.Status, TestFlag: m.TestFlag,
+		Verification: m.Verification, ResultCode: m.ResultCode, ResultMsg: m.ResultMsg, Failed: m.Failed,
+		LatencyMs: float64(m.Latency.Microseconds()) / 1000, RemoteAddr: m.RemoteAddr, RequestID: m.RequestID,
+	}
+}
+
+// MessagePage is the list response.
+type MessagePage struct {
+	Items []MessageSummary `json:"items"`
+	// NextCursor, when present, fetches the next page (?cursor=...).
+	NextCursor string `json:"nextCursor,omitempty"`
+}
+
+// MessageDetail is one call in full. Bodies are given as text when they are valid UTF-8, and always as Base64,
+// so the exact bytes (which the signatures cover) can be recovered.
+type MessageDetail struct {
+	MessageSummary
+	ForwardedFor       string              `json:"forwardedFor,omitempty"`
+	Method             string              `json:"method"`
+	Path               string              `json:"path"`
+	RawQuery           string              `json:"rawQuery"`
+	Headers            map[string][]string `json:"headers"`
+	RequestBody        *string             `json:"requestBody"`
+	RequestBodyBase64  string              `json:"requestBodyBase64"`
+	ErrorDetail        string              `json:"errorDetail,omitempty"`
+	HTTPStatus         int                 `json:"httpStatus"`
+	ResponseBody       *string             `json:"responseBody"`
+	ResponseBodyBase64 string              `json:"responseBodyBase64"`
+	BodySign           string              `json:"bodySign"`
+}
+
+func text(b []byte) *string {
+	if !utf8.Valid(b) {
+		return nil
+	}
+	s := string(b)
+	return &s
+}
+
+// listMessages: GET /koogallery/messages?activity=&resultCode=&failed=true&instanceId=&orderId=&from=&to=&limit=&cursor=
+func listMessages(store *PGMessages) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		var f Filter
+		var problems []httpx.FieldError
+		bad := func(field, detail string) { problems = append(problems, httpx.FieldError{Field: field, Detail: detail}) }
+		f.Activity = c.Query("activity")
+		if f.Activity != "" && !slices.Contains(koogallery.Activities(), f.Activity) {
+			bad("activity", "not one of the production interface's activities")
+		}
+		f.ResultCode = c.Query("resultCode")
+		if f.ResultCode != "" && (len(f.ResultCode) != 6 || !isDigits(f.ResultCode)) {
+			bad("resultCode", "must be a six-digit result code such as 000001")
+		}
+		if v := c.Query("failed"); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				bad("failed", "must be true or false")
+			}
+			f.FailedOnly = b
+		}
+		f.InstanceID = c.Query("instanceId")
+		f.OrderID = c.Query("orderId")
+		for _, p := range []struct {
+			name string
+			dst  *time.Time
+		}{{"from", &f.From}, {"to", &f.To}} {
+			if v := c.Query(p.name); v != "" {
+				t, err := time.Parse(time.RFC3339Nano, v)
+				if err != nil {
+					bad(p.name, "must be an RFC 3339 time such as 2026-11-21T08:00:00Z")
+				}
+				*p.dst = t
+			}
+		}
+		if !f.From.IsZero() && !f.To.IsZero() && !f.From.Before(f.To) {
+			bad("to", "must be after from")
+		}
+		if v := c.Query("limit"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 500 {
+				bad("limit", "must be a whole number from 1 to 500")
+			}
+			f.Limit = n
+		}
+		if v := c.Query("cursor"); v != "" {
+			cur, err := DecodeCursor(v)
+			if err != nil {
+				bad("cursor", err.Error())
+			}
+			f.After = cur
+		}
+		if len(problems) > 0 {
+			httpx.WriteProblem(c, http.StatusBadRequest, "the message filter is invalid", problems...)
+			return
+		}
+		msgs, next, err := store.List(c.Request.Context(), f)
+		if err != nil {
+			httpx.Log(c).Error("list production-interface messages", "err", err)
+			httpx.WriteProblem(c, http.StatusInternalServerError, "the message log could not be read; see the server log for request "+httpx.RequestID(c))
+			return
+		}
+		page := MessagePage{Items: make([]MessageSummary, 0, len(msgs))}
+		for _, m := range msgs {
+			page.Items = append(page.Items, summarize(m))
+		}
+		if next != nil {
+			page.NextCursor = next.Encode()
+		}
+		c.JSON(http.StatusOK, page)
+	}
+}
+
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+func getMessage(store *PGMessages) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+		if err != nil || id <= 0 {
+			httpx.WriteProblem(c, http.StatusBadRequest, "the message id must be a positive whole number",
+				httpx.FieldError{Field: "id", Detail: "not a message id"})
+			return
+		}
+		m, err := store.Get(c.Request.Context(), id)
+		if errors.Is(err, ErrNoMessage) {
+			httpx.WriteProblem(c, http.StatusNotFound, "no production-interface message "+c.Param("id"))
+			return
+		}
+		if err != nil {
+			httpx.Log(c).Error("read production-interface message", "id", id, "err", err)
+			httpx.WriteProblem(c, http.StatusInternalServerError, "the message could not be read; see the server log for request "+httpx.RequestID(c))
+			return
+		}
+		headers := m.Headers
+		if headers == nil {
+			headers = map[string][]string{}
+		}
+		c.JSON(http.StatusOK, MessageDetail{
+			MessageSummary: summarize(m),
+			ForwardedFor:   m.ForwardedFor, Method: m.Method, Path: m.Path, RawQuery: m.RawQuery, Headers: headers,
+			RequestBody: text(m.RawBody), RequestBodyBase64: base64.StdEncoding.EncodeToString(m.RawBody),
+			ErrorDetail: m.ErrorDetail, HTTPStatus: m.HTTPStatus,
+			ResponseBody: text(m.ResponseBody), ResponseBodyBase64: base64.StdEncoding.EncodeToString(m.ResponseBody),
+			BodySign: m.BodySign,
+		})
+	}
+}
