@@ -96,7 +96,9 @@ func listMessages(store *PGMessages) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		var f Filter
 		var problems []httpx.FieldError
-		bad := func(field, detail string) { problems = append(problems, httpx.FieldError{Field: field, Detail: detail}) }
+		bad := func(field, detail string) {
+			problems = append(problems, httpx.FieldError{Field: field, Detail: detail})
+		}
 		f.Activity = c.Query("activity")
 		if f.Activity != "" && !slices.Contains(koogallery.Activities(), f.Activity) {
 			bad("activity", "not one of the production interface's activities")
