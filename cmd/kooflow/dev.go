@@ -60,6 +60,7 @@ API as separate processes. State lives in --state-dir, so a second run keeps its
 	f.IntVar(&o.pgPort, "pg-port", 55432, "private PostgreSQL port")
 	f.StringVar(&o.httpAddr, "http-addr", "", "API listen address (default "+config.EnvHTTPAddr+" or "+config.DefaultHTTPAddr+")")
 	f.BoolVar(&o.emulator, "emulator", false, "also run the KooGallery emulator and let it drive orders into kooflow")
+	devExtras = withEmulatorDevExtra(devExtras)
 	return cmd
 }
 
@@ -188,6 +189,12 @@ func runDev(ctx context.Context, o devOptions) error {
 		stops = append(stops, func() error { return p.Stop(syscall.SIGTERM, 25*time.Second) })
 		return nil
 	}
+	// The emulator's order-query API answers the worker, so it runs before the worker starts.
+	stopMarket, err := startDevMarket(env, stateDir, log)
+	if err != nil {
+		return err
+	}
+	stops = append(stops, stopMarket)
 	if err := start("worker", "worker"); err != nil {
 		return err
 	}
