@@ -181,6 +181,16 @@ func (c *Client) Send(ctx context.Context, m Message, backdate time.Duration) At
 		a.Err = err
 		return a
 	}
+	return c.Post(ctx, m.Activity, body, query, a)
+}
+
+// Post sends body with the given signed query string as it is, for callers that build unusual deliveries
+// (the dial test's forged and replayed ones); a carries Sent and Backdated into the result.
+func (c *Client) Post(ctx context.Context, activity string, body []byte, query string, a Attempt) Attempt {
+	m := Message{Activity: activity}
+	if a.Sent.IsZero() {
+		a.Sent = c.Now()
+	}
 	url := c.URL
 	if strings.Contains(url, "?") {
 		url += "&" + query

@@ -1,0 +1,254 @@
+package scenario
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/kooflow/kooflow/catalog"
+	"github.com/kooflow/kooflow/emulator/deliver"
+	"github.com/kooflow/kooflow/emulator/market"
+	"github.com/kooflow/kooflow/emulator/sign"
+)
+
+// fakeSeller is a small, correct seller for the scenario's unit tests: it verifies signatures and freshness,
+// refuses replays, is idempotent by business key and state, reads orders from the market, and keeps the read
+// model the scenario compares with. It lets the scenario's own logic be tested without Temporal or PostgreSQL;
+// the end-to-end test in e2e/ runs the same scenario against the real kooflow.
+type fakeSeller struct {
+	key     string
+	window  time.Duration
+	market  *market.Market
+	catalog *catalog.Catalog
+
+	mu        sync.Mutex
+	nonces    map[string]bool
+	instances map[string]*fakeInstance
+	// breakExpiry makes the seller ignore refreshInstance's expireTime, so a test can see the comparison fail.
+	breakExpiry bool
+}
+
+type fakeInstance struct {
+	SellerInstance
+	seen     map[string]bool
+	approved decimal.Decimal
+	refunds  map[string]decimal.Decimal
+}
+
+func newFakeSeller(key string, m *market.Market) *fakeSeller {
+	c, _ := catalog.Parse(catalog.DevCatalog)
+	return &fakeSeller{key: key, window: 60 * time.Second, market: m, catalog: c, nonces: map[string]bool{},
+		instances: map[string]*fakeInstance{}}
+}
+
+func fakeID(orderID, lineID string) string {
+	s := sha256.Sum256([]byte(orderID + "/" + lineID))
+	return "inst-" + hex.EncodeToString(s[:8])
+}
+
+func (f *fakeSeller) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	raw, _ := io.ReadAll(r.Body)
+	reply := func(v map[string]any) {
+		b, _ := json.Marshal(v)
+		w.Header().Set("Body-Sign", sign.BodySignHeader(f.key, b))
+		_, _ = w.Write(b)
+	}
+	q := r.URL.Query()
+	want, err := sign.RequestSignature(f.key, raw, q.Get("nonce"), q.Get("timestamp"))
+	ms, _ := strconv.ParseInt(q.Get("timestamp"), 10, 64)
+	if d := time.Since(time.UnixMilli(ms)); err != nil || !strings.EqualFold(want, q.Get("signature")) || d > f.window || d < -f.window {
+		reply(map[string]any{"resultCode": "000001", "resultMsg": "authentication failed"})
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.nonces[q.Get("nonce")] {
+		reply(map[string]any{"resultCode": "000001", "resultMsg": "nonce reused"})
+		return
+	}
+	f.nonces[q.Get("nonce")] = true
+	var b map[string]any
+	_ = json.Unmarshal(raw, &b)
+	s := func(k string) string { v, _ := b[k].(string); return v }
+	code, extra := f.handle(s("activity"), s)
+	out := map[string]any{"resultCode": code, "resultMsg": "ok"}
+	for k, v := range extra {
+		out[k] = v
+	}
+	reply(out)
+}
+
+func parseExpire(s string) time.Time {
+	t, _ := time.ParseInLocation("20060102150405", s[:14], time.UTC)
+	return t
+}
+
+func (f *fakeSeller) order(id string) (market.Order, market.Line) {
+	o, _ := f.market.Order(id)
+	return o, o.Lines[0]
+}
+
+func (f *fakeSeller) handle(activity string, s func(string) string) (string, map[string]any) {
+	if activity == deliver.NewInstance {
+		id := fakeID(s("orderId"), s("orderLineId"))
+		if _, ok := f.instances[id]; !ok {
+			o, l := f.order(s("orderId"))
+			p, _ := f.catalog.Lookup(l.ProductID)
+			in := &fakeInstance{SellerInstance: SellerInstance{InstanceID: id, OrderID: o.OrderID, OrderLineID: l.OrderLineID,
+				Lifecycle: StateActive, Supervision: SupNotInvolved, ProductID: l.ProductID, SKUCode: l.SKUCode, Quantity: l.LinearValue,
+				AppInfo: &deliver.AppInfo{FrontEndURL: "https://app.example.com/" + id, UserName: "admin", Password: "pw-" + id[5:9]},
+				Orders:  []SellerOrder{{OrderID: o.OrderID, OrderLineID: l.OrderLineID, Type: o.OrderType, Paid: l.PaidAmount}}},
+				seen: map[string]bool{}, approved: decimal.Zero, refunds: map[string]decimal.Decimal{}}
+			if p.Supervised {
+				in.Supervision = SupAwaitingRequirement
+			}
+			if !l.ExpireTime.IsZero() {
+				t := l.ExpireTime
+				in.ExpireTime = &t
+			}
+			f.instances[id] = in
+		}
+		return "000000", map[string]any{"instanceId": id}
+	}
+	if activity == deliver.QueryInstance {
+		in, ok := f.instances[s("instanceId")]
+		if !ok {
+			return "000003", nil
+		}
+		return "000000", map[string]any{"info": []any{map[string]any{"instanceId": in.InstanceID, "appInfo": in.AppInfo}}}
+	}
+	in, ok := f.instances[s("instanceId")]
+	if !ok {
+		if activity == deliver.ReleaseInstance {
+			return "000000", nil
+		}
+		if activity == deliver.UpdateInstanceStatus || activity == deliver.RefreshInstance || activity == deliver.UpgradeInstance {
+			return "000003", nil
+		}
+		return "000002", nil
+	}
+	if in.Lifecycle == StateReleased && activity != deliver.ReleaseInstance {
+		return "000002", nil
+	}
+	switch activity {
+	case deliver.RefreshInstance:
+		if in.seen[s("orderId")] {
+			return "000000", nil
+		}
+		in.seen[s("orderId")] = true
+		o, l := f.order(s("orderId"))
+		exp := parseExpire(s("expireTime"))
+		if !f.breakExpiry {
+			in.ExpireTime = &exp
+		}
+		paid := l.PaidAmount
+		if o.OrderType == market.TypeUnsubscribe {
+			paid = paid.Neg()
+		}
+		in.Orders = append(in.Orders, SellerOrder{OrderID: o.OrderID, OrderLineID: l.OrderLineID, Type: o.OrderType, Paid: paid})
+		if s("scene") == "RENEWAL_CHANGE" {
+			in.SKUCode, in.Quantity = l.SKUCode, l.LinearValue
+		}
+		if s("scene") != "UNSUBSCRIBE_RENEWAL_PERIOD" && in.Lifecycle == StateFrozen {
+			in.Lifecycle = StateActive
+		}
+	case deliver.UpdateInstanceStatus:
+		if s("status") == "FREEZE" {
+			in.Lifecycle = StateFrozen
+		} else {
+			in.Lifecycle = StateActive
+		}
+	case deliver.UpgradeInstance:
+		if !in.seen[s("orderId")] {
+			in.seen[s("orderId")] = true
+			o, l := f.order(s("orderId"))
+			in.SKUCode, in.Quantity = l.SKUCode, l.LinearValue
+			in.Orders = append(in.Orders, SellerOrder{OrderID: o.OrderID, OrderLineID: l.OrderLineID, Type: o.OrderType, Paid: l.PaidAmount})
+		}
+	case deliver.ReleaseInstance:
+		if id := s("orderId"); id != "" && !in.seen[id] {
+			in.seen[id] = true
+			o, l := f.order(id)
+			net := l.PaidAmount.Sub(in.approved)
+			if net.IsNegative() {
+				net = decimal.Zero
+			}
+			in.Orders = append(in.Orders, SellerOrder{OrderID: o.OrderID, OrderLineID: l.OrderLineID, Type: o.OrderType, Paid: net.Neg()})
+		}
+		in.Lifecycle = StateReleased
+	case deliver.ChangeInstanceCheck:
+	default:
+		return "000002", nil
+	}
+	return "000000", nil
+}
+
+// The console side.
+
+func (f *fakeSeller) InstanceByOrder(_ context.Context, orderID, lineID string) (*SellerInstance, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	in, ok := f.instances[fakeID(orderID, lineID)]
+	if !ok {
+		return nil, nil
+	}
+	cp := in.SellerInstance
+	cp.Orders = append([]SellerOrder(nil), in.Orders...)
+	return &cp, nil
+}
+
+var fakeSteps = map[string][3]string{
+	StepSubmitRequirement: {SupAwaitingRequirement, SupAwaitingConfirm, PartyCustomer},
+	StepConfirm:           {SupAwaitingConfirm, SupInService, PartySeller},
+	StepReject:            {SupAwaitingConfirm, SupAwaitingRequirement, PartySeller},
+	StepDeliver:           {SupInService, SupAwaitingAcceptance, PartySeller},
+	StepAccept:            {SupAwaitingAcceptance, SupCompleted, PartyCustomer},
+}
+
+func (f *fakeSeller) Supervise(_ context.Context, instanceID, step, party, note string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	in, ok := f.instances[instanceID]
+	st := fakeSteps[step]
+	switch {
+	case !ok:
+		return ErrRetryLater
+	case st[2] != party || in.Supervision != st[0] || (step == StepReject && note == ""):
+		return fmt.Errorf("cannot %s as %s in %s", step, party, in.Supervision)
+	}
+	in.Supervision = st[1]
+	return nil
+}
+
+func (f *fakeSeller) RequestRefund(_ context.Context, instanceID string, amount *decimal.Decimal) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	in := f.instances[instanceID]
+	a := in.Orders[0].Paid
+	if amount != nil {
+		a = *amount
+	}
+	id := fmt.Sprintf("R%d", len(in.refunds)+1)
+	in.refunds[id] = a
+	return id, nil
+}
+
+func (f *fakeSeller) ApproveRefund(_ context.Context, instanceID, refundID string) (decimal.Decimal, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	in := f.instances[instanceID]
+	a := in.refunds[refundID]
+	in.approved = in.approved.Add(a)
+	in.Orders = append(in.Orders, SellerOrder{OrderID: "REFUND-" + instanceID + "-" + refundID, Type: "REFUND", Paid: a.Neg()})
+	return a, nil
+}
