@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/shopspring/decimal"
 )
 
 // Secret is a string that never prints its value.
@@ -58,6 +60,15 @@ type Config struct {
 	ProvisionerSecret Secret // KOOFLOW_PROVISIONER_SECRET: signs webhook events
 	ExpiryGrace       time.Duration
 	ExpiryPolicy      string // KOOFLOW_EXPIRY_POLICY: "alert" or "freeze"
+
+	// Monthly settlement (spec §10.5). Bill days are days of the month in Asia/Shanghai, moved to the next working
+	// day of the holiday calendar; the threshold is per product type, in yuan.
+	SettlementDay        int             // KOOFLOW_SETTLEMENT_DAY: bill day for joint-operation products (default 3)
+	SettlementDayGeneral int             // KOOFLOW_SETTLEMENT_DAY_GENERAL: bill day for general products (default 7)
+	SettlementHour       int             // KOOFLOW_SETTLEMENT_HOUR: hour of the bill day, Asia/Shanghai (default 10)
+	SettlementHolidays   string          // KOOFLOW_SETTLEMENT_HOLIDAYS: holiday calendar file (empty: weekends only)
+	SettlementThreshold  decimal.Decimal // KOOFLOW_SETTLEMENT_THRESHOLD: cumulative yuan per product type (default 1000)
+	SettlementSchedule   bool            // KOOFLOW_SETTLEMENT_SCHEDULE: the worker keeps the Temporal Schedule (default true)
 }
 
 // Env names, in one place so docs, dev mode and tests agree.
@@ -83,6 +94,13 @@ const (
 	EnvProvisionerSecret = "KOOFLOW_PROVISIONER_SECRET"
 	EnvExpiryGrace       = "KOOFLOW_EXPIRY_GRACE"
 	EnvExpiryPolicy      = "KOOFLOW_EXPIRY_POLICY"
+
+	EnvSettlementDay        = "KOOFLOW_SETTLEMENT_DAY"
+	EnvSettlementDayGeneral = "KOOFLOW_SETTLEMENT_DAY_GENERAL"
+	EnvSettlementHour       = "KOOFLOW_SETTLEMENT_HOUR"
+	EnvSettlementHolidays   = "KOOFLOW_SETTLEMENT_HOLIDAYS"
+	EnvSettlementThreshold  = "KOOFLOW_SETTLEMENT_THRESHOLD"
+	EnvSettlementSchedule   = "KOOFLOW_SETTLEMENT_SCHEDULE"
 )
 
 // Defaults for settings that have a sensible value everywhere.
@@ -138,6 +156,39 @@ func FromEnv(lookup func(string) (string, bool)) (Config, error) {
 		ProvisionerSecret: Secret(get(EnvProvisionerSecret, "")),
 		ExpiryGrace:       dur(EnvExpiryGrace, 24*time.Hour),
 		ExpiryPolicy:      get(EnvExpiryPolicy, "alert"),
+	}
+	settlementInt := func(name string, def, lo, hi int) int {
+		v := get(name, "")
+		if v == "" {
+			return def
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < lo || n > hi {
+			errs = append(errs, fmt.Sprintf("%s=%q must be a whole number from %d to %d", name, v, lo, hi))
+			return def
+		}
+		return n
+	}
+	// Days stop at 28 so every month has the day.
+	c.SettlementDay = settlementInt(EnvSettlementDay, 3, 1, 28)
+	c.SettlementDayGeneral = settlementInt(EnvSettlementDayGeneral, 7, 1, 28)
+	c.SettlementHour = settlementInt(EnvSettlementHour, 10, 0, 23)
+	c.SettlementHolidays = get(EnvSettlementHolidays, "")
+	c.SettlementThreshold = decimal.NewFromInt(1000)
+	if v := get(EnvSettlementThreshold, ""); v != "" {
+		if d, err := decimal.NewFromString(v); err != nil || d.IsNegative() {
+			errs = append(errs, fmt.Sprintf("%s=%q must be a non-negative amount in yuan, like 1000 or 1000.00", EnvSettlementThreshold, v))
+		} else {
+			c.SettlementThreshold = d
+		}
+	}
+	switch v := strings.ToLower(get(EnvSettlementSchedule, "true")); v {
+	case "true", "on", "1", "yes":
+		c.SettlementSchedule = true
+	case "false", "off", "0", "no":
+		c.SettlementSchedule = false
+	default:
+		errs = append(errs, fmt.Sprintf("%s=%q must be true or false", EnvSettlementSchedule, v))
 	}
 	if !strings.HasPrefix(c.ProductionPath, "/") {
 		errs = append(errs, fmt.Sprintf("%s=%q must start with /", EnvProductionPath, c.ProductionPath))
