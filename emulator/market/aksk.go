@@ -44,7 +44,7 @@ func parseAuthorization(h string) (authorization, error) {
 	var a authorization
 	rest, ok := strings.CutPrefix(strings.TrimSpace(h), akskAlgorithm+" ")
 	if !ok {
-		return a, fmt.Errorf("Authorization must start with %q", akskAlgorithm)
+		return a, fmt.Errorf("the Authorization header must start with %q", akskAlgorithm)
 	}
 	for _, part := range strings.Split(rest, ",") {
 		name, value, ok := strings.Cut(strings.TrimSpace(part), "=")

@@ -433,7 +433,7 @@ func toWire(o Order, onlyLine string) wireOrderInfo {
 func wireParams(ps []Param) []wireParam {
 	out := make([]wireParam, 0, len(ps))
 	for _, p := range ps {
-		out = append(out, wireParam{Name: p.Name, Value: p.Value})
+		out = append(out, wireParam(p))
 	}
 	return out
 }
