@@ -94,7 +94,20 @@ func (b *TemporalBackend) NewInstance(ctx context.Context, c NewInstanceCall) (N
 		if res.InstanceID == "" {
 			res.InstanceID = id
 		}
-		return NewInstanceOutcome{Result: res}, nil
+		out := NewInstanceOutcome{Result: res}
+		if !res.Provisioned {
+			// Temporal answers a retried Update with its first result, "in progress", however long ago that
+			// was; the read model says whether provisioning has finished since.
+			done, lifecycle, rerr := b.provisioned(ctx, id)
+			switch {
+			case rerr != nil:
+				out.Note = "could not consult the read model: " + rerr.Error()
+			case done:
+				out.Result.Provisioned = true
+				out.Note = "provisioning finished since the first answer (read model: " + lifecycle + ")"
+			}
+		}
+		return out, nil
 	case isAlreadyStarted(err):
 		// The workflow ran and closed (the instance was released, or the run ended otherwise): the order still
 		// has its instance, so answer from the read model with the same instanceId.
@@ -118,19 +131,30 @@ func isAlreadyStarted(err error) bool {
 	return errors.As(err, &started)
 }
 
-// closedInstance answers a newInstance whose workflow is closed from the instances table.
-func (b *TemporalBackend) closedInstance(ctx context.Context, id string, cause error) (NewInstanceOutcome, error) {
-	var lifecycle string
-	var provisioned bool
-	err := b.Pool.QueryRow(ctx, `SELECT lifecycle, provisioned_at IS NOT NULL OR app_info IS NOT NULL FROM instances WHERE instance_id = $1`, id).
-		Scan(&lifecycle, &provisioned)
+// provisioned reports from the read model whether the instance's provisioning has finished (or the instance has
+// moved on, e.g. released); found is false when the workflow has not written its row yet.
+func (b *TemporalBackend) provisioned(ctx context.Context, id string) (done bool, lifecycle string, err error) {
+	err = b.Pool.QueryRow(ctx, `SELECT lifecycle, provisioned_at IS NOT NULL OR lifecycle <> 'PROVISIONING'
+		FROM instances WHERE instance_id = $1`, id).Scan(&lifecycle, &done)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return NewInstanceOutcome{}, fmt.Errorf("the workflow of instance %s is closed and the read model has no row for it: %w", id, cause)
+		return false, "", nil
 	}
 	if err != nil {
-		return NewInstanceOutcome{}, fmt.Errorf("read instance %s after its workflow was found closed: %w", id, err)
+		return false, "", fmt.Errorf("read instance %s: %w", id, err)
 	}
-	if !provisioned && lifecycle == string(instance.LifecycleProvisioning) {
+	return done, lifecycle, nil
+}
+
+// closedInstance answers a newInstance whose workflow is closed from the instances table.
+func (b *TemporalBackend) closedInstance(ctx context.Context, id string, cause error) (NewInstanceOutcome, error) {
+	done, lifecycle, err := b.provisioned(ctx, id)
+	if err != nil {
+		return NewInstanceOutcome{}, err
+	}
+	if lifecycle == "" {
+		return NewInstanceOutcome{}, fmt.Errorf("the workflow of instance %s is closed and the read model has no row for it: %w", id, cause)
+	}
+	if !done {
 		return NewInstanceOutcome{}, fmt.Errorf("the workflow of instance %s closed before provisioning finished: %w", id, cause)
 	}
 	return NewInstanceOutcome{
