@@ -285,21 +285,21 @@ func TestRetriesOfEveryActivityApplyOnce(t *testing.T) {
 	_, id := e.started()
 
 	for i := 0; i < 3; i++ {
-		e.call(`{"activity":"refreshInstance","scene":"RENEWAL","orderId":"R1","orderLineId":"R1-000001","instanceId":"` + id + `","expireTime":"20271231155959"}`).
+		e.call(`{"activity":"refreshInstance","scene":"RENEWAL","orderId":"R1","orderLineId":"R1-000001","instanceId":"`+id+`","expireTime":"20271231155959"}`).
 			want(t, koogallery.ResultSuccess)
 	}
 	if st := e.state(id); st.Refreshes != 1 || !st.Expire.Equal(time.Date(2027, 12, 31, 15, 59, 59, 0, time.UTC)) {
 		t.Fatalf("after 3 deliveries of one renewal: %+v", st)
 	}
 	// A different renewal order is a different step.
-	e.call(`{"activity":"refreshInstance","scene":"RENEWAL","orderId":"R2","orderLineId":"R2-000001","instanceId":"` + id + `","expireTime":"20281231155959000"}`).
+	e.call(`{"activity":"refreshInstance","scene":"RENEWAL","orderId":"R2","orderLineId":"R2-000001","instanceId":"`+id+`","expireTime":"20281231155959000"}`).
 		want(t, koogallery.ResultSuccess)
 	if st := e.state(id); st.Refreshes != 2 {
 		t.Fatalf("a second renewal order: %+v", st)
 	}
 
 	for i := 0; i < 3; i++ {
-		e.call(`{"activity":"upgradeInstance","instanceId":"` + id + `","orderId":"C1","orderLineId":"C1-000001"}`).want(t, koogallery.ResultSuccess)
+		e.call(`{"activity":"upgradeInstance","instanceId":"`+id+`","orderId":"C1","orderLineId":"C1-000001"}`).want(t, koogallery.ResultSuccess)
 	}
 	if st := e.state(id); st.Upgrades != 1 {
 		t.Fatalf("after 3 deliveries of one upgrade: %+v", st)
@@ -307,34 +307,34 @@ func TestRetriesOfEveryActivityApplyOnce(t *testing.T) {
 
 	// Freeze retried three times freezes once; unfreeze and a later freeze in the same run are real steps.
 	for i := 0; i < 3; i++ {
-		e.call(`{"activity":"updateInstanceStatus","instanceId":"` + id + `","status":"FREEZE"}`).want(t, koogallery.ResultSuccess)
+		e.call(`{"activity":"updateInstanceStatus","instanceId":"`+id+`","status":"FREEZE"}`).want(t, koogallery.ResultSuccess)
 	}
 	if st := e.state(id); st.Freezes != 1 || st.Lifecycle != instance.LifecycleFrozen {
 		t.Fatalf("after 3 FREEZE deliveries: %+v", st)
 	}
 	// A refused step reaches the marketplace with the workflow's code and reason, and changes nothing.
-	r := e.call(`{"activity":"upgradeInstance","instanceId":"` + id + `","orderId":"C2","orderLineId":"C2-000001"}`).want(t, "000005")
+	r := e.call(`{"activity":"upgradeInstance","instanceId":"`+id+`","orderId":"C2","orderLineId":"C2-000001"}`).want(t, "000005")
 	if !strings.Contains(r.resp.ResultMsg, "frozen") {
 		t.Fatalf("refusal message %q", r.resp.ResultMsg)
 	}
 	for i := 0; i < 2; i++ {
-		e.call(`{"activity":"updateInstanceStatus","instanceId":"` + id + `","status":"UNFREEZE"}`).want(t, koogallery.ResultSuccess)
+		e.call(`{"activity":"updateInstanceStatus","instanceId":"`+id+`","status":"UNFREEZE"}`).want(t, koogallery.ResultSuccess)
 	}
-	e.call(`{"activity":"updateInstanceStatus","instanceId":"` + id + `","status":"FREEZE"}`).want(t, koogallery.ResultSuccess)
+	e.call(`{"activity":"updateInstanceStatus","instanceId":"`+id+`","status":"FREEZE"}`).want(t, koogallery.ResultSuccess)
 	if st := e.state(id); st.Freezes != 2 || st.Unfreezes != 1 || st.Upgrades != 1 {
 		t.Fatalf("FREEZE, UNFREEZE×2, FREEZE: %+v", st)
 	}
 
 	// changeInstanceCheck is a Query: allowed, refused with a reason, and never a state change.
-	e.call(`{"activity":"changeInstanceCheck","instanceId":"` + id + `","productInfo":{"skuCode":"big","linearValue":50}}`).want(t, koogallery.ResultSuccess)
-	r = e.call(`{"activity":"changeInstanceCheck","instanceId":"` + id + `","productInfo":{"skuCode":"small","linearValue":5}}`).want(t, koogallery.ResultInvalidParams)
+	e.call(`{"activity":"changeInstanceCheck","instanceId":"`+id+`","productInfo":{"skuCode":"big","linearValue":50}}`).want(t, koogallery.ResultSuccess)
+	r = e.call(`{"activity":"changeInstanceCheck","instanceId":"`+id+`","productInfo":{"skuCode":"small","linearValue":5}}`).want(t, koogallery.ResultInvalidParams)
 	if !strings.Contains(r.resp.ResultMsg, "allows only 5") {
 		t.Fatalf("refusal message %q", r.resp.ResultMsg)
 	}
 
 	// Release three times: the first closes the workflow, the retries find it closed and still succeed.
 	for i := 0; i < 3; i++ {
-		e.call(`{"activity":"releaseInstance","instanceId":"` + id + `"}`).want(t, koogallery.ResultSuccess)
+		e.call(`{"activity":"releaseInstance","instanceId":"`+id+`"}`).want(t, koogallery.ResultSuccess)
 	}
 	desc, err := e.tc.DescribeWorkflowExecution(context.Background(), instance.WorkflowID(id), "")
 	if err != nil {
@@ -344,19 +344,19 @@ func TestRetriesOfEveryActivityApplyOnce(t *testing.T) {
 		t.Fatalf("workflow %s after release", s)
 	}
 	// After release: other steps find no instance.
-	e.call(`{"activity":"updateInstanceStatus","instanceId":"` + id + `","status":"UNFREEZE"}`).want(t, koogallery.ResultNotFound)
-	e.call(`{"activity":"refreshInstance","scene":"RENEWAL","orderId":"R3","orderLineId":"R3-000001","instanceId":"` + id + `","expireTime":"20291231155959"}`).
+	e.call(`{"activity":"updateInstanceStatus","instanceId":"`+id+`","status":"UNFREEZE"}`).want(t, koogallery.ResultNotFound)
+	e.call(`{"activity":"refreshInstance","scene":"RENEWAL","orderId":"R3","orderLineId":"R3-000001","instanceId":"`+id+`","expireTime":"20291231155959"}`).
 		want(t, koogallery.ResultNotFound)
 }
 
 func TestUnknownInstances(t *testing.T) {
 	e := newEnv(t, true, 0)
 	ghost := instance.ID("NOSUCHORDER", "NOSUCHORDER-000001")
-	e.call(`{"activity":"releaseInstance","instanceId":"` + ghost + `"}`).want(t, koogallery.ResultSuccess)
-	e.call(`{"activity":"updateInstanceStatus","instanceId":"` + ghost + `","status":"FREEZE"}`).want(t, koogallery.ResultNotFound)
-	e.call(`{"activity":"upgradeInstance","instanceId":"` + ghost + `","orderId":"C","orderLineId":"C-1"}`).want(t, koogallery.ResultNotFound)
-	e.call(`{"activity":"changeInstanceCheck","instanceId":"` + ghost + `","productInfo":{"skuCode":"s"}}`).want(t, koogallery.ResultNotFound)
-	e.call(`{"activity":"queryInstance","instanceId":"` + ghost + `"}`).want(t, koogallery.ResultNotFound)
+	e.call(`{"activity":"releaseInstance","instanceId":"`+ghost+`"}`).want(t, koogallery.ResultSuccess)
+	e.call(`{"activity":"updateInstanceStatus","instanceId":"`+ghost+`","status":"FREEZE"}`).want(t, koogallery.ResultNotFound)
+	e.call(`{"activity":"upgradeInstance","instanceId":"`+ghost+`","orderId":"C","orderLineId":"C-1"}`).want(t, koogallery.ResultNotFound)
+	e.call(`{"activity":"changeInstanceCheck","instanceId":"`+ghost+`","productInfo":{"skuCode":"s"}}`).want(t, koogallery.ResultNotFound)
+	e.call(`{"activity":"queryInstance","instanceId":"`+ghost+`"}`).want(t, koogallery.ResultNotFound)
 	if n := e.runs(ghost); n != 0 {
 		t.Fatalf("a call for an unknown instance created %d workflows", n)
 	}
@@ -365,7 +365,7 @@ func TestUnknownInstances(t *testing.T) {
 func TestNewInstanceAfterReleaseAnswersFromReadModel(t *testing.T) {
 	e := newEnv(t, true, 0)
 	order, id := e.started()
-	e.call(`{"activity":"releaseInstance","instanceId":"` + id + `"}`).want(t, koogallery.ResultSuccess)
+	e.call(`{"activity":"releaseInstance","instanceId":"`+id+`"}`).want(t, koogallery.ResultSuccess)
 	// The lifecycle workflow keeps the read model; here the test writes the row it would have written.
 	if _, err := e.pool.Exec(context.Background(), `INSERT INTO instances (instance_id, workflow_id, order_id, order_line_id, lifecycle, provisioned_at, released_at)
 		VALUES ($1, $2, $3, $4, 'RELEASED', now(), now())`, id, instance.WorkflowID(id), order, order+"-000001"); err != nil {
@@ -486,7 +486,7 @@ func TestNewInstanceDeadlineWithoutWorker(t *testing.T) {
 	}
 	// An Update to an existing workflow that cannot answer in time is 000005: the marketplace retries.
 	start = time.Now()
-	e.call(`{"activity":"upgradeInstance","instanceId":"` + r.resp.InstanceID + `","orderId":"C","orderLineId":"C-1"}`).want(t, koogallery.ResultInternal)
+	e.call(`{"activity":"upgradeInstance","instanceId":"`+r.resp.InstanceID+`","orderId":"C","orderLineId":"C-1"}`).want(t, koogallery.ResultInternal)
 	if took := time.Since(start); took > 1700*time.Millisecond {
 		t.Fatalf("answered after %s with a 1.5 s deadline", took)
 	}
@@ -523,11 +523,11 @@ func TestQueryInstanceFromReadModel(t *testing.T) {
 		ids[i] = "i-" + strconv.Itoa(i)
 	}
 	ids[57] = "i-ready"
-	r = e.call(`{"activity":"queryInstance","instanceId":"` + strings.Join(ids, ",") + `"}`).want(t, koogallery.ResultSuccess)
+	r = e.call(`{"activity":"queryInstance","instanceId":"`+strings.Join(ids, ",")+`"}`).want(t, koogallery.ResultSuccess)
 	if len(r.resp.Info) != 1 || r.resp.Info[0].InstanceID != "i-ready" {
 		t.Fatalf("answer %s", r.raw)
 	}
-	e.call(`{"activity":"queryInstance","instanceId":"` + strings.Join(ids, ",") + `,i-101"}`).want(t, koogallery.ResultInvalidParams)
+	e.call(`{"activity":"queryInstance","instanceId":"`+strings.Join(ids, ",")+`,i-101"}`).want(t, koogallery.ResultInvalidParams)
 }
 
 // console calls the console API.
@@ -565,8 +565,8 @@ type page struct {
 func TestMessageLogConsole(t *testing.T) {
 	e := newEnv(t, true, 0)
 	order, id := e.started()
-	e.call(`{"activity":"updateInstanceStatus","instanceId":"` + id + `","status":"FREEZE"}`).want(t, koogallery.ResultSuccess)
-	e.call(`{"activity":"upgradeInstance","instanceId":"` + id + `","orderId":"C9","orderLineId":"C9-1"}`).want(t, "000005")
+	e.call(`{"activity":"updateInstanceStatus","instanceId":"`+id+`","status":"FREEZE"}`).want(t, koogallery.ResultSuccess)
+	e.call(`{"activity":"upgradeInstance","instanceId":"`+id+`","orderId":"C9","orderLineId":"C9-1"}`).want(t, "000005")
 	e.send("signature=00&timestamp=1&nonce=n", `{"activity":"releaseInstance","instanceId":"`+id+`"}`).want(t, koogallery.ResultAuthFailed)
 	e.call(`{"activity":"bogus"}`).want(t, koogallery.ResultInvalidParams)
 	e.call(`{"activity":"queryInstance","instanceId":"nope"}`).want(t, koogallery.ResultNotFound)
@@ -666,7 +666,7 @@ func TestNewInstanceOnClosedRunWithoutItsUpdate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.call(`{"activity":"releaseInstance","instanceId":"` + id + `"}`).want(t, koogallery.ResultSuccess)
+	e.call(`{"activity":"releaseInstance","instanceId":"`+id+`"}`).want(t, koogallery.ResultSuccess)
 	if err := run.Get(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
