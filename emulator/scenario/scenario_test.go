@@ -1,4 +1,4 @@
-package scenario
+package scenario_test
 
 import (
 	"bytes"
@@ -12,19 +12,21 @@ import (
 	"github.com/kooflow/kooflow/catalog"
 	"github.com/kooflow/kooflow/emulator/clock"
 	"github.com/kooflow/kooflow/emulator/deliver"
+	"github.com/kooflow/kooflow/emulator/internal/fakeseller"
 	"github.com/kooflow/kooflow/emulator/ledger"
 	"github.com/kooflow/kooflow/emulator/market"
+	. "github.com/kooflow/kooflow/emulator/scenario"
 )
 
 const testKey = "scenario-test-access-key"
 
-func runAgainstFake(t *testing.T, orders int, faults Faults, tweak func(*fakeSeller)) (*Report, *ledger.Ledger) {
+func runAgainstFake(t *testing.T, orders int, faults Faults, tweak func(*fakeseller.Seller)) (*Report, *ledger.Ledger) {
 	t.Helper()
 	m, err := market.New(market.Options{AK: "AK", SK: "SK", Seed: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
-	seller := newFakeSeller(testKey, m)
+	seller := fakeseller.New(testKey, m)
 	if tweak != nil {
 		tweak(seller)
 	}
@@ -81,7 +83,7 @@ func TestScenarioAgainstACorrectSellerWithEveryFault(t *testing.T) {
 }
 
 func TestScenarioCatchesASellerThatIgnoresRenewals(t *testing.T) {
-	rep, _ := runAgainstFake(t, 40, Faults{}, func(f *fakeSeller) { f.breakExpiry = true })
+	rep, _ := runAgainstFake(t, 40, Faults{}, func(f *fakeseller.Seller) { f.BreakExpiry = true })
 	found := false
 	for _, m := range rep.Mismatches {
 		if m.Field == "expireTime" {

@@ -1,4 +1,8 @@
-package scenario
+// Package fakeseller is a small, correct KooGallery seller for the emulator's own unit tests: it verifies
+// signatures and freshness, refuses replays, is idempotent by business key and state, reads orders from the
+// emulator's market and keeps the read model a scenario compares with. It lets the emulator's logic be tested
+// without Temporal or PostgreSQL; the end-to-end tests in e2e/ run the same code against the real kooflow.
+package fakeseller
 
 import (
 	"context"
@@ -18,14 +22,12 @@ import (
 	"github.com/kooflow/kooflow/catalog"
 	"github.com/kooflow/kooflow/emulator/deliver"
 	"github.com/kooflow/kooflow/emulator/market"
+	"github.com/kooflow/kooflow/emulator/scenario"
 	"github.com/kooflow/kooflow/emulator/sign"
 )
 
-// fakeSeller is a small, correct seller for the scenario's unit tests: it verifies signatures and freshness,
-// refuses replays, is idempotent by business key and state, reads orders from the market, and keeps the read
-// model the scenario compares with. It lets the scenario's own logic be tested without Temporal or PostgreSQL;
-// the end-to-end test in e2e/ runs the same scenario against the real kooflow.
-type fakeSeller struct {
+// Seller is the fake seller: an http.Handler for the production interface and a scenario.Seller.
+type Seller struct {
 	key     string
 	window  time.Duration
 	market  *market.Market
@@ -34,20 +36,21 @@ type fakeSeller struct {
 	mu        sync.Mutex
 	nonces    map[string]bool
 	instances map[string]*fakeInstance
-	// breakExpiry makes the seller ignore refreshInstance's expireTime, so a test can see the comparison fail.
-	breakExpiry bool
+	// BreakExpiry makes the seller ignore refreshInstance's expireTime, so a test can see the comparison fail.
+	BreakExpiry bool
 }
 
 type fakeInstance struct {
-	SellerInstance
+	scenario.SellerInstance
 	seen     map[string]bool
 	approved decimal.Decimal
 	refunds  map[string]decimal.Decimal
 }
 
-func newFakeSeller(key string, m *market.Market) *fakeSeller {
+// New returns a seller that signs with key and reads orders from m.
+func New(key string, m *market.Market) *Seller {
 	c, _ := catalog.Parse(catalog.DevCatalog)
-	return &fakeSeller{key: key, window: 60 * time.Second, market: m, catalog: c, nonces: map[string]bool{},
+	return &Seller{key: key, window: 60 * time.Second, market: m, catalog: c, nonces: map[string]bool{},
 		instances: map[string]*fakeInstance{}}
 }
 
@@ -56,7 +59,7 @@ func fakeID(orderID, lineID string) string {
 	return "inst-" + hex.EncodeToString(s[:8])
 }
 
-func (f *fakeSeller) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (f *Seller) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	raw, _ := io.ReadAll(r.Body)
 	reply := func(v map[string]any) {
 		b, _ := json.Marshal(v)
@@ -93,24 +96,24 @@ func parseExpire(s string) time.Time {
 	return t
 }
 
-func (f *fakeSeller) order(id string) (market.Order, market.Line) {
+func (f *Seller) order(id string) (market.Order, market.Line) {
 	o, _ := f.market.Order(id)
 	return o, o.Lines[0]
 }
 
-func (f *fakeSeller) handle(activity string, s func(string) string) (string, map[string]any) {
+func (f *Seller) handle(activity string, s func(string) string) (string, map[string]any) {
 	if activity == deliver.NewInstance {
 		id := fakeID(s("orderId"), s("orderLineId"))
 		if _, ok := f.instances[id]; !ok {
 			o, l := f.order(s("orderId"))
 			p, _ := f.catalog.Lookup(l.ProductID)
-			in := &fakeInstance{SellerInstance: SellerInstance{InstanceID: id, OrderID: o.OrderID, OrderLineID: l.OrderLineID,
-				Lifecycle: StateActive, Supervision: SupNotInvolved, ProductID: l.ProductID, SKUCode: l.SKUCode, Quantity: l.LinearValue,
+			in := &fakeInstance{SellerInstance: scenario.SellerInstance{InstanceID: id, OrderID: o.OrderID, OrderLineID: l.OrderLineID,
+				Lifecycle: scenario.StateActive, Supervision: scenario.SupNotInvolved, ProductID: l.ProductID, SKUCode: l.SKUCode, Quantity: l.LinearValue,
 				AppInfo: &deliver.AppInfo{FrontEndURL: "https://app.example.com/" + id, UserName: "admin", Password: "pw-" + id[5:9]},
-				Orders:  []SellerOrder{{OrderID: o.OrderID, OrderLineID: l.OrderLineID, Type: o.OrderType, Paid: l.PaidAmount}}},
+				Orders:  []scenario.SellerOrder{{OrderID: o.OrderID, OrderLineID: l.OrderLineID, Type: o.OrderType, Paid: l.PaidAmount}}},
 				seen: map[string]bool{}, approved: decimal.Zero, refunds: map[string]decimal.Decimal{}}
 			if p.Supervised {
-				in.Supervision = SupAwaitingRequirement
+				in.Supervision = scenario.SupAwaitingRequirement
 			}
 			if !l.ExpireTime.IsZero() {
 				t := l.ExpireTime
@@ -137,7 +140,7 @@ func (f *fakeSeller) handle(activity string, s func(string) string) (string, map
 		}
 		return "000002", nil
 	}
-	if in.Lifecycle == StateReleased && activity != deliver.ReleaseInstance {
+	if in.Lifecycle == scenario.StateReleased && activity != deliver.ReleaseInstance {
 		return "000002", nil
 	}
 	switch activity {
@@ -148,32 +151,32 @@ func (f *fakeSeller) handle(activity string, s func(string) string) (string, map
 		in.seen[s("orderId")] = true
 		o, l := f.order(s("orderId"))
 		exp := parseExpire(s("expireTime"))
-		if !f.breakExpiry {
+		if !f.BreakExpiry {
 			in.ExpireTime = &exp
 		}
 		paid := l.PaidAmount
 		if o.OrderType == market.TypeUnsubscribe {
 			paid = paid.Neg()
 		}
-		in.Orders = append(in.Orders, SellerOrder{OrderID: o.OrderID, OrderLineID: l.OrderLineID, Type: o.OrderType, Paid: paid})
+		in.Orders = append(in.Orders, scenario.SellerOrder{OrderID: o.OrderID, OrderLineID: l.OrderLineID, Type: o.OrderType, Paid: paid})
 		if s("scene") == "RENEWAL_CHANGE" {
 			in.SKUCode, in.Quantity = l.SKUCode, l.LinearValue
 		}
-		if s("scene") != "UNSUBSCRIBE_RENEWAL_PERIOD" && in.Lifecycle == StateFrozen {
-			in.Lifecycle = StateActive
+		if s("scene") != "UNSUBSCRIBE_RENEWAL_PERIOD" && in.Lifecycle == scenario.StateFrozen {
+			in.Lifecycle = scenario.StateActive
 		}
 	case deliver.UpdateInstanceStatus:
 		if s("status") == "FREEZE" {
-			in.Lifecycle = StateFrozen
+			in.Lifecycle = scenario.StateFrozen
 		} else {
-			in.Lifecycle = StateActive
+			in.Lifecycle = scenario.StateActive
 		}
 	case deliver.UpgradeInstance:
 		if !in.seen[s("orderId")] {
 			in.seen[s("orderId")] = true
 			o, l := f.order(s("orderId"))
 			in.SKUCode, in.Quantity = l.SKUCode, l.LinearValue
-			in.Orders = append(in.Orders, SellerOrder{OrderID: o.OrderID, OrderLineID: l.OrderLineID, Type: o.OrderType, Paid: l.PaidAmount})
+			in.Orders = append(in.Orders, scenario.SellerOrder{OrderID: o.OrderID, OrderLineID: l.OrderLineID, Type: o.OrderType, Paid: l.PaidAmount})
 		}
 	case deliver.ReleaseInstance:
 		if id := s("orderId"); id != "" && !in.seen[id] {
@@ -183,9 +186,9 @@ func (f *fakeSeller) handle(activity string, s func(string) string) (string, map
 			if net.IsNegative() {
 				net = decimal.Zero
 			}
-			in.Orders = append(in.Orders, SellerOrder{OrderID: o.OrderID, OrderLineID: l.OrderLineID, Type: o.OrderType, Paid: net.Neg()})
+			in.Orders = append(in.Orders, scenario.SellerOrder{OrderID: o.OrderID, OrderLineID: l.OrderLineID, Type: o.OrderType, Paid: net.Neg()})
 		}
-		in.Lifecycle = StateReleased
+		in.Lifecycle = scenario.StateReleased
 	case deliver.ChangeInstanceCheck:
 	default:
 		return "000002", nil
@@ -193,9 +196,9 @@ func (f *fakeSeller) handle(activity string, s func(string) string) (string, map
 	return "000000", nil
 }
 
-// The console side.
+// The console side (scenario.Seller).
 
-func (f *fakeSeller) InstanceByOrder(_ context.Context, orderID, lineID string) (*SellerInstance, error) {
+func (f *Seller) InstanceByOrder(_ context.Context, orderID, lineID string) (*scenario.SellerInstance, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	in, ok := f.instances[fakeID(orderID, lineID)]
@@ -203,34 +206,34 @@ func (f *fakeSeller) InstanceByOrder(_ context.Context, orderID, lineID string) 
 		return nil, nil
 	}
 	cp := in.SellerInstance
-	cp.Orders = append([]SellerOrder(nil), in.Orders...)
+	cp.Orders = append([]scenario.SellerOrder(nil), in.Orders...)
 	return &cp, nil
 }
 
 var fakeSteps = map[string][3]string{
-	StepSubmitRequirement: {SupAwaitingRequirement, SupAwaitingConfirm, PartyCustomer},
-	StepConfirm:           {SupAwaitingConfirm, SupInService, PartySeller},
-	StepReject:            {SupAwaitingConfirm, SupAwaitingRequirement, PartySeller},
-	StepDeliver:           {SupInService, SupAwaitingAcceptance, PartySeller},
-	StepAccept:            {SupAwaitingAcceptance, SupCompleted, PartyCustomer},
+	scenario.StepSubmitRequirement: {scenario.SupAwaitingRequirement, scenario.SupAwaitingConfirm, scenario.PartyCustomer},
+	scenario.StepConfirm:           {scenario.SupAwaitingConfirm, scenario.SupInService, scenario.PartySeller},
+	scenario.StepReject:            {scenario.SupAwaitingConfirm, scenario.SupAwaitingRequirement, scenario.PartySeller},
+	scenario.StepDeliver:           {scenario.SupInService, scenario.SupAwaitingAcceptance, scenario.PartySeller},
+	scenario.StepAccept:            {scenario.SupAwaitingAcceptance, scenario.SupCompleted, scenario.PartyCustomer},
 }
 
-func (f *fakeSeller) Supervise(_ context.Context, instanceID, step, party, note string) error {
+func (f *Seller) Supervise(_ context.Context, instanceID, step, party, note string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	in, ok := f.instances[instanceID]
 	st := fakeSteps[step]
 	switch {
 	case !ok:
-		return ErrRetryLater
-	case st[2] != party || in.Supervision != st[0] || (step == StepReject && note == ""):
+		return scenario.ErrRetryLater
+	case st[2] != party || in.Supervision != st[0] || (step == scenario.StepReject && note == ""):
 		return fmt.Errorf("cannot %s as %s in %s", step, party, in.Supervision)
 	}
 	in.Supervision = st[1]
 	return nil
 }
 
-func (f *fakeSeller) RequestRefund(_ context.Context, instanceID string, amount *decimal.Decimal) (string, error) {
+func (f *Seller) RequestRefund(_ context.Context, instanceID string, amount *decimal.Decimal) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	in := f.instances[instanceID]
@@ -243,12 +246,12 @@ func (f *fakeSeller) RequestRefund(_ context.Context, instanceID string, amount 
 	return id, nil
 }
 
-func (f *fakeSeller) ApproveRefund(_ context.Context, instanceID, refundID string) (decimal.Decimal, error) {
+func (f *Seller) ApproveRefund(_ context.Context, instanceID, refundID string) (decimal.Decimal, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	in := f.instances[instanceID]
 	a := in.refunds[refundID]
 	in.approved = in.approved.Add(a)
-	in.Orders = append(in.Orders, SellerOrder{OrderID: "REFUND-" + instanceID + "-" + refundID, Type: "REFUND", Paid: a.Neg()})
+	in.Orders = append(in.Orders, scenario.SellerOrder{OrderID: "REFUND-" + instanceID + "-" + refundID, Type: "REFUND", Paid: a.Neg()})
 	return a, nil
 }
