@@ -36,7 +36,8 @@ type Carry struct {
 	CustomerID    string     `json:"customerId,omitempty"`
 	ExpireTime    *time.Time `json:"expireTime,omitempty"`
 	// FrozenBy says who froze the instance: FrozenByMarketplace or FrozenByExpiryPolicy.
-	FrozenBy string `json:"frozenBy,omitempty"`
+	FrozenBy string     `json:"frozenBy,omitempty"`
+	FrozenAt *time.Time `json:"frozenAt,omitempty"`
 	// ExpiryHandledFor is the expiry whose grace timer already fired, so it alerts once per expiry.
 	ExpiryHandledFor *time.Time `json:"expiryHandledFor,omitempty"`
 

@@ -70,7 +70,7 @@ func Touch(s *instance.Carry) { s.Version++ }
 func NewStep(s *instance.Carry, kind string, now time.Time, actor instance.Actor) *instance.Step {
 	s.StepSeq++
 	s.Pending = append(s.Pending, instance.Step{
-		ID: fmt.Sprintf("r%d-s%d", s.Runs+1, s.StepSeq), Kind: kind, AcceptedAt: now.UTC(), Actor: actor,
+		ID: fmt.Sprintf("s%d", s.StepSeq), Kind: kind, AcceptedAt: now.UTC(), Actor: actor,
 	})
 	Touch(s)
 	return &s.Pending[len(s.Pending)-1]

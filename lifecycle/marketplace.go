@@ -94,7 +94,7 @@ func ApplyRefresh(s *instance.Carry, r instance.RefreshRequest, now time.Time) *
 	}
 	if r.Scene != instance.SceneUnsubscribeRenewalPeriod && s.Lifecycle == instance.LifecycleFrozen {
 		s.Lifecycle = instance.LifecycleActive
-		s.FrozenBy = ""
+		s.FrozenBy, s.FrozenAt = "", nil
 		step.Unfreeze = true
 	}
 	s.ExpireTime = &expire
@@ -102,7 +102,8 @@ func ApplyRefresh(s *instance.Carry, r instance.RefreshRequest, now time.Time) *
 }
 
 // RenewalsRefundedBy lists the renewals a renewal refund moving the expiry back to newExpire undoes: those that
-// have not taken effect yet and start at or after the new expiry.
+// have not taken effect yet and start at or after the new expiry. A renewal the seller already refunded through
+// the console is included: the marketplace's UNSUBSCRIBE_RENEWAL_PERIOD executes that refund.
 func RenewalsRefundedBy(s *instance.Carry, newExpire, now time.Time) []*instance.LedgerOrder {
 	var out []*instance.LedgerOrder
 	for i := range s.Ledger {
@@ -110,7 +111,7 @@ func RenewalsRefundedBy(s *instance.Carry, newExpire, now time.Time) []*instance
 		if o.Type != "RENEW" || o.EffectiveAt == nil {
 			continue
 		}
-		if o.EffectiveAt.After(now) && !o.EffectiveAt.Before(newExpire) && (!o.Known || o.Refundable().IsPositive()) {
+		if o.EffectiveAt.After(now) && !o.EffectiveAt.Before(newExpire) {
 			out = append(out, o)
 		}
 	}
@@ -137,7 +138,9 @@ func ApplyStatus(s *instance.Carry, r instance.StatusRequest, now time.Time, by 
 		if s.Lifecycle == instance.LifecycleFrozen {
 			return nil
 		}
+		n := now.UTC()
 		s.Lifecycle = instance.LifecycleFrozen
+		s.FrozenAt = &n
 		s.FrozenBy = instance.FrozenByMarketplace
 		if by.Party == instance.PartySystem {
 			s.FrozenBy = instance.FrozenByExpiryPolicy
@@ -150,7 +153,7 @@ func ApplyStatus(s *instance.Carry, r instance.StatusRequest, now time.Time, by 
 		if !s.Provisioned {
 			s.Lifecycle = instance.LifecycleProvisioning
 		}
-		s.FrozenBy = ""
+		s.FrozenBy, s.FrozenAt = "", nil
 	default:
 		return nil
 	}
@@ -202,7 +205,7 @@ func Released(s *instance.Carry, now time.Time) {
 	now = now.UTC()
 	s.Lifecycle = instance.LifecycleReleased
 	s.ReleasedAt = &now
-	s.FrozenBy = ""
+	s.FrozenBy, s.FrozenAt = "", nil
 	for i := range s.Refunds {
 		if s.Refunds[i].Status == instance.RefundPending {
 			s.Refunds[i].Status = instance.RefundCancelled

@@ -1,0 +1,50 @@
+package activities
+
+import (
+	"errors"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/kooflow/kooflow/catalog"
+	"github.com/kooflow/kooflow/koogallery/orderquery"
+	"github.com/kooflow/kooflow/provisioning"
+)
+
+// Lifecycle holds the instance lifecycle workflow's activities and their dependencies: the marketplace's order
+// query, the provisioners, the catalog, and the PostgreSQL read model.
+type Lifecycle struct {
+	Pool *pgxpool.Pool
+	// Orders queries the marketplace; nil when no AK/SK is configured, which parks every order query with a
+	// message that says so.
+	Orders  orderquery.Querier
+	Catalog *catalog.Catalog
+	// Builtin answers dial tests and products provisioned "builtin"; Webhook (nil when KOOFLOW_PROVISIONER_URL is
+	// not set) the products provisioned "webhook".
+	Builtin provisioning.Provisioner
+	Webhook provisioning.Provisioner
+	Log     *slog.Logger
+}
+
+// ErrNeedsPerson is the ApplicationError type of a failure that retrying cannot fix: the workflow parks the
+// instance with the error's message until an operator resumes or skips the step.
+const ErrNeedsPerson = "kooflow.NeedsPerson"
+
+// needsPerson builds a non-retryable error whose message is what the operator reads on the parked instance.
+func needsPerson(msg string, cause error) error {
+	return temporal.NewNonRetryableApplicationError(msg, ErrNeedsPerson, cause)
+}
+
+// IsNeedsPerson reports whether err (possibly wrapped in an ActivityError) needs a person.
+func IsNeedsPerson(err error) bool {
+	var app *temporal.ApplicationError
+	return errors.As(err, &app) && app.Type() == ErrNeedsPerson
+}
+
+func (a *Lifecycle) log() *slog.Logger {
+	if a.Log != nil {
+		return a.Log
+	}
+	return slog.Default()
+}

@@ -1,0 +1,95 @@
+package activities
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/kooflow/kooflow/provisioning"
+)
+
+// ProvisionInput is one provisioning event and where the product is provisioned.
+type ProvisionInput struct {
+	Event provisioning.Event `json:"event"`
+	// Target is the catalog's provisioning target: "builtin", "webhook", or "" for an unknown product.
+	Target string `json:"target"`
+}
+
+// ProvisionResult says who acted and whether appInfo was stored. The appInfo itself (with the initial password)
+// stays out of workflow history: it goes straight to the instances row the gateway answers queryInstance from.
+type ProvisionResult struct {
+	Provisioner   string `json:"provisioner"`
+	AppInfoStored bool   `json:"appInfoStored"`
+	FrontEndURL   string `json:"frontEndUrl,omitempty"`
+}
+
+// Provision carries out one event through the instance's provisioner. Dial tests always take the built-in path,
+// so they never reach the seller's real systems. For create, the appInfo is stored once: a retry after a crash
+// keeps the first one the customer may already have been shown.
+func (a *Lifecycle) Provision(ctx context.Context, in ProvisionInput) (ProvisionResult, error) {
+	p, err := a.provisioner(in)
+	if err != nil {
+		return ProvisionResult{}, err
+	}
+	res, err := p.Apply(ctx, in.Event)
+	if err != nil {
+		if !provisioning.Retryable(err) {
+			return ProvisionResult{}, needsPerson(fmt.Sprintf("%s %s: %s", p.Name(), in.Event.Type, err.Error()), err)
+		}
+		return ProvisionResult{}, fmt.Errorf("%s %s for instance %s: %w", p.Name(), in.Event.Type, in.Event.InstanceID, err)
+	}
+	out := ProvisionResult{Provisioner: p.Name()}
+	if in.Event.Type == provisioning.Create && res.AppInfo != nil {
+		stored, err := a.storeAppInfo(ctx, in.Event.InstanceID, res.AppInfo)
+		if err != nil {
+			return ProvisionResult{}, err
+		}
+		out.AppInfoStored, out.FrontEndURL = true, stored.FrontEndURL
+	}
+	a.log().InfoContext(ctx, "provisioned", "instance_id", in.Event.InstanceID, "event", in.Event.Type,
+		"event_id", in.Event.EventID, "provisioner", p.Name(), "test_flag", in.Event.TestFlag)
+	return out, nil
+}
+
+func (a *Lifecycle) provisioner(in ProvisionInput) (provisioning.Provisioner, error) {
+	switch {
+	case in.Event.TestFlag:
+		return a.Builtin, nil
+	case in.Target == "webhook":
+		if a.Webhook == nil {
+			return nil, needsPerson(fmt.Sprintf("product %s is provisioned by webhook, but KOOFLOW_PROVISIONER_URL is not set", in.Event.ProductID), nil)
+		}
+		return a.Webhook, nil
+	case in.Target == "" && a.Webhook != nil:
+		// An unknown product: the seller's real provisioning is a safer default than the demo one.
+		return a.Webhook, nil
+	}
+	return a.Builtin, nil
+}
+
+// storeAppInfo keeps the first appInfo stored for the instance and returns the stored one.
+func (a *Lifecycle) storeAppInfo(ctx context.Context, instanceID string, info *provisioning.AppInfo) (provisioning.AppInfo, error) {
+	b, err := json.Marshal(info)
+	if err != nil {
+		return provisioning.AppInfo{}, fmt.Errorf("encode appInfo: %w", err)
+	}
+	var raw []byte
+	err = a.Pool.QueryRow(ctx, `
+		UPDATE instances SET app_info = COALESCE(app_info, $2::jsonb), updated_at = now()
+		WHERE instance_id = $1
+		RETURNING app_info`, instanceID, b).Scan(&raw)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return provisioning.AppInfo{}, fmt.Errorf("store appInfo: instance %s has no row yet", instanceID)
+	}
+	if err != nil {
+		return provisioning.AppInfo{}, fmt.Errorf("store appInfo of instance %s: %w", instanceID, err)
+	}
+	var stored provisioning.AppInfo
+	if err := json.Unmarshal(raw, &stored); err != nil {
+		return provisioning.AppInfo{}, fmt.Errorf("decode stored appInfo of instance %s: %w", instanceID, err)
+	}
+	return stored, nil
+}

@@ -1,0 +1,203 @@
+package workflows
+
+import (
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/kooflow/kooflow/activities"
+	"github.com/kooflow/kooflow/instance"
+	"github.com/kooflow/kooflow/lifecycle"
+)
+
+// LifecycleConfig configures the instance lifecycle workflow from the worker's configuration
+// (KOOFLOW_EXPIRY_GRACE, KOOFLOW_EXPIRY_POLICY). Each run records the values it uses in its history, so a
+// changed configuration applies from the next run and never breaks the replay of a running one.
+type LifecycleConfig struct {
+	ExpiryGrace  time.Duration          `json:"expiryGrace"`
+	ExpiryPolicy lifecycle.ExpiryPolicy `json:"expiryPolicy"`
+}
+
+// Lifecycle is the instance lifecycle workflow: one per KooGallery instance, from the paid order to release.
+//
+// Marketplace calls arrive as Updates. Their validators refuse impossible transitions before they reach history;
+// their handlers apply the change to the state at once and queue a step, so the gateway gets its answer without
+// waiting for the order query or the provisioner. The main loop runs the queued steps in order: it queries the
+// order, calls the provisioner and records the read model, retrying with backoff, and parks the instance for an
+// operator when a step fails in a way retries cannot fix. Console actions (supervision, refunds, operator
+// resume/skip) are Updates that return once recorded. A renewal ends the run with Continue-As-New, so the
+// history of an instance renewed monthly for years stays small.
+type Lifecycle struct {
+	Config LifecycleConfig
+}
+
+// RegisterLifecycle registers the lifecycle workflow under instance.WorkflowType.
+func RegisterLifecycle(r Registry, cfg LifecycleConfig) {
+	l := &Lifecycle{Config: cfg}
+	r.RegisterWorkflowWithOptions(l.Run, workflow.RegisterOptions{Name: instance.WorkflowType})
+}
+
+// la is the activities receiver; methods are resolved by name on the worker.
+var la *activities.Lifecycle
+
+// run is one run of the workflow: the carried state plus what lives only while it runs.
+type run struct {
+	in  instance.StartInput
+	s   instance.Carry
+	cfg LifecycleConfig
+	log log.Logger
+
+	// operator is the pending operator action for the parked step.
+	operator *instance.OperatorAction
+	// wantCAN is set by a renewal: continue as new once the queue is empty and handlers are done.
+	wantCAN bool
+
+	// outbox holds read-model writes in order; one coroutine applies them. queued and written number them so
+	// a caller can wait for its own write.
+	outbox          []activities.Write
+	queued, written int
+
+	// The expiry safety net's timer.
+	timer     workflow.Future
+	timerAt   time.Time
+	stopTimer workflow.CancelFunc
+}
+
+// Run is the workflow function.
+func (l *Lifecycle) Run(ctx workflow.Context, in instance.StartInput) error {
+	r := &run{in: in, log: workflow.GetLogger(ctx)}
+	if err := workflow.SideEffect(ctx, func(workflow.Context) any { return l.Config }).Get(&r.cfg); err != nil {
+		return fmt.Errorf("read lifecycle configuration: %w", err)
+	}
+	if in.Carry != nil {
+		r.s = *in.Carry
+		r.in.Carry = nil
+	} else {
+		// The purchase path starts from StartInput alone: the newInstance Update may never land.
+		r.s = instance.Carry{Lifecycle: instance.LifecycleProvisioning}
+		lifecycle.NewStep(&r.s, instance.StepPurchase, workflow.Now(ctx), lifecycle.Marketplace)
+	}
+	if err := r.register(ctx); err != nil {
+		return err
+	}
+	workflow.Go(ctx, r.writer)
+	workflow.Go(ctx, r.operatorSignals)
+	return r.loop(ctx)
+}
+
+// loop runs queued steps in order; when idle it watches the expiry and continues as new when due.
+func (r *run) loop(ctx workflow.Context) error {
+	for {
+		if len(r.s.Pending) > 0 {
+			st := r.s.Pending[0]
+			r.runStep(ctx, &st)
+			r.s.Pending = append([]instance.Step(nil), r.s.Pending[1:]...)
+			if r.s.Lifecycle == instance.LifecycleReleased {
+				return r.finish(ctx)
+			}
+			continue
+		}
+		if r.wantCAN || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
+			// Drain: let in-flight handlers finish and the read model catch up, so nothing is lost.
+			workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) && len(r.outbox) == 0 })
+			if len(r.s.Pending) > 0 || r.s.Parked != nil {
+				continue
+			}
+			return r.continueAsNew(ctx)
+		}
+		r.idle(ctx)
+	}
+}
+
+func (r *run) runStep(ctx workflow.Context, st *instance.Step) {
+	switch st.Kind {
+	case instance.StepPurchase:
+		r.purchase(ctx, st)
+	case instance.StepRefresh:
+		r.refreshStep(ctx, st)
+	case instance.StepStatus:
+		r.statusStep(ctx, st)
+	case instance.StepUpgrade:
+		r.upgradeStep(ctx, st)
+	case instance.StepRelease:
+		r.releaseStep(ctx, st)
+	default:
+		r.log.Error("unknown step kind; dropped", "step", st.ID, "kind", st.Kind)
+	}
+}
+
+// finish ends the workflow after release, once handlers and writes are done.
+func (r *run) finish(ctx workflow.Context) error {
+	workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) && len(r.outbox) == 0 })
+	r.log.Info("instance released; workflow ends", "instance_id", r.in.InstanceID)
+	return nil
+}
+
+func (r *run) continueAsNew(ctx workflow.Context) error {
+	next := r.s
+	next.Runs++
+	next.Pending = nil
+	lifecycle.PruneLedger(&next, workflow.Now(ctx))
+	in := r.in
+	in.Carry = &next
+	r.log.Info("continuing as new", "instance_id", r.in.InstanceID, "runs", next.Runs)
+	return workflow.NewContinueAsNewError(ctx, instance.WorkflowType, in)
+}
+
+// idle waits for a step, the expiry deadline or a Continue-As-New suggestion. The expiry timer is created only
+// when the deadline changes, since every timer is a billed action.
+func (r *run) idle(ctx workflow.Context) {
+	deadline, watch := lifecycle.ExpiryDeadline(&r.s, r.cfg.ExpiryGrace)
+	if r.timer != nil && (!watch || !deadline.Equal(r.timerAt)) {
+		r.stopTimer()
+		r.timer = nil
+	}
+	if watch && r.timer == nil {
+		d := deadline.Sub(workflow.Now(ctx))
+		if d <= 0 {
+			r.onExpiry(ctx)
+			return
+		}
+		tctx, cancel := workflow.WithCancel(ctx)
+		r.timer = workflow.NewTimerWithOptions(tctx, d, workflow.TimerOptions{
+			Summary: "expiry safety net: expireTime " + deadline.Add(-r.cfg.ExpiryGrace).Format(time.RFC3339) + " + grace " + r.cfg.ExpiryGrace.String(),
+		})
+		r.timerAt, r.stopTimer = deadline, cancel
+	}
+	workflow.Await(ctx, func() bool {
+		return len(r.s.Pending) > 0 || r.wantCAN || workflow.GetInfo(ctx).GetContinueAsNewSuggested() ||
+			(r.timer != nil && r.timer.IsReady())
+	})
+	if r.timer != nil && r.timer.IsReady() {
+		err := r.timer.Get(ctx, nil)
+		r.timer = nil
+		if err == nil {
+			r.onExpiry(ctx)
+		}
+	}
+}
+
+// onExpiry is the safety net: the marketplace should have frozen the instance by now.
+func (r *run) onExpiry(ctx workflow.Context) {
+	now := workflow.Now(ctx)
+	action := lifecycle.DecideExpiry(&r.s, now, r.cfg.ExpiryGrace, r.cfg.ExpiryPolicy)
+	expired := *r.s.ExpireTime
+	lifecycle.ExpiryHandled(&r.s)
+	if action == lifecycle.ExpiryNothing {
+		return
+	}
+	msg := fmt.Sprintf("the instance expired at %s and the marketplace has not frozen it within the grace period of %s",
+		expired.Format(time.RFC3339), r.cfg.ExpiryGrace)
+	if action == lifecycle.ExpiryAlertAndFreeze {
+		msg += "; the expiry policy freezes it"
+		lifecycle.ApplyStatus(&r.s, instance.StatusRequest{Status: instance.StatusFreeze, ReceivedAt: now}, now, lifecycle.System)
+	} else {
+		msg += "; check the marketplace (policy: alert only)"
+	}
+	key := "expiry:" + expired.Format(time.RFC3339)
+	w := r.write("raise expiry alert", r.event(ctx, key, "expiry-alert", lifecycle.System, msg, nil))
+	w.Alerts = []activities.AlertRow{{Key: key, Kind: "expiry", At: now, Message: msg}}
+	r.record(ctx, w)
+}
