@@ -27,6 +27,7 @@ func main() {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newAPICmd(), newWorkerCmd(), newMigrateCmd(), newDevCmd(), newHealthcheckCmd())
+	root.AddCommand(newLoadCmd())
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "kooflow:", err)
 		os.Exit(1)
