@@ -13,5 +13,11 @@ import (
 func register(ctx context.Context, w sdkworker.Worker, d Deps) error {
 	workflows.Register(w)
 	w.RegisterActivity(&activities.SelfCheck{Pool: d.Pool, Worker: Identity()})
+	lc, lcfg, err := lifecycleDeps(d)
+	if err != nil {
+		return err
+	}
+	workflows.RegisterLifecycle(w, lcfg)
+	w.RegisterActivity(lc)
 	return nil
 }

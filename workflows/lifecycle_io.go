@@ -241,8 +241,10 @@ func (r *run) syncSearchAttributes(ctx workflow.Context) {
 			upd = append(upd, k.ValueSet(v))
 		}
 	}
+	// An absent flag reads as false in visibility queries (Parked = true finds the parked ones), so false is only
+	// written over a true.
 	boolean := func(k temporal.SearchAttributeKeyBool, v bool) {
-		if old, ok := cur.GetBool(k); !ok || old != v {
+		if old, ok := cur.GetBool(k); (ok && old != v) || (!ok && v) {
 			upd = append(upd, k.ValueSet(v))
 		}
 	}

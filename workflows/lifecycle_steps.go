@@ -82,7 +82,6 @@ func (r *run) purchase(ctx workflow.Context, st *instance.Step) {
 	if tf {
 		accepted += " (dial test)"
 	}
-	r.syncSearchAttributes(ctx)
 	r.record(ctx, r.write("record instance "+r.in.InstanceID+" accepted",
 		r.event(ctx, st.ID+":accepted", "accepted", lifecycle.Marketplace, accepted, nil)))
 
@@ -127,7 +126,7 @@ func (r *run) purchase(ctx workflow.Context, st *instance.Step) {
 		w = r.write("record skipped purchase order query", r.event(ctx, st.ID+":order", "order", lifecycle.System,
 			"the purchase order query was skipped: no order row is recorded, so nothing will be settled for it", nil))
 	}
-	r.syncSearchAttributes(ctx)
+	// Search attributes follow once provisioning ends (one upsert for the whole purchase).
 	r.record(ctx, w)
 
 	res, out := r.provision(ctx, st, provisioning.Create, r.s.Product, r.in.OrderID, tf)

@@ -69,8 +69,12 @@ func TestPurchaseProvisionRelease(t *testing.T) {
 	if got := w.db.eventKinds(); !slices.Equal(got, []string{"accepted", "order", "provisioned", "released"}) {
 		t.Fatalf("timeline %v", got)
 	}
-	if w.sa["LifecycleState"] != "RELEASED" || w.sa["ProductId"] != productMonthly || w.sa["Parked"] != false {
+	if w.sa["LifecycleState"] != "RELEASED" || w.sa["ProductId"] != productMonthly || w.sa["Parked"] == true {
 		t.Fatalf("search attributes %v", w.sa)
+	}
+	// Each upsert is a billed action: one when the purchase is done, one at release.
+	if w.upserts != 2 {
+		t.Fatalf("%d search-attribute upserts, want 2", w.upserts)
 	}
 }
 
