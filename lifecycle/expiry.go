@@ -28,10 +28,11 @@ func ParsePolicy(s string) (ExpiryPolicy, error) {
 }
 
 // ExpiryDeadline is when the expiry safety net looks at the instance: expireTime plus the grace period. ok is
-// false when there is nothing to watch: no expiry (one-time products), an ended instance, or an expiry already
-// handled.
+// false when there is nothing to watch: no expiry (one-time products), an ended or frozen instance (access is
+// already stopped; an unfreeze brings the watch back), or an expiry already handled. Not watching saves a timer,
+// a billed action.
 func ExpiryDeadline(s *instance.Carry, grace time.Duration) (at time.Time, ok bool) {
-	if s.ExpireTime == nil || Ended(s) {
+	if s.ExpireTime == nil || Ended(s) || s.Lifecycle == instance.LifecycleFrozen {
 		return time.Time{}, false
 	}
 	if s.ExpiryHandledFor != nil && s.ExpiryHandledFor.Equal(*s.ExpireTime) {

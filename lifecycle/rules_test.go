@@ -316,6 +316,9 @@ func TestExpiry(t *testing.T) {
 	if a := DecideExpiry(frozen, exp.Add(grace), grace, PolicyFreeze); a != ExpiryNothing {
 		t.Fatal("acted on an instance the marketplace froze")
 	}
+	if _, ok := ExpiryDeadline(frozen, grace); ok {
+		t.Fatal("watching a frozen instance")
+	}
 	ExpiryHandled(s)
 	if _, ok := ExpiryDeadline(s, grace); ok {
 		t.Fatal("handled expiry still watched")

@@ -148,7 +148,7 @@ func (h *handlers) requestRefund(c *gin.Context) {
 		Reason: b.Reason, Actor: httpx.Actor(c, party), RequestedAt: time.Now().UTC()}
 	var res instance.RefundResult
 	if h.update(c, instance.UpdateRefund, req, &res) {
-		c.JSON(http.StatusCreated, res.Refund)
+		c.JSON(http.StatusCreated, refundView(res.Refund))
 	}
 }
 
@@ -172,7 +172,7 @@ func (h *handlers) decideRefund(c *gin.Context) {
 		Actor: httpx.Actor(c, instance.PartySeller), RequestedAt: time.Now().UTC()}
 	var res instance.RefundResult
 	if h.update(c, instance.UpdateRefund, req, &res) {
-		c.JSON(http.StatusOK, res.Refund)
+		c.JSON(http.StatusOK, refundView(res.Refund))
 	}
 }
 
@@ -194,6 +194,28 @@ func (h *handlers) operator(c *gin.Context) {
 	if h.update(c, instance.UpdateOperator, req, &res) {
 		c.JSON(http.StatusOK, res)
 	}
+}
+
+// refundView renders the workflow's answer as GET /instances/:id renders the refunds row (amounts with the
+// column's three decimals).
+func refundView(r instance.Refund) Refund {
+	v := Refund{RefundID: r.RefundID, OrderID: r.OrderID, OrderLineID: r.OrderLineID, Status: r.Status,
+		RequestedAmount: r.Requested.StringFixed(3), FullOnly: r.FullOnly, RequestedBy: lifecycle.ActorString(r.RequestedBy),
+		RequestedAt: r.RequestedAt, DecidedAt: r.DecidedAt}
+	v.Reason, v.DecisionNote = r.Reason, r.Note
+	if r.Status == instance.RefundApproved {
+		a := r.Approved.StringFixed(3)
+		v.ApprovedAmount = &a
+	}
+	if r.DecidedBy != nil {
+		by := lifecycle.ActorString(*r.DecidedBy)
+		v.DecidedBy = &by
+	}
+	if r.RefundOrderID != "" {
+		id := r.RefundOrderID
+		v.RefundOrderID = &id
+	}
+	return v
 }
 
 // update sends a validated Update to the instance's workflow and waits for its result. It answers the request

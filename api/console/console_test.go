@@ -1,0 +1,275 @@
+package console_test
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/temporalproto"
+	sdkworker "go.temporal.io/sdk/worker"
+
+	"github.com/kooflow/kooflow/api/console"
+	"github.com/kooflow/kooflow/api/httpx"
+	"github.com/kooflow/kooflow/instance"
+	"github.com/kooflow/kooflow/koogallery"
+	"github.com/kooflow/kooflow/testenv"
+	"github.com/kooflow/kooflow/workflows"
+)
+
+const monthly = "OFFI-KOOFLOW-CRM-MONTHLY"
+
+// TestStandardPathThroughTheAPI drives the standard path through the production interface: a new purchase (not
+// supervised), one renewal, a freeze and the release, checking what the console shows at each stage. The runs'
+// histories are replayed against the current code, and written to $KOOFLOW_RECORD_HISTORIES when set (that is
+// how workflows/testdata is recorded).
+func TestStandardPathThroughTheAPI(t *testing.T) {
+	s := newStack(t, nil)
+	orderID := testenv.Unique("STD")
+	exp := time.Now().UTC().Truncate(time.Second).AddDate(0, 1, 0)
+	line := s.order(orderID, "NEW", monthly, "crm-basic-month", 2, "200.00", exp)
+	id := s.newInstance(orderID, line)
+	wfID := instance.WorkflowID(id)
+
+	d := s.waitFor(id, "provisioning", func(d console.InstanceDetail) bool { return d.Lifecycle == "ACTIVE" })
+	if d.Supervision != "NOT_INVOLVED" || d.ProductID != monthly || d.Quantity != 2 || d.AppInfo == nil ||
+		d.AppInfo.FrontEndURL == "" || !d.AppInfo.PasswordSet || d.ExpireTime == nil || !d.ExpireTime.Equal(exp) {
+		t.Fatalf("instance after provisioning: %+v (appInfo %+v)", d.Instance, d.AppInfo)
+	}
+	if n := ordersOfType(d, "NEW"); len(n) != 1 || n[0].PaidAmount != "200.000" || n[0].EffectiveAt == nil {
+		t.Fatalf("NEW order %+v", d.Orders)
+	}
+	if k := kinds(d); !slices.Equal(k, []string{"accepted", "order", "provisioned"}) {
+		t.Fatalf("timeline %v", k)
+	}
+	firstRun, err := s.tc.DescribeWorkflowExecution(context.Background(), wfID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The marketplace reads the access data with queryInstance (answered from the read model).
+	q := s.mp(map[string]any{"activity": "queryInstance", "instanceId": id})
+	if q.ResultCode != "000000" || len(q.Info) != 1 || q.Info[0].AppInfo == nil || q.Info[0].AppInfo.FrontEndURL != d.AppInfo.FrontEndURL {
+		t.Fatalf("queryInstance %+v", q)
+	}
+
+	// One renewal: the expiry moves to the marketplace's time, the renewal takes effect at the old expiry.
+	renewalID := testenv.Unique("RNW")
+	exp2 := exp.AddDate(0, 1, 0)
+	rline := s.order(renewalID, "RENEW", monthly, "crm-basic-month", 2, "180.00", exp2)
+	if r := s.mp(map[string]any{"activity": "refreshInstance", "instanceId": id, "orderId": renewalID, "orderLineId": rline,
+		"scene": "RENEWAL", "expireTime": koogallery.FormatTime(exp2)}); r.ResultCode != "000000" {
+		t.Fatalf("refreshInstance %+v", r)
+	}
+	d = s.waitFor(id, "the renewal", func(d console.InstanceDetail) bool { return len(ordersOfType(d, "RENEW")) == 1 })
+	r := ordersOfType(d, "RENEW")[0]
+	if r.PaidAmount != "180.000" || !r.EffectiveAt.Equal(exp) || !r.ExpireTime.Equal(exp2) || !d.ExpireTime.Equal(exp2) {
+		t.Fatalf("renewal %+v, instance expiry %v", r, d.ExpireTime)
+	}
+
+	// Freeze, then release.
+	if r := s.mp(map[string]any{"activity": "updateInstanceStatus", "instanceId": id, "status": "FREEZE"}); r.ResultCode != "000000" {
+		t.Fatalf("FREEZE %+v", r)
+	}
+	s.waitFor(id, "the freeze", func(d console.InstanceDetail) bool {
+		return d.Lifecycle == "FROZEN" && slices.Contains(kinds(d), "frozen")
+	})
+	if r := s.mp(map[string]any{"activity": "releaseInstance", "instanceId": id}); r.ResultCode != "000000" {
+		t.Fatalf("releaseInstance %+v", r)
+	}
+	d = s.waitFor(id, "the release", func(d console.InstanceDetail) bool { return d.Lifecycle == "RELEASED" })
+	if d.AppInfo != nil || d.ReleasedAt == nil {
+		t.Fatalf("released instance keeps access data: %+v", d.Instance)
+	}
+	if k := kinds(d); !slices.Equal(k, []string{"accepted", "order", "provisioned", "renewed", "frozen", "released"}) {
+		t.Fatalf("timeline %v", k)
+	}
+	var page console.InstancePage
+	s.do(http.MethodGet, "/instances?lifecycle=RELEASED&orderId="+orderID, nil, &page)
+	if len(page.Items) != 1 || page.Items[0].InstanceID != id {
+		t.Fatalf("filtered list %+v", page)
+	}
+	s.do(http.MethodGet, "/instances?lifecycle=ACTIVE&orderId="+orderID, nil, &page)
+	if len(page.Items) != 0 {
+		t.Fatalf("filter lifecycle=ACTIVE returned %+v", page)
+	}
+	// Search attributes carry the state for the Temporal UI (no personal data).
+	if n := s.countWorkflows("InstanceId = '"+id+"' AND LifecycleState = 'RELEASED' AND ProductId = '"+monthly+"'", 1); n != 1 {
+		t.Fatalf("visibility query found %d executions", n)
+	}
+
+	// Two runs: the renewal continued as new. Replay both against the current code.
+	lastRun, err := s.tc.DescribeWorkflowExecution(context.Background(), wfID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs := []string{firstRun.WorkflowExecutionInfo.Execution.RunId, lastRun.WorkflowExecutionInfo.Execution.RunId}
+	if runs[0] == runs[1] {
+		t.Fatal("the renewal did not continue as new")
+	}
+	for i, run := range runs {
+		h := history(t, s, wfID, run)
+		replay(t, h)
+		record(t, h, []string{"standard-run1-purchase-renewal.json", "standard-run2-freeze-release.json"}[i])
+	}
+}
+
+// history fetches one run's full history.
+func history(t *testing.T, s *stack, wfID, runID string) *historypb.History {
+	t.Helper()
+	it := s.tc.GetWorkflowHistory(context.Background(), wfID, runID, false, 0)
+	h := &historypb.History{}
+	for it.HasNext() {
+		e, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.Events = append(h.Events, e)
+	}
+	return h
+}
+
+// replay runs a history through the current workflow code: a change that breaks running workflows fails here.
+func replay(t *testing.T, h *historypb.History) {
+	t.Helper()
+	r := sdkworker.NewWorkflowReplayer()
+	workflows.RegisterLifecycle(r, workflows.LifecycleConfig{})
+	if err := r.ReplayWorkflowHistory(nil, h); err != nil {
+		t.Fatalf("replay: %v", err)
+	}
+}
+
+// record writes a history where the replay tests of workflows/ read them, when KOOFLOW_RECORD_HISTORIES names
+// that directory.
+func record(t *testing.T, h *historypb.History, name string) {
+	t.Helper()
+	dir := os.Getenv("KOOFLOW_RECORD_HISTORIES")
+	if dir == "" {
+		return
+	}
+	b, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), append(b, '\n'), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("recorded %s (%d events)", name, len(h.Events))
+}
+
+// TestSupervisionAndRefundsThroughTheConsole takes a supervised purchase through the console: refused steps
+// answer 409 with the reason, a refund is requested and approved with a negotiated amount, supervision goes
+// through a rejection to acceptance, after which refunds are refused.
+func TestSupervisionAndRefundsThroughTheConsole(t *testing.T) {
+	s := newStack(t, nil)
+	orderID := testenv.Unique("SUP")
+	line := s.order(orderID, "NEW", "OFFI-KOOFLOW-ONBOARDING", "onboarding-once", 1, "2000", time.Time{})
+	id := s.newInstance(orderID, line)
+	d := s.waitFor(id, "provisioning", func(d console.InstanceDetail) bool { return d.Lifecycle == "ACTIVE" })
+	if d.Supervision != "AWAITING_REQUIREMENT" || ordersOfType(d, "NEW")[0].EffectiveAt != nil {
+		t.Fatalf("supervised purchase: supervision %s, NEW effective %v", d.Supervision, ordersOfType(d, "NEW")[0].EffectiveAt)
+	}
+	path := "/instances/" + id
+
+	refused := func(code int, p string, body any, want string) {
+		t.Helper()
+		got, prob := s.do(http.MethodPost, path+p, body, nil)
+		if got != code || !strings.Contains(prob.Detail+fieldText(prob), want) {
+			t.Fatalf("POST %s %v: %d %q, want %d containing %q", p, body, got, prob.Detail+fieldText(prob), code, want)
+		}
+	}
+	step := func(step, note string, want instance.Supervision) {
+		t.Helper()
+		var res instance.SupervisionResult
+		if code, p := s.do(http.MethodPost, path+"/supervision", console.SupervisionBody{Step: step, Note: note}, &res); code != http.StatusOK || res.Supervision != want {
+			t.Fatalf("%s: %d %s → %s", step, code, p.Detail, res.Supervision)
+		}
+	}
+
+	refused(http.StatusConflict, "/supervision", console.SupervisionBody{Step: instance.StepAccept}, "waits for the customer's requirement")
+	refused(http.StatusBadRequest, "/supervision", console.SupervisionBody{Step: "dance"}, "must be one of")
+	refused(http.StatusBadRequest, "/supervision", `{"step":"accept","colour":"red"}`, "unknown field")
+	refused(http.StatusBadRequest, "/refunds", `{"amount":"-1"}`, "positive")
+	refused(http.StatusBadRequest, "/refunds", `{"amount":"1.0001"}`, "3 decimal places")
+
+	// A refund during the guarantee period: requested, then approved with a negotiated amount up to what was paid.
+	var rf console.Refund
+	var rfAgain console.Refund
+	if code, p := s.do(http.MethodPost, path+"/refunds", map[string]any{"amount": "500", "reason": "only half the seats"}, &rf, "Idempotency-Key", "req-1"); code != http.StatusCreated {
+		t.Fatalf("refund request: %d %s", code, p.Detail)
+	}
+	if code, _ := s.do(http.MethodPost, path+"/refunds", map[string]any{"amount": "500", "reason": "only half the seats"}, &rfAgain, "Idempotency-Key", "req-1"); code != http.StatusCreated || rfAgain.RefundID != rf.RefundID {
+		t.Fatalf("the same request with the same Idempotency-Key made %q, want %q", rfAgain.RefundID, rf.RefundID)
+	}
+	refused(http.StatusConflict, "/refunds", map[string]any{"amount": "1"}, "still pending")
+	refused(http.StatusBadRequest, "/supervision", console.SupervisionBody{Step: instance.StepSubmitRequirement, Party: "seller"}, "must be customer")
+	refused(http.StatusConflict, "/refunds/"+rf.RefundID+"/decision", console.DecisionBody{Decision: "approve", Amount: ptr("2000.01")}, "exceeds what may still be refunded")
+	var approved console.Refund
+	if code, p := s.do(http.MethodPost, path+"/refunds/"+rf.RefundID+"/decision", console.DecisionBody{Decision: "approve", Amount: ptr("450"), Note: "agreed by phone"}, &approved); code != http.StatusOK {
+		t.Fatalf("approve: %d %s", code, p.Detail)
+	}
+
+	step(instance.StepSubmitRequirement, "10 seats", instance.SupervisionAwaitingConfirm)
+	refused(http.StatusConflict, "/supervision", console.SupervisionBody{Step: instance.StepReject}, "say why")
+	step(instance.StepReject, "name the tenant", instance.SupervisionAwaitingRequirement)
+	step(instance.StepSubmitRequirement, "10 seats, tenant acme", instance.SupervisionAwaitingConfirm)
+	step(instance.StepConfirm, "", instance.SupervisionInService)
+	started := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	var res instance.SupervisionResult
+	if code, p := s.do(http.MethodPost, path+"/supervision", console.SupervisionBody{Step: instance.StepDeliver, Note: "voucher #7", ActualStartTime: &started}, &res); code != http.StatusOK {
+		t.Fatalf("deliver: %d %s", code, p.Detail)
+	}
+	step(instance.StepAccept, "", instance.SupervisionCompleted)
+	refused(http.StatusConflict, "/refunds", map[string]any{"amount": "1"}, "guarantee period ended")
+
+	d = s.instance(id)
+	newOrder := ordersOfType(d, "NEW")[0]
+	if newOrder.EffectiveAt == nil || d.SupervisionCompletedAt == nil || !newOrder.EffectiveAt.Equal(*d.SupervisionCompletedAt) {
+		t.Fatalf("the purchase takes effect at acceptance: NEW %v, completed %v", newOrder.EffectiveAt, d.SupervisionCompletedAt)
+	}
+	if refund := ordersOfType(d, "REFUND"); len(refund) != 1 || refund[0].PaidAmount != "-450.000" || refund[0].RefersToOrderID == nil || *refund[0].RefersToOrderID != orderID {
+		t.Fatalf("REFUND rows %+v", refund)
+	}
+	if len(d.Refunds) != 1 || d.Refunds[0].Status != "APPROVED" || *d.Refunds[0].ApprovedAmount != "450.000" || *d.Refunds[0].DecidedBy != "seller:ops" {
+		t.Fatalf("refunds %+v", d.Refunds)
+	}
+	var actors []string
+	for _, e := range d.Timeline {
+		if e.Kind == "supervision" {
+			actors = append(actors, e.Actor)
+		}
+	}
+	if !slices.Equal(actors, []string{"customer:ops", "seller:ops", "customer:ops", "seller:ops", "seller:ops", "customer:ops"}) {
+		t.Fatalf("acting parties %v", actors)
+	}
+
+	// After release the console refuses actions; unknown instances are 404; a missing token is 401.
+	s.mp(map[string]any{"activity": "releaseInstance", "instanceId": id})
+	s.waitFor(id, "the release", func(d console.InstanceDetail) bool { return d.Lifecycle == "RELEASED" })
+	refused(http.StatusConflict, "/operator", console.OperatorBody{Action: "resume"}, "released")
+	if code, _ := s.do(http.MethodPost, "/instances/no-such-instance/refunds", map[string]any{}, nil); code != http.StatusNotFound {
+		t.Fatalf("unknown instance: %d", code)
+	}
+	req, _ := http.NewRequest(http.MethodGet, s.url+"/console/v1/instances", nil)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("without a token: %v %v", resp.StatusCode, err)
+	}
+	h := history(t, s, instance.WorkflowID(id), "")
+	replay(t, h)
+	record(t, h, "supervision-refund-release.json")
+}
+
+func fieldText(p httpx.Problem) string {
+	var b strings.Builder
+	for _, e := range p.Errors {
+		b.WriteString(" " + e.Field + ": " + e.Detail)
+	}
+	return b.String()
+}
+
+func ptr(s string) *decimal.Decimal { v := decimal.RequireFromString(s); return &v }
