@@ -35,10 +35,26 @@ type SellerInstance struct {
 	SKUCode     string
 	Quantity    int64
 	ExpireTime  *time.Time
-	AppInfo     *deliver.AppInfo
+	AppInfo     *SellerAppInfo
 	Parked      bool
 	ParkedWhy   string
 	Orders      []SellerOrder
+}
+
+// SellerAppInfo is the customer's access data as the console shows it: the password itself is never shown,
+// only whether one is set.
+type SellerAppInfo struct {
+	FrontEndURL string
+	AdminURL    string
+	UserName    string
+	Memo        string
+	PasswordSet bool
+}
+
+// Matches reports whether the seller's access data is what the marketplace received from queryInstance.
+func (s *SellerAppInfo) Matches(a deliver.AppInfo) bool {
+	return s != nil && s.FrontEndURL == a.FrontEndURL && s.AdminURL == a.AdminURL && s.UserName == a.UserName &&
+		s.Memo == a.Memo && s.PasswordSet == (a.Password != "")
 }
 
 // SellerOrder is one order row of the seller's read model.

@@ -109,7 +109,7 @@ func (f *Seller) handle(activity string, s func(string) string) (string, map[str
 			p, _ := f.catalog.Lookup(l.ProductID)
 			in := &fakeInstance{SellerInstance: scenario.SellerInstance{InstanceID: id, OrderID: o.OrderID, OrderLineID: l.OrderLineID,
 				Lifecycle: scenario.StateActive, Supervision: scenario.SupNotInvolved, ProductID: l.ProductID, SKUCode: l.SKUCode, Quantity: l.LinearValue,
-				AppInfo: &deliver.AppInfo{FrontEndURL: "https://app.example.com/" + id, UserName: "admin", Password: "pw-" + id[5:9]},
+				AppInfo: &scenario.SellerAppInfo{FrontEndURL: "https://app.example.com/" + id, UserName: "admin", PasswordSet: true},
 				Orders:  []scenario.SellerOrder{{OrderID: o.OrderID, OrderLineID: l.OrderLineID, Type: o.OrderType, Paid: l.PaidAmount}}},
 				seen: map[string]bool{}, approved: decimal.Zero, refunds: map[string]decimal.Decimal{}}
 			if p.Supervised {
@@ -128,7 +128,8 @@ func (f *Seller) handle(activity string, s func(string) string) (string, map[str
 		if !ok {
 			return "000003", nil
 		}
-		return "000000", map[string]any{"info": []any{map[string]any{"instanceId": in.InstanceID, "appInfo": in.AppInfo}}}
+		ai := deliver.AppInfo{FrontEndURL: in.AppInfo.FrontEndURL, UserName: in.AppInfo.UserName, Password: "pw-" + in.InstanceID[5:9]}
+		return "000000", map[string]any{"info": []any{map[string]any{"instanceId": in.InstanceID, "appInfo": ai}}}
 	}
 	in, ok := f.instances[s("instanceId")]
 	if !ok {
