@@ -182,7 +182,7 @@ func TestLifecycleThroughTheGateway(t *testing.T) {
 	if r.resp.InstanceID != id {
 		t.Fatalf("instanceId %s", r.resp.InstanceID)
 	}
-	q := s.call(`{"activity":"queryInstance","instanceId":"` + id + `"}`).want(t, koogallery.ResultSuccess)
+	q := s.call(`{"activity":"queryInstance","instanceId":"`+id+`"}`).want(t, koogallery.ResultSuccess)
 	if len(q.resp.Info) != 1 || q.resp.Info[0].AppInfo == nil || q.resp.Info[0].AppInfo.FrontEndURL == "" {
 		t.Fatalf("queryInstance: %s", q.raw)
 	}
@@ -226,7 +226,7 @@ func TestLifecycleThroughTheGateway(t *testing.T) {
 	}
 	s.eventually("frozen", func() bool { r, _ := s.row(id); return r.lifecycle == "FROZEN" })
 	for i := 0; i < 2; i++ {
-		s.call(`{"activity":"updateInstanceStatus","instanceId":"` + id + `","status":"UNFREEZE"}`).want(t, koogallery.ResultSuccess)
+		s.call(`{"activity":"updateInstanceStatus","instanceId":"`+id+`","status":"UNFREEZE"}`).want(t, koogallery.ResultSuccess)
 	}
 	s.eventually("active again", func() bool { r, _ := s.row(id); return r.lifecycle == "ACTIVE" })
 	// Replaying the first FREEZE delivery byte for byte (same nonce, signature, timestamp) is refused and would
@@ -244,7 +244,7 @@ func TestLifecycleThroughTheGateway(t *testing.T) {
 	change := testenv.Unique("CH")
 	s.place(change, market.TypeChange, renewed, "crm-pro-month", 20)
 	for i := 0; i < 3; i++ {
-		s.call(`{"activity":"upgradeInstance","instanceId":"` + id + `","orderId":"` + change + `","orderLineId":"` + change + `-000001"}`).
+		s.call(`{"activity":"upgradeInstance","instanceId":"`+id+`","orderId":"`+change+`","orderLineId":"`+change+`-000001"}`).
 			want(t, koogallery.ResultSuccess)
 	}
 	s.eventually("the upgrade reached the read model", func() bool {
@@ -252,21 +252,21 @@ func TestLifecycleThroughTheGateway(t *testing.T) {
 		return r.sku == "crm-pro-month" && r.qty == 20 && s.count(`SELECT count(*) FROM orders WHERE order_id = $1`, change) == 1
 	})
 
-	s.call(`{"activity":"changeInstanceCheck","instanceId":"` + id + `","productInfo":{"skuCode":"crm-basic-month","linearValue":5}}`).
+	s.call(`{"activity":"changeInstanceCheck","instanceId":"`+id+`","productInfo":{"skuCode":"crm-basic-month","linearValue":5}}`).
 		want(t, koogallery.ResultSuccess)
-	s.call(`{"activity":"changeInstanceCheck","instanceId":"` + id + `","productInfo":{"skuCode":"crm-basic-month","linearValue":-5}}`).
+	s.call(`{"activity":"changeInstanceCheck","instanceId":"`+id+`","productInfo":{"skuCode":"crm-basic-month","linearValue":-5}}`).
 		want(t, koogallery.ResultInvalidParams)
 
 	// Release three times: success each time; the instance ends released and its workflow completes.
 	for i := 0; i < 3; i++ {
-		s.call(`{"activity":"releaseInstance","instanceId":"` + id + `"}`).want(t, koogallery.ResultSuccess)
+		s.call(`{"activity":"releaseInstance","instanceId":"`+id+`"}`).want(t, koogallery.ResultSuccess)
 	}
 	s.eventually("released", func() bool { r, _ := s.row(id); return r.lifecycle == "RELEASED" })
 	s.eventually("the workflow completed", func() bool {
 		d, err := s.tc.DescribeWorkflowExecution(context.Background(), instance.WorkflowID(id), "")
 		return err == nil && d.WorkflowExecutionInfo.Status.String() == "Completed"
 	})
-	s.call(`{"activity":"releaseInstance","instanceId":"` + id + `"}`).want(t, koogallery.ResultSuccess)
+	s.call(`{"activity":"releaseInstance","instanceId":"`+id+`"}`).want(t, koogallery.ResultSuccess)
 	s.call(freeze).want(t, koogallery.ResultNotFound)
 	// A very late newInstance retry still gets the same instanceId and no new workflow.
 	r = s.call(newInstanceBody(order, line)).want(t, koogallery.ResultSuccess)
@@ -322,8 +322,8 @@ func TestDialTestThroughTheGateway(t *testing.T) {
 	if err := s.pool.QueryRow(context.Background(), `SELECT test_flag FROM instances WHERE instance_id = $1`, id).Scan(&test); err != nil || !test {
 		t.Fatalf("test_flag %v (%v)", test, err)
 	}
-	s.call(`{"activity":"queryInstance","instanceId":"` + id + `","testFlag":"1"}`).want(t, koogallery.ResultSuccess)
-	s.call(`{"activity":"releaseInstance","instanceId":"` + id + `","testFlag":"1"}`).want(t, koogallery.ResultSuccess)
+	s.call(`{"activity":"queryInstance","instanceId":"`+id+`","testFlag":"1"}`).want(t, koogallery.ResultSuccess)
+	s.call(`{"activity":"releaseInstance","instanceId":"`+id+`","testFlag":"1"}`).want(t, koogallery.ResultSuccess)
 	var logged int
 	if err := s.pool.QueryRow(context.Background(), `SELECT count(*) FROM koogallery_messages WHERE test_flag`).Scan(&logged); err != nil || logged != 3 {
 		t.Fatalf("%d dial-test calls in the message log (%v)", logged, err)
