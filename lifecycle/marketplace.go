@@ -145,6 +145,11 @@ func ApplyStatus(s *instance.Carry, r instance.StatusRequest, now time.Time, by 
 		if by.Party == instance.PartySystem {
 			s.FrozenBy = instance.FrozenByExpiryPolicy
 		}
+		// A freeze at or after the expiry is the marketplace doing what the safety net watches for: that
+		// expiry is handled, so an UNFREEZE that precedes the renewal's refreshInstance does not re-alert.
+		if s.ExpireTime != nil && !n.Before(*s.ExpireTime) {
+			ExpiryHandled(s)
+		}
 	case instance.StatusUnfreeze:
 		if s.Lifecycle != instance.LifecycleFrozen {
 			return nil

@@ -75,7 +75,7 @@ func CheckRefund(s *instance.Carry, r instance.RefundRequest, now time.Time) *in
 	case instance.RefundRequestAction:
 		return checkRefundRequest(s, r, now)
 	case instance.RefundApproveAction, instance.RefundRejectAction:
-		return checkRefundDecision(s, r)
+		return checkRefundDecision(s, r, now)
 	}
 	return refuse(CodeInvalid, "refund action %q is not request, approve or reject", r.Action)
 }
@@ -112,7 +112,7 @@ func fullOnly(o *instance.LedgerOrder, now time.Time) bool {
 	return o.Type == "RENEW" && o.EffectiveAt != nil && o.EffectiveAt.After(now)
 }
 
-func checkRefundDecision(s *instance.Carry, r instance.RefundRequest) *instance.Refusal {
+func checkRefundDecision(s *instance.Carry, r instance.RefundRequest, now time.Time) *instance.Refusal {
 	rf := FindRefund(s, r.RefundID)
 	if rf == nil {
 		return refuse(CodeConflict, "there is no refund request %q on this instance", r.RefundID)
@@ -129,9 +129,17 @@ func checkRefundDecision(s *instance.Carry, r instance.RefundRequest) *instance.
 	if r.Action == instance.RefundRejectAction {
 		return nil
 	}
+	// A refund takes effect when approved, so the limits of the guarantee period apply again now.
+	if s.ExpireTime != nil && !now.Before(*s.ExpireTime) {
+		return refuse(CodeConflict, "the instance expired at %s; the refund can no longer be approved, only rejected", fmtTime(*s.ExpireTime))
+	}
 	o := FindOrder(s, rf.OrderID)
 	if o == nil {
 		return refuse(CodeConflict, "order %s is no longer tracked by this instance", rf.OrderID)
+	}
+	if o.Type == "RENEW" && o.EffectiveAt != nil && !o.EffectiveAt.After(now) {
+		return refuse(CodeConflict, "renewal %s took effect at %s while the request was pending; it can no longer be refunded, only rejected",
+			o.OrderID, fmtTime(*o.EffectiveAt))
 	}
 	amount := rf.Requested
 	if r.Amount != nil {

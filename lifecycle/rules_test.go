@@ -215,6 +215,22 @@ func TestRefundDecisions(t *testing.T) {
 		// A new request may follow a decided one.
 		wantRefusal(t, CheckRefund(s, instance.RefundRequest{Action: instance.RefundRequestAction, Actor: customer}, t0), "", "")
 	})
+	t.Run("approval after expiry or after the renewal took effect", func(t *testing.T) {
+		s := requested("60")
+		later := s.ExpireTime.Add(time.Minute)
+		wantRefusal(t, CheckRefund(s, approve(""), later), CodeConflict, "only rejected")
+		wantRefusal(t, CheckRefund(s, reject, later), "", "")
+
+		r := active()
+		r.ExpireTime = ptr(t0.AddDate(0, 2, 0))
+		eff := t0.AddDate(0, 1, 0)
+		r.Ledger = append(r.Ledger, instance.LedgerOrder{OrderID: "RN", Type: "RENEW", Known: true, Paid: dec("90"), EffectiveAt: &eff})
+		req := instance.RefundRequest{Action: instance.RefundRequestAction, OrderID: "RN", Actor: customer}
+		wantRefusal(t, CheckRefund(r, req, t0), "", "")
+		ApplyRefund(r, "I1", req, t0)
+		wantRefusal(t, CheckRefund(r, approve(""), eff.Add(time.Second)), CodeConflict, "took effect")
+		wantRefusal(t, CheckRefund(r, approve(""), eff.Add(-time.Second)), "", "")
+	})
 	t.Run("unknown request", func(t *testing.T) {
 		wantRefusal(t, CheckRefund(active(), approve(""), t0), CodeConflict, "no refund request")
 	})
@@ -318,6 +334,20 @@ func TestExpiry(t *testing.T) {
 	}
 	if _, ok := ExpiryDeadline(frozen, grace); ok {
 		t.Fatal("watching a frozen instance")
+	}
+	// The marketplace freezing after expiry handles that expiry: an UNFREEZE before the renewal does not alert.
+	m := active()
+	ApplyStatus(m, instance.StatusRequest{Status: instance.StatusFreeze}, exp.Add(time.Hour), Marketplace)
+	ApplyStatus(m, instance.StatusRequest{Status: instance.StatusUnfreeze}, exp.Add(2*time.Hour), Marketplace)
+	if _, ok := ExpiryDeadline(m, grace); ok {
+		t.Fatal("an expiry the marketplace froze for is still watched after the unfreeze")
+	}
+	// A freeze before expiry (a violation) leaves the expiry watched once unfrozen.
+	v := active()
+	ApplyStatus(v, instance.StatusRequest{Status: instance.StatusFreeze}, t0, Marketplace)
+	ApplyStatus(v, instance.StatusRequest{Status: instance.StatusUnfreeze}, t0.Add(time.Hour), Marketplace)
+	if _, ok := ExpiryDeadline(v, grace); !ok {
+		t.Fatal("a freeze before expiry switched the safety net off")
 	}
 	ExpiryHandled(s)
 	if _, ok := ExpiryDeadline(s, grace); ok {

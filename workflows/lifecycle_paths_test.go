@@ -568,3 +568,31 @@ func TestDialTest(t *testing.T) {
 		}
 	}
 }
+
+// TestUnfreezeBeforeRenewalDoesNotRefreeze: the marketplace's UNFREEZE may come well before the renewal's
+// refreshInstance (their order is not documented). The expiry the marketplace froze for is handled, so the safety
+// net does not freeze the instance again in between, even under policy "freeze".
+func TestUnfreezeBeforeRenewalDoesNotRefreeze(t *testing.T) {
+	w := newWorld(t)
+	w.cfg.ExpiryPolicy = lifecycle.PolicyFreeze
+	exp := t0.AddDate(0, 1, 0)
+	newExp := exp.AddDate(0, 1, 0)
+	w.market.add("O1", orderquery.TypeNew, productMonthly, "crm-basic-month", 1, "100", &exp)
+	w.market.add("R1", orderquery.TypeRenew, productMonthly, "crm-basic-month", 1, "100", &newExp)
+	var between instance.Carry
+	next := w.run(startInput("O1", false), func(h *harness) {
+		h.at(exp.Add(time.Hour).Sub(t0), func() { h.update(instance.UpdateStatus, instance.StatusRequest{Status: instance.StatusFreeze}) })
+		h.at(exp.Add(72*time.Hour).Sub(t0), func() { h.update(instance.UpdateStatus, instance.StatusRequest{Status: instance.StatusUnfreeze}) })
+		h.at(exp.Add(80*time.Hour).Sub(t0), func() { between = h.state() })
+		h.at(exp.Add(96*time.Hour).Sub(t0), func() { h.renewal("R1", newExp) })
+	})
+	if next == nil || between.Lifecycle != instance.LifecycleActive {
+		t.Fatalf("between UNFREEZE and the renewal: %s", between.Lifecycle)
+	}
+	if got := w.prov.kinds(); !slices.Equal(got, []string{"create", "freeze", "unfreeze"}) {
+		t.Fatalf("provisioner saw %v", got)
+	}
+	if len(w.db.alerts) != 0 {
+		t.Fatalf("alerts %v", w.db.alerts)
+	}
+}
