@@ -339,9 +339,6 @@ func startOptions(in instance.StartInput) client.StartWorkflowOptions {
 	return client.StartWorkflowOptions{ID: instance.WorkflowID(in.InstanceID)}
 }
 
-var saKeys = []temporal.SearchAttributeKey{instance.SAOrderID, instance.SAInstanceID, instance.SAProductID,
-	instance.SALifecycleState, instance.SASupervisionState, instance.SAExpireTime, instance.SAParked, instance.SATestFlag}
-
 func (w *world) mergeSearchAttributes(sa temporal.SearchAttributes) {
 	for k, v := range sa.GetUntypedValues() {
 		if v == nil {

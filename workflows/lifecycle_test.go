@@ -1,7 +1,6 @@
 package workflows
 
 import (
-	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -147,5 +146,3 @@ func TestParkingThenResume(t *testing.T) {
 		t.Fatalf("timeline %v", kinds)
 	}
 }
-
-var errUnavailable = errors.New("503 service unavailable")

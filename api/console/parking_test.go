@@ -147,3 +147,97 @@ func TestExpirySafetyNetAndRenewalThroughTheAPI(t *testing.T) {
 	replay(t, h)
 	record(t, h, "expiry-policy-freeze-then-renewal.json")
 }
+
+// TestTrialUpgradeUnsubscribeAndDialTestThroughTheAPI: a trial converted to a formal order, upgraded, renewed,
+// the renewal refunded by the marketplace and the purchase unsubscribed (release with the unsubscribe order);
+// and a dial test, which reaches neither the seller's webhook nor settlement.
+func TestTrialUpgradeUnsubscribeAndDialTestThroughTheAPI(t *testing.T) {
+	var webhookCalls atomic.Int32
+	const secret = "console-webhook-secret-0123456"
+	hook := httptest.NewServer(provisioning.NewReceiver(secret, time.Minute, func(ctx context.Context, e provisioning.Event) (provisioning.Result, error) {
+		webhookCalls.Add(1)
+		return provisioning.Result{}, nil
+	}))
+	t.Cleanup(hook.Close)
+	s := newStack(t, func(c *config.Config) { c.ProvisionerURL, c.ProvisionerSecret = hook.URL, config.Secret(secret) })
+	now := time.Now().UTC().Truncate(time.Second)
+
+	trialID := testenv.Unique("TRL")
+	line := s.order(trialID, "TRIAL", monthly, "crm-basic-month", 1, "0", now.AddDate(0, 0, 7))
+	id := s.newInstance(trialID, line)
+	d := s.waitFor(id, "the trial", func(d console.InstanceDetail) bool { return d.Lifecycle == "ACTIVE" })
+	if !d.Trial || ordersOfType(d, "TRIAL")[0].PaidAmount != "0.000" {
+		t.Fatalf("trial %+v orders %+v", d.Instance, d.Orders)
+	}
+	call := func(body map[string]any) {
+		t.Helper()
+		body["instanceId"] = id
+		if r := s.mp(body); r.ResultCode != "000000" {
+			t.Fatalf("%v answered %+v", body["activity"], r)
+		}
+	}
+	formalID := testenv.Unique("FRM")
+	exp1 := now.AddDate(0, 1, 0)
+	fline := s.order(formalID, "TRIAL_TO_FORMAL", monthly, "crm-basic-month", 1, "100", exp1)
+	call(map[string]any{"activity": "refreshInstance", "orderId": formalID, "orderLineId": fline, "scene": "TRIAL_TO_FORMAL", "expireTime": koogallery.FormatTime(exp1)})
+	s.waitFor(id, "the conversion", func(d console.InstanceDetail) bool { return !d.Trial && len(ordersOfType(d, "TRIAL_TO_FORMAL")) == 1 })
+
+	changeID := testenv.Unique("CHG")
+	cline := s.order(changeID, "CHANGE", monthly, "crm-pro-month", 4, "600", exp1)
+	call(map[string]any{"activity": "upgradeInstance", "orderId": changeID, "orderLineId": cline})
+	d = s.waitFor(id, "the upgrade", func(d console.InstanceDetail) bool { return d.SKUCode == "crm-pro-month" })
+	if d.Quantity != 4 || ordersOfType(d, "CHANGE")[0].PaidAmount != "600.000" {
+		t.Fatalf("after upgrade %+v", d.Instance)
+	}
+
+	renewalID := testenv.Unique("RNW")
+	exp2 := exp1.AddDate(0, 1, 0)
+	rline := s.order(renewalID, "RENEW", monthly, "crm-pro-month", 4, "550", exp2)
+	call(map[string]any{"activity": "refreshInstance", "orderId": renewalID, "orderLineId": rline, "scene": "RENEWAL", "expireTime": koogallery.FormatTime(exp2)})
+	s.waitFor(id, "the renewal", func(d console.InstanceDetail) bool { return len(ordersOfType(d, "RENEW")) == 1 })
+	unsubRenewal := testenv.Unique("URN")
+	uline := s.order(unsubRenewal, "UNSUBSCRIBE", monthly, "crm-pro-month", 4, "550", exp1)
+	call(map[string]any{"activity": "refreshInstance", "orderId": unsubRenewal, "orderLineId": uline, "scene": "UNSUBSCRIBE_RENEWAL_PERIOD", "expireTime": koogallery.FormatTime(exp1)})
+	d = s.waitFor(id, "the renewal refund", func(d console.InstanceDetail) bool { return len(ordersOfType(d, "UNSUBSCRIBE")) == 1 })
+	if u := ordersOfType(d, "UNSUBSCRIBE")[0]; u.PaidAmount != "-550.000" || *u.RefersToOrderID != renewalID || !d.ExpireTime.Equal(exp1) {
+		t.Fatalf("renewal refund %+v, expiry %v", u, d.ExpireTime)
+	}
+	unsub := testenv.Unique("UNS")
+	usline := s.order(unsub, "UNSUBSCRIBE", monthly, "crm-pro-month", 4, "100", time.Time{})
+	call(map[string]any{"activity": "releaseInstance", "orderId": unsub, "orderLineId": usline})
+	d = s.waitFor(id, "the release", func(d console.InstanceDetail) bool { return d.Lifecycle == "RELEASED" })
+	var unsubRow *console.Order
+	for _, o := range ordersOfType(d, "UNSUBSCRIBE") {
+		if o.OrderID == unsub {
+			unsubRow = &o
+		}
+	}
+	if unsubRow == nil || unsubRow.PaidAmount != "-100.000" || *unsubRow.RefersToOrderID != formalID {
+		t.Fatalf("unsubscribe of the purchase %+v", unsubRow)
+	}
+	// Every product here is "builtin" in the catalog, so the configured webhook was never called.
+	if n := webhookCalls.Load(); n != 0 {
+		t.Fatalf("webhook called %d times for built-in products", n)
+	}
+
+	// A dial test of an unknown product would go to the webhook if it were real; as a dial test it takes the
+	// built-in path, and its order is marked so settlement skips it.
+	dialID := testenv.Unique("DIAL")
+	dline := s.order(dialID, "NEW", "OFFI-NOT-IN-CATALOG", "x", 1, "10", now.AddDate(0, 1, 0))
+	r := s.mp(map[string]any{"activity": "newInstance", "orderId": dialID, "orderLineId": dline, "businessId": "b-" + dialID, "testFlag": "1"})
+	if r.ResultCode != "000004" && r.ResultCode != "000000" {
+		t.Fatalf("dial test newInstance %+v", r)
+	}
+	dd := s.waitFor(r.InstanceID, "the dial test", func(d console.InstanceDetail) bool { return d.Lifecycle == "ACTIVE" })
+	if !dd.TestFlag || !dd.Orders[0].TestFlag || dd.AppInfo == nil {
+		t.Fatalf("dial test instance %+v orders %+v", dd.Instance, dd.Orders)
+	}
+	if n := webhookCalls.Load(); n != 0 {
+		t.Fatalf("a dial test reached the webhook (%d calls)", n)
+	}
+	var page console.InstancePage
+	s.do(http.MethodGet, "/instances?testFlag=true", nil, &page)
+	if len(page.Items) != 1 || page.Items[0].InstanceID != r.InstanceID {
+		t.Fatalf("testFlag filter %+v", page)
+	}
+}
