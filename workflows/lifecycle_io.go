@@ -85,7 +85,8 @@ func (r *run) projection() *activities.InstanceRow {
 	row := &activities.InstanceRow{
 		InstanceID: r.in.InstanceID, WorkflowID: instance.WorkflowID(r.in.InstanceID), Version: s.Version,
 		OrderID: r.in.OrderID, OrderLineID: r.in.OrderLineID,
-		ProductID: s.Product.ProductID, ProductName: s.Product.Name, ProductKnown: s.Product.Known || s.Product.ProductID == "",
+		// Before the purchase order is queried nothing is known to be unknown.
+		ProductID: s.Product.ProductID, ProductName: s.Product.Name, ProductKnown: s.Product.Known || s.Supervision == "",
 		SKUCode: s.Product.SKUCode, Quantity: s.Product.Quantity, CustomerID: s.CustomerID,
 		ChargingMode: s.Product.ChargingMode, PeriodType: s.Product.PeriodType,
 		Lifecycle: string(s.Lifecycle), Supervision: string(s.Supervision), Trial: s.Trial, TestFlag: r.in.TestFlag,
@@ -96,11 +97,9 @@ func (r *run) projection() *activities.InstanceRow {
 		row.Quantity = 1
 	}
 	if row.Supervision == "" {
-		// Not known before the purchase order is queried; the column needs a value.
-		row.Supervision = string(instance.SupervisionNotInvolved)
-		if s.Lifecycle == instance.LifecycleProvisioning {
-			row.Supervision = "UNKNOWN"
-		}
+		// Not known before the purchase order is queried. UNKNOWN (neither NOT_INVOLVED nor COMPLETED) keeps
+		// settlement away until it is.
+		row.Supervision = "UNKNOWN"
 	}
 	if p := s.Parked; p != nil {
 		since := p.Since

@@ -20,10 +20,14 @@ func TestOrderQueryParksAndSkip(t *testing.T) {
 	w := newWorld(t)
 	in := startInput("GONE", false) // the fake marketplace does not know this order: MKT.0101, terminal
 	var parked instance.Carry
+	var parkedRow activities.InstanceRow
 	var skip *upd
 	w.run(in, func(h *harness) {
 		h.at(time.Hour, func() {
 			parked = h.state()
+			w.db.mu.Lock()
+			parkedRow = w.db.instance
+			w.db.mu.Unlock()
 			skip = h.update(instance.UpdateOperator, instance.OperatorAction{Action: instance.OperatorSkip,
 				Actor: instance.Actor{Party: instance.PartyOperator, Name: "ops"}, Note: "order cancelled upstream"})
 		})
@@ -33,6 +37,12 @@ func TestOrderQueryParksAndSkip(t *testing.T) {
 	if parked.Parked == nil || !strings.Contains(parked.Parked.Stage, "query purchase order GONE") ||
 		!strings.Contains(parked.Parked.Reason, "MKT.0101") {
 		t.Fatalf("parked %+v", parked.Parked)
+	}
+	if !parkedRow.Parked || parkedRow.Supervision != "UNKNOWN" || !parkedRow.ProductKnown || parkedRow.Lifecycle != "PROVISIONING" {
+		t.Fatalf("row while the order query is parked: %+v", parkedRow)
+	}
+	if w.db.instance.ProductKnown || w.db.instance.Supervision != "AWAITING_REQUIREMENT" {
+		t.Fatalf("row after skipping the order query: %+v", w.db.instance)
 	}
 	if w.market.calls["GONE"] != 1 {
 		t.Fatalf("a terminal marketplace answer was retried: %d calls", w.market.calls["GONE"])

@@ -43,19 +43,18 @@ func (r *run) orderRow(f *activities.OrderFacts, typ string, paid decimal.Decima
 	}
 }
 
-// refundOrderRow builds an UNSUBSCRIBE row; amounts are negative. Without the queried order (the operator
-// skipped the query) it is built from the call and the instance's product.
+// refundOrderRow builds an UNSUBSCRIBE row: paid_amount is minus the refunded amount, list_amount the order
+// line's currency as the marketplace gives it (orders contract). Without the queried order (the operator skipped
+// the query) it is built from the call and the instance's product, with no list amount.
 func (r *run) refundOrderRow(f *activities.OrderFacts, orderID, lineID string, amount decimal.Decimal, at time.Time, refersTo string, testFlag bool) activities.OrderRow {
 	if f != nil {
-		row := r.orderRow(f, orderquery.TypeUnsubscribe, amount.Neg(), &at, refersTo, testFlag)
-		row.ListAmount = f.ListAmount.Abs().Neg()
-		return row
+		return r.orderRow(f, orderquery.TypeUnsubscribe, amount.Neg(), &at, refersTo, testFlag)
 	}
 	p := r.s.Product
 	return activities.OrderRow{
 		OrderID: orderID, OrderLineID: lineID, InstanceID: r.in.InstanceID, OrderType: orderquery.TypeUnsubscribe,
 		ProductID: p.ProductID, SKUCode: p.SKUCode, ChargingMode: p.ChargingMode, PeriodType: p.PeriodType,
-		Quantity: max(p.Quantity, 1), ListAmount: amount.Neg(), PaidAmount: amount.Neg(), RefersToOrderID: refersTo,
+		Quantity: max(p.Quantity, 1), PaidAmount: amount.Neg(), RefersToOrderID: refersTo,
 		EffectiveAt: utc(&at), TestFlag: testFlag,
 	}
 }
