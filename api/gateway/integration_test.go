@@ -481,7 +481,7 @@ func TestNewInstanceDeadlineWithoutWorker(t *testing.T) {
 	}
 	var detail string
 	_ = e.pool.QueryRow(context.Background(), `SELECT error_detail FROM koogallery_messages ORDER BY id DESC LIMIT 1`).Scan(&detail)
-	if !strings.Contains(detail, "deadline") {
+	if !strings.Contains(detail, "start was durable") {
 		t.Fatalf("logged detail %q", detail)
 	}
 	// An Update to an existing workflow that cannot answer in time is 000005: the marketplace retries.

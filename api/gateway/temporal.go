@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -31,6 +32,8 @@ type TemporalBackend struct {
 	Client    client.Client
 	TaskQueue string
 	Pool      *pgxpool.Pool
+	// UpdateWait and StartPoll pace newInstance (see NewInstance); the defaults apply if zero.
+	UpdateWait, StartPoll time.Duration
 }
 
 // startSummary is what the Temporal web UI shows for an instance's workflow; it carries no personal data.
@@ -42,13 +45,115 @@ func startSummary(c NewInstanceCall) string {
 	return s
 }
 
+// DefaultUpdateWait is how long newInstance waits for the workflow to answer its Update before it starts asking
+// Temporal whether the start has become durable, and DefaultStartPoll how often it asks after that.
+//
+// The Update's answer adds nothing the marketplace needs at first: provisioning always runs after it, so the
+// answer is "in progress" either way. Waiting for it would tie the gateway's latency to the worker's backlog
+// (under load a worker may take seconds to reach a new workflow's first task), while the durable start is all
+// the marketplace's answer depends on: the workflow proceeds from its StartInput whether or not the Update is
+// ever applied.
+const (
+	DefaultUpdateWait = 25 * time.Millisecond
+	DefaultStartPoll  = 20 * time.Millisecond
+)
+
 // NewInstance is Update-With-Start: the workflow is started if it does not exist (its StartInput names the
-// order, so it proceeds even if the Update is lost) and the newInstance Update is sent to it in the same call.
+// order, so it proceeds even if the Update is never applied) and the newInstance Update is sent to it in the
+// same call.
+//
+// Timing: the Update-With-Start runs while the gateway waits. If it answers within UpdateWait, its answer is
+// used. After that DescribeWorkflowExecution is asked every StartPoll: as soon as the workflow is running, the
+// answer is 000004 with the instanceId (000000 if the read model shows provisioning finished); if it is closed,
+// the read model answers. If neither the Update nor the start has landed when the caller's deadline is near, the
+// answer is 000005 and the marketplace retries.
 func (b *TemporalBackend) NewInstance(ctx context.Context, c NewInstanceCall) (NewInstanceOutcome, error) {
 	id := instance.ID(c.OrderID, c.OrderLineID)
 	wfID := instance.WorkflowID(id)
+	wait, poll := b.UpdateWait, b.StartPoll
+	if wait <= 0 {
+		wait = DefaultUpdateWait
+	}
+	if poll <= 0 {
+		poll = DefaultStartPoll
+	}
+	// Keep part of the caller's budget for a last look after the Update-With-Start gives up.
+	last := time.Now().Add(time.Hour)
+	if dl, ok := ctx.Deadline(); ok {
+		last = dl.Add(-min(time.Until(dl)/4, 750*time.Millisecond))
+	}
+	uctx, cancel := context.WithDeadline(ctx, last)
+	defer cancel() // once answered, the Update-With-Start call is abandoned; the start and the Update stay in Temporal
+
+	type result struct {
+		res instance.NewInstanceResult
+		err error
+	}
+	done := make(chan result, 1)
+	began := time.Now()
+	go func() {
+		res, err := b.updateWithStart(uctx, c, id)
+		done <- result{res, err}
+	}()
+
+	fromResult := func(r result) (NewInstanceOutcome, error) {
+		switch {
+		case r.err == nil:
+			return b.answered(ctx, id, r.res, ""), nil
+		case isAlreadyStarted(r.err):
+			// The workflow ran and closed (the instance was released, or the run ended otherwise): the order
+			// still has its instance, so answer from the read model with the same instanceId.
+			return b.closedInstance(ctx, id, r.err)
+		case uctx.Err() == nil:
+			return NewInstanceOutcome{}, fmt.Errorf("newInstance Update-With-Start on %s: %w", wfID, r.err)
+		}
+		// The Update-With-Start gave up at the deadline: one last look.
+		if running, closed, derr := b.describe(ctx, wfID); running {
+			return b.answered(ctx, id, instance.NewInstanceResult{InstanceID: id},
+				"the newInstance Update did not complete before the deadline; the workflow runs, so 000004"), nil
+		} else if closed {
+			return b.closedInstance(ctx, id, r.err)
+		} else {
+			return NewInstanceOutcome{}, fmt.Errorf("newInstance did not land before the deadline (%v): %w", derr, r.err)
+		}
+	}
+
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		select {
+		case r := <-done:
+			return fromResult(r)
+		case <-timer.C:
+		}
+		running, closed, _ := b.describe(ctx, wfID)
+		switch {
+		case running:
+			return b.answered(ctx, id, instance.NewInstanceResult{InstanceID: id},
+				fmt.Sprintf("answered once the start was durable (%s); the newInstance Update is left to the workflow",
+					time.Since(began).Round(time.Millisecond))), nil
+		case closed:
+			return b.closedInstance(ctx, id, errors.New("the workflow is closed"))
+		}
+		timer.Reset(poll)
+	}
+}
+
+// describe reports whether the instance's workflow exists and runs, or exists and is closed.
+func (b *TemporalBackend) describe(ctx context.Context, wfID string) (running, closed bool, err error) {
+	d, err := b.Client.DescribeWorkflowExecution(ctx, wfID, "")
+	if err != nil {
+		return false, false, err
+	}
+	if d.WorkflowExecutionInfo.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		return true, false, nil
+	}
+	return false, true, nil
+}
+
+func (b *TemporalBackend) updateWithStart(ctx context.Context, c NewInstanceCall, id string) (instance.NewInstanceResult, error) {
 	start := b.Client.NewWithStartWorkflowOperation(client.StartWorkflowOptions{
-		ID:                       wfID,
+		ID:                       instance.WorkflowID(id),
 		TaskQueue:                b.TaskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		// A released instance's workflow is closed and must never run again for the same order.
@@ -64,17 +169,8 @@ func (b *TemporalBackend) NewInstance(ctx context.Context, c NewInstanceCall) (N
 		InstanceID: id, OrderID: c.OrderID, OrderLineID: c.OrderLineID, BusinessID: c.BusinessID,
 		TestFlag: c.TestFlag, ReceivedAt: c.ReceivedAt,
 	})
-
-	// Leave part of the budget for finding out whether the start landed if the Update does not return in time.
-	updCtx := ctx
-	if dl, ok := ctx.Deadline(); ok {
-		remaining := time.Until(dl)
-		var cancel context.CancelFunc
-		updCtx, cancel = context.WithDeadline(ctx, dl.Add(-min(remaining/4, 750*time.Millisecond)))
-		defer cancel()
-	}
 	var res instance.NewInstanceResult
-	handle, err := b.Client.UpdateWithStartWorkflow(updCtx, client.UpdateWithStartWorkflowOptions{
+	handle, err := b.Client.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
 		StartWorkflowOperation: start,
 		UpdateOptions: client.UpdateWorkflowOptions{
 			UpdateName:   instance.UpdateNewInstance,
@@ -87,43 +183,30 @@ func (b *TemporalBackend) NewInstance(ctx context.Context, c NewInstanceCall) (N
 		},
 	})
 	if err == nil {
-		err = handle.Get(updCtx, &res)
+		err = handle.Get(ctx, &res)
 	}
+	return res, err
+}
+
+// answered completes a newInstance the workflow answered. Temporal answers a retried Update with its first
+// result, "in progress", however long ago that was; the read model says whether provisioning finished since.
+func (b *TemporalBackend) answered(ctx context.Context, id string, res instance.NewInstanceResult, note string) NewInstanceOutcome {
+	if res.InstanceID == "" {
+		res.InstanceID = id
+	}
+	out := NewInstanceOutcome{Result: res, Note: note}
+	if res.Provisioned {
+		return out
+	}
+	done, lifecycle, err := b.provisioned(ctx, id)
 	switch {
-	case err == nil:
-		if res.InstanceID == "" {
-			res.InstanceID = id
-		}
-		out := NewInstanceOutcome{Result: res}
-		if !res.Provisioned {
-			// Temporal answers a retried Update with its first result, "in progress", however long ago that
-			// was; the read model says whether provisioning has finished since.
-			done, lifecycle, rerr := b.provisioned(ctx, id)
-			switch {
-			case rerr != nil:
-				out.Note = "could not consult the read model: " + rerr.Error()
-			case done:
-				out.Result.Provisioned = true
-				out.Note = "provisioning finished since the first answer (read model: " + lifecycle + ")"
-			}
-		}
-		return out, nil
-	case isAlreadyStarted(err):
-		// The workflow ran and closed (the instance was released, or the run ended otherwise): the order still
-		// has its instance, so answer from the read model with the same instanceId.
-		return b.closedInstance(ctx, id, err)
-	case updCtx.Err() != nil:
-		// The Update did not come back in time. If the start is durable, the workflow proceeds from its
-		// StartInput and the marketplace gets the instanceId now; otherwise it must retry.
-		if _, derr := b.Client.DescribeWorkflowExecution(ctx, wfID, ""); derr != nil {
-			return NewInstanceOutcome{}, fmt.Errorf("newInstance Update did not return in time and the workflow cannot be confirmed (%v): %w", derr, err)
-		}
-		return NewInstanceOutcome{
-			Result: instance.NewInstanceResult{InstanceID: id},
-			Note:   "the newInstance Update did not return before the deadline; the workflow exists, so 000004 (" + err.Error() + ")",
-		}, nil
+	case err != nil:
+		out.Note = strings.TrimPrefix(out.Note+"; could not consult the read model: "+err.Error(), "; ")
+	case done:
+		out.Result.Provisioned = true
+		out.Note = strings.TrimPrefix(out.Note+"; provisioning has finished (read model: "+lifecycle+")", "; ")
 	}
-	return NewInstanceOutcome{}, fmt.Errorf("newInstance Update-With-Start on %s: %w", wfID, err)
+	return out
 }
 
 func isAlreadyStarted(err error) bool {
