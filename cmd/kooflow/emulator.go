@@ -26,6 +26,7 @@ import (
 	"github.com/kooflow/kooflow/emulator/ledger"
 	"github.com/kooflow/kooflow/emulator/market"
 	"github.com/kooflow/kooflow/emulator/scenario"
+	"github.com/kooflow/kooflow/logging"
 )
 
 // errFailed makes the process exit non-zero after a report that found problems.
@@ -41,9 +42,13 @@ func newEmulatorCmd() *cobra.Command {
   run    drive N customers through mixed lifecycles, with faults, and compare the result with kooflow's console
   dial   the marketplace's dial test: every activity with testFlag "1", with a pass/fail report
 
-Every setting defaults to the environment kooflow itself reads (KOOGALLERY_ACCESS_KEY, KOOGALLERY_AK/SK,
+Every setting comes from the environment kooflow itself reads (KOOGALLERY_ACCESS_KEY, KOOGALLERY_AK/SK,
 KOOGALLERY_API_ENDPOINT, KOOGALLERY_API_CA_FILE, KOOFLOW_HTTP_ADDR, KOOGALLERY_PRODUCTION_PATH,
-KOOFLOW_CONSOLE_TOKENS), so inside ` + "`kooflow dev`" + `'s environment no flag is needed.`,
+KOOFLOW_CONSOLE_TOKENS); what is unset takes ` + "`kooflow dev`" + `'s development value, so next to a running
+` + "`kooflow dev`" + ` no flag is needed:
+
+  kooflow emulator run --orders 200 --faults all
+  kooflow emulator dial`,
 	}
 	cmd.AddCommand(newEmulatorServeCmd(), newEmulatorRunCmd(), newEmulatorDialCmd())
 	return cmd
@@ -56,7 +61,7 @@ func newEmulatorServeCmd() *cobra.Command {
 		Use:   "serve",
 		Short: "Serve the marketplace's order query and usage push APIs (and the emulator's control API)",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, log, err := setup()
+			cfg, log, err := emulatorSetup()
 			if err != nil {
 				return err
 			}
@@ -100,6 +105,28 @@ func newEmulatorServeCmd() *cobra.Command {
 	return cmd
 }
 
+// emulatorSetup reads the configuration like every kooflow command, except that settings the environment
+// leaves unset take `kooflow dev`'s development values: the emulator's usual partner is a local kooflow dev,
+// and this way `kooflow emulator run` needs no environment at all next to it.
+func emulatorSetup() (config.Config, *slog.Logger, error) {
+	dev := devEnv(devOptions{})
+	cfg, err := config.FromEnv(func(k string) (string, bool) {
+		if v, ok := os.LookupEnv(k); ok && strings.TrimSpace(v) != "" {
+			return v, true
+		}
+		v, ok := dev[k]
+		return v, ok
+	})
+	if err != nil {
+		return cfg, nil, err
+	}
+	log, err := logging.New(os.Stderr, cfg.LogFormat, cfg.LogLevel)
+	if err != nil {
+		return cfg, nil, err
+	}
+	return cfg, log, nil
+}
+
 // target is where the emulator finds the seller and the market.
 type target struct {
 	sellerURL    string
@@ -108,6 +135,7 @@ type target struct {
 	marketURL    string
 	marketListen string
 	certDir      string
+	stateDir     string
 	window       time.Duration
 }
 
@@ -119,6 +147,7 @@ func (t *target) flags(cmd *cobra.Command) {
 	f.StringVar(&t.marketURL, "market", "", "a running emulator market to place orders in (default "+config.EnvMarketEndpoint+")")
 	f.StringVar(&t.marketListen, "market-listen", "", "serve the market in this process on this address instead of using a running one")
 	f.StringVar(&t.certDir, "cert-dir", filepath.Join(".kooflow", "emulator"), "with --market-listen: where the CA and certificate are kept")
+	f.StringVar(&t.stateDir, "state-dir", ".kooflow", "kooflow dev's state directory: its emulator CA is trusted when "+config.EnvMarketCAFile+" is unset")
 	f.DurationVar(&t.window, "seller-window", 0, "the seller's signature window, for stale-delivery faults (default "+config.EnvSignatureWindow+" or 60s)")
 }
 
@@ -168,6 +197,11 @@ func (t *target) places(cfg config.Config, log *slog.Logger) (market.Places, fun
 		return market.Local{M: m}, func() { _ = srv.Close() }, nil
 	}
 	pool := x509.NewCertPool()
+	if cfg.MarketCAFile == "" {
+		if p := filepath.Join(t.stateDir, "emulator", market.CAFileName); fileExists(p) {
+			cfg.MarketCAFile = p
+		}
+	}
 	if cfg.MarketCAFile != "" {
 		pem, err := os.ReadFile(cfg.MarketCAFile)
 		if err != nil {
@@ -211,7 +245,7 @@ mismatch or contract breach.
 --faults: none | all | a list of dup=RATE copies=N reorder=DUR delay=RATE delay-by=DUR drop=RATE query-5xx=RATE
 query-timeout=RATE query-hang=DUR ("all,drop=0.3" overrides one).`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, log, err := setup()
+			cfg, log, err := emulatorSetup()
 			if err != nil {
 				return err
 			}
@@ -317,7 +351,7 @@ func newEmulatorDialCmd() *cobra.Command {
 		Use:   "dial",
 		Short: "Run the marketplace's dial test (every activity with testFlag \"1\") and report pass/fail",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, log, err := setup()
+			cfg, log, err := emulatorSetup()
 			if err != nil {
 				return err
 			}
@@ -353,6 +387,11 @@ func newEmulatorDialCmd() *cobra.Command {
 	t.flags(cmd)
 	cmd.Flags().DurationVar(&every, "every", 0, "repeat at this interval (the marketplace dials twice a day: 12h); 0 runs once")
 	return cmd
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 func writeFile(path string, write func(*os.File) error) error {

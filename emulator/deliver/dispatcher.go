@@ -16,6 +16,8 @@ import (
 type Policy struct {
 	Window   time.Duration
 	Interval time.Duration
+	// MinGap, if set, is the least wall time between two attempts of this activity (see Dispatcher.MinGap).
+	MinGap time.Duration
 }
 
 // Attempts is the number of deliveries the policy allows.
@@ -38,8 +40,9 @@ func DefaultPolicies() map[string]Policy {
 		UpdateInstanceStatus: {Window: 2 * time.Hour, Interval: 10 * time.Minute},
 		RefreshInstance:      {Window: time.Hour, Interval: 10 * time.Minute},
 		ReleaseInstance:      {Window: time.Hour, Interval: 10 * time.Minute},
-		QueryInstance:        {Window: 24 * time.Hour, Interval: 5 * time.Minute},
-		ChangeInstanceCheck:  {},
+		// Polling is paced in wall time too, so a fast clock does not turn it into a flood of reads.
+		QueryInstance:       {Window: 24 * time.Hour, Interval: 5 * time.Minute, MinGap: 500 * time.Millisecond},
+		ChangeInstanceCheck: {},
 	}
 }
 
@@ -183,7 +186,7 @@ func (d *Dispatcher) Deliver(ctx context.Context, m Message) (Outcome, error) {
 			if err := d.Clock.Until(ctx, start.Add(time.Duration(k)*p.Interval)); err != nil {
 				return out, err
 			}
-			if gap := d.MinGap - time.Since(lastWall); gap > 0 {
+			if gap := max(d.MinGap, p.MinGap) - time.Since(lastWall); gap > 0 {
 				select {
 				case <-ctx.Done():
 					return out, ctx.Err()
