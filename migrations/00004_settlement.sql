@@ -9,14 +9,14 @@
 -- later bill includes.
 
 -- The one rounding rule for money (settlement.Round in Go): half to even at 0.01 yuan. PostgreSQL's round()
--- rounds halves away from zero, so the exact-half case is handled here; the function is inlined by the planner.
+-- rounds halves away from zero, so exact halves of a cent (x·200 an odd integer) are rounded here: x·50 counts
+-- units of 0.02 yuan, in which such a half sits at a quarter and is never a tie, so round(x·50)/50 lands on the
+-- even cent. The function is not STRICT so the planner can inline it (a CASE body cannot be proven strict).
 -- +goose StatementBegin
 CREATE FUNCTION settlement_round(x numeric) RETURNS numeric
-    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
-    SELECT round(CASE WHEN abs(x * 100 - trunc(x * 100)) = 0.5 AND mod(trunc(x * 100), 2) = 0
-                      THEN trunc(x * 100)
-                      ELSE round(x * 100) END / 100, 2)
+    SELECT CASE WHEN abs(mod(x * 200, 2)) = 1 THEN round(round(x * 50) / 50, 2) ELSE round(x, 2) END
 $$;
 -- +goose StatementEnd
 
@@ -89,6 +89,7 @@ CREATE TABLE settlement_batch_totals (
     revenue      numeric(18, 2) NOT NULL,
     platform_fee numeric(18, 2) NOT NULL,
     settlement   numeric(18, 2) NOT NULL,
+    digest       numeric NOT NULL,   -- sum of the batch's line hashes (see the ledger's lineDigestSQL)
     PRIMARY KEY (close_id, batch_no, product_type),
     FOREIGN KEY (close_id, batch_no) REFERENCES settlement_batches (close_id, batch_no) ON DELETE CASCADE
 );

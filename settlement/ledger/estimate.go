@@ -53,8 +53,11 @@ func (s *Store) Estimate(ctx context.Context, req EstimateRequest) (Estimate, er
 		return est, fmt.Errorf("begin estimate: %w", err)
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // read-only
-	if _, err := tx.Exec(ctx, `SET LOCAL work_mem = '256MB'`); err != nil {
-		return est, fmt.Errorf("set work_mem: %w", err)
+	// As in a close's batches: memory for the CTEs, no nested loops over them, no JIT compile.
+	for _, set := range []string{`SET LOCAL work_mem = '256MB'`, `SET LOCAL enable_nestloop = off`, `SET LOCAL jit = off`} {
+		if _, err := tx.Exec(ctx, set); err != nil {
+			return est, fmt.Errorf("%s: %w", set, err)
+		}
 	}
 	var ids, types, rates []string
 	for id, t := range req.Terms {

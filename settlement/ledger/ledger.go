@@ -90,7 +90,9 @@ type BillSummary struct {
 }
 
 // Closed reports whether the bill is final or carried forward (both are immutable).
-func (b BillSummary) Closed() bool { return b.Status == StatusFinal || b.Status == StatusCarriedForward }
+func (b BillSummary) Closed() bool {
+	return b.Status == StatusFinal || b.Status == StatusCarriedForward
+}
 
 const billColumns = `bill_id, period, product_type, status, period_start, period_end, threshold::text, line_count,
 	revenue_total::text, fee_total::text, settlement_total::text, adjustment_count, adjustment_total::text,
@@ -124,61 +126,68 @@ func scanBill(row pgx.Row) (BillSummary, error) {
 	return b, nil
 }
 
-// digest is the order-independent digest of a set of rows (see lineDigestSQL).
+// digest is the order-independent digest of a bill's lines and adjustments (see lineDigestSQL).
 type digest struct {
-	count       int64
-	revenue     decimal.Decimal
-	fee         decimal.Decimal
-	settlement  decimal.Decimal
-	lane1       uint64
-	lane2       uint64
-	adjCount    int64
-	adjTotal    decimal.Decimal
-	adjLane1    uint64
-	adjLane2    uint64
-	initialised bool
+	count      int64
+	revenue    decimal.Decimal
+	fee        decimal.Decimal
+	settlement decimal.Decimal
+	lines      uint64
+	adjCount   int64
+	adjTotal   decimal.Decimal
+	adj        uint64
 }
 
 var two64 = new(big.Int).Lsh(big.NewInt(1), 64)
 
-// lane reduces a (possibly negative, arbitrarily large) NUMERIC sum of signed 64-bit values modulo 2^64.
+// lane reduces a (possibly negative, arbitrarily large) NUMERIC sum of signed 64-bit hashes modulo 2^64.
 func lane(s string) (uint64, error) {
 	n, ok := new(big.Int).SetString(s, 10)
 	if !ok {
-		return 0, fmt.Errorf("digest lane %q is not an integer", s)
+		return 0, fmt.Errorf("digest %q is not an integer", s)
 	}
 	n.Mod(n, two64) // Euclidean: always in [0, 2^64)
 	return n.Uint64(), nil
 }
 
-func readDigest(ctx context.Context, q pgx.Tx, billID int64) (digest, error) {
+func decimals(pairs ...any) error {
+	for i := 0; i < len(pairs); i += 2 {
+		d, err := decimal.NewFromString(pairs[i+1].(string))
+		if err != nil {
+			return fmt.Errorf("amount %q: %w", pairs[i+1], err)
+		}
+		*pairs[i].(*decimal.Decimal) = d
+	}
+	return nil
+}
+
+// readLineDigest recomputes the digest of a bill's stored lines.
+func readLineDigest(ctx context.Context, q pgx.Tx, billID int64) (digest, error) {
 	var d digest
-	var rev, fee, set, l1, l2, adj, a1, a2 string
-	if err := q.QueryRow(ctx, lineDigestSQL, billID).Scan(&d.count, &rev, &fee, &set, &l1, &l2); err != nil {
+	var rev, fee, set, h string
+	if err := q.QueryRow(ctx, lineDigestSQL, billID).Scan(&d.count, &rev, &fee, &set, &h); err != nil {
 		return d, fmt.Errorf("digest lines of bill %d: %w", billID, err)
 	}
-	if err := q.QueryRow(ctx, adjustmentDigestSQL, billID).Scan(&d.adjCount, &adj, &a1, &a2); err != nil {
-		return d, fmt.Errorf("digest adjustments of bill %d: %w", billID, err)
+	if err := decimals(&d.revenue, rev, &d.fee, fee, &d.settlement, set); err != nil {
+		return d, err
 	}
 	var err error
-	for _, f := range []struct {
-		dst *decimal.Decimal
-		s   string
-	}{{&d.revenue, rev}, {&d.fee, fee}, {&d.settlement, set}, {&d.adjTotal, adj}} {
-		if *f.dst, err = decimal.NewFromString(f.s); err != nil {
-			return d, err
-		}
+	d.lines, err = lane(h)
+	return d, err
+}
+
+// readAdjustmentDigest adds the digest of a bill's adjustments to d.
+func readAdjustmentDigest(ctx context.Context, q pgx.Tx, billID int64, d *digest) error {
+	var total, h string
+	if err := q.QueryRow(ctx, adjustmentDigestSQL, billID).Scan(&d.adjCount, &total, &h); err != nil {
+		return fmt.Errorf("digest adjustments of bill %d: %w", billID, err)
 	}
-	for _, f := range []struct {
-		dst *uint64
-		s   string
-	}{{&d.lane1, l1}, {&d.lane2, l2}, {&d.adjLane1, a1}, {&d.adjLane2, a2}} {
-		if *f.dst, err = lane(f.s); err != nil {
-			return d, err
-		}
+	if err := decimals(&d.adjTotal, total); err != nil {
+		return err
 	}
-	d.initialised = true
-	return d, nil
+	var err error
+	d.adj, err = lane(h)
+	return err
 }
 
 func parseTypes(ss []string) ([]catalog.ProductType, error) {

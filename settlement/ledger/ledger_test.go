@@ -275,10 +275,7 @@ func TestSQLAppliesTheGoRules(t *testing.T) {
 func TestRoundingInSQLMatchesGo(t *testing.T) {
 	pool := testenv.Pool(t)
 	r := rand.New(rand.NewSource(1))
-	var xs []string
-	for _, s := range []string{"0.125", "0.135", "-0.125", "-0.135", "2.675", "0.005", "-0.005", "1000.005", "1.9999", "-7.7750"} {
-		xs = append(xs, s)
-	}
+	xs := []string{"0.125", "0.135", "-0.125", "-0.135", "2.675", "0.005", "-0.005", "1000.005", "1.9999", "-7.7750"}
 	for i := 0; i < 2000; i++ {
 		// Many exact halves: values with three decimals ending in 5, and products with rates.
 		xs = append(xs, decimal.New(r.Int63n(2_000_000)-1_000_000, -3).String(),
@@ -359,5 +356,88 @@ func TestPeriodsCloseInOrderAndNotBeforeTheyEnd(t *testing.T) {
 	var n int
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM settlement_bills`).Scan(&n); err != nil || n != 2 {
 		t.Fatalf("refusals changed the bills: %d %v", n, err)
+	}
+}
+
+func TestVerifyDetectsAChangedLine(t *testing.T) {
+	pool := testenv.Pool(t)
+	ctx := context.Background()
+	s := &Store{Pool: pool}
+	eff := time.Date(2026, 9, 10, 0, 0, 0, 0, time.UTC)
+	for i := 0; i < 3; i++ {
+		id := fmt.Sprintf("inst-%d", i)
+		if err := fixture.Instance(ctx, pool, settlement.InstanceState{ID: id}, "CRM"); err != nil {
+			t.Fatal(err)
+		}
+		o := fmt.Sprintf("O%d", i)
+		if err := fixture.Order(ctx, pool, settlement.OrderRow{Key: settlement.Key{OrderID: o, OrderLineID: o + "-1"}, InstanceID: id,
+			OrderType: "NEW", ProductID: "CRM", PaidAmount: fixture.Amount("500.125"), ListAmount: fixture.Amount("600"), EffectiveAt: &eff}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first := closePeriod(t, s, "2026-09", "1000", 2)
+	again := closePeriod(t, s, "2026-09", "1000", 2) // a re-run verifies
+	if first[0].ContentHash == "" || first[0].ContentHash != again[0].ContentHash {
+		t.Fatalf("re-run hash %q, first %q", again[0].ContentHash, first[0].ContentHash)
+	}
+	// Change one figure behind the ledger's back (the immutability trigger switched off): Verify must notice.
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{`ALTER TABLE settlement_lines DISABLE TRIGGER USER`,
+		`UPDATE settlement_lines SET list_amount = 600.001 WHERE order_id = 'O1'`,
+		`ALTER TABLE settlement_lines ENABLE TRIGGER USER`} {
+		if _, err := tx.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Verify(ctx, settlement.MustPeriod("2026-09"), []catalog.ProductType{catalog.General})
+	if r, ok := AsRefusal(err); !ok || r.Code != CodeContentChanged {
+		t.Fatalf("verify after tampering: %v", err)
+	}
+}
+
+func TestCarryForwardAndAdjustments(t *testing.T) {
+	pool := testenv.Pool(t)
+	ctx := context.Background()
+	s := &Store{Pool: pool}
+	add := func(inst, order, paid string, eff time.Time) {
+		t.Helper()
+		if err := fixture.Instance(ctx, pool, settlement.InstanceState{ID: inst}, "ANALYTICS"); err != nil {
+			t.Fatal(err)
+		}
+		if err := fixture.Order(ctx, pool, settlement.OrderRow{Key: settlement.Key{OrderID: order, OrderLineID: order + "-1"}, InstanceID: inst,
+			OrderType: "NEW", ProductID: "ANALYTICS", PaidAmount: fixture.Amount(paid), ListAmount: fixture.Amount(paid), EffectiveAt: &eff}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add("i1", "O1", "1000", time.Date(2026, 8, 5, 0, 0, 0, 0, time.UTC)) // 700 to the seller: below 1000
+	bills := closePeriod(t, s, "2026-08", "1000", 10, catalog.JointOperation)
+	if b := bills[0]; b.Status != StatusCarriedForward || b.LineCount != 0 || b.CarriedLineCount != 1 || !b.CarriedTotal.Equal(fixture.Amount("700")) {
+		t.Fatalf("August: %+v", b)
+	}
+	// An adjustment recorded in September counts towards September's threshold and is included in its bill.
+	if _, err := pool.Exec(ctx, `INSERT INTO settlement_adjustments (product_type, amount, reason, created_by, created_at)
+		VALUES ('joint-operation', 250.00, 'August support credit', 'test', '2026-09-02T00:00:00Z')`); err != nil {
+		t.Fatal(err)
+	}
+	add("i2", "O2", "100", time.Date(2026, 9, 5, 0, 0, 0, 0, time.UTC)) // +70: 700 + 70 + 250 = 1020
+	bills = closePeriod(t, s, "2026-09", "1000", 10, catalog.JointOperation)
+	b := bills[0]
+	if b.Status != StatusFinal || b.LineCount != 2 || !b.Settlement.Equal(fixture.Amount("770")) || b.AdjustmentCount != 1 ||
+		!b.AmountDue.Equal(fixture.Amount("1020")) {
+		t.Fatalf("September: %+v", b)
+	}
+	lines := storedLines(t, pool)
+	if lines[settlement.Key{OrderID: "O1", OrderLineID: "O1-1"}].billPeriod != "2026-09" {
+		t.Fatalf("the carried line was not settled in September: %+v", lines)
+	}
+	// The adjustment is part of a final bill now: it cannot be edited.
+	if _, err := pool.Exec(ctx, `UPDATE settlement_adjustments SET amount = 1`); err == nil {
+		t.Fatal("an included adjustment was edited")
 	}
 }
