@@ -355,8 +355,9 @@ func failure(err error, releasing bool) (koogallery.Response, string) {
 	return answer(koogallery.ResultInternal, "internal error; please retry"), err.Error()
 }
 
-// queryAnswer builds queryInstance's answer in the order the ids were asked. Unknown ids are left out; if none
-// is known the answer is 000003. While any known instance is still provisioning without its access details
+// queryAnswer builds queryInstance's answer in the order the ids were asked. Unknown and released instances are
+// left out (a released instance no longer exists, as every other activity answers); if none is left the answer
+// is 000003. While any known instance is still provisioning without its access details
 // the answer is 000004, the spec's "in progress", so the marketplace asks again rather than record an instance
 // without them.
 func queryAnswer(ids []string, views []InstanceView) koogallery.Response {
@@ -368,7 +369,7 @@ func queryAnswer(ids []string, views []InstanceView) koogallery.Response {
 	provisioning := 0
 	for _, id := range ids {
 		v, ok := byID[id]
-		if !ok {
+		if !ok || v.Lifecycle == instance.LifecycleReleased {
 			continue
 		}
 		resp.Info = append(resp.Info, koogallery.InstanceInfo{InstanceID: id, AppInfo: v.AppInfo})

@@ -304,6 +304,11 @@ func TestActivities(t *testing.T) {
 			body: `{"activity":"queryInstance","instanceId":"i-1"}`},
 		{name: "queryInstance none exist", code: "000003",
 			body: `{"activity":"queryInstance","instanceId":"i-1,i-2"}`},
+		{name: "queryInstance of a released instance", code: "000003",
+			setup: func(f *fakeBackend) {
+				f.views = []InstanceView{{InstanceID: "i-1", Lifecycle: instance.LifecycleReleased}}
+			},
+			body: `{"activity":"queryInstance","instanceId":"i-1"}`},
 		{name: "queryInstance read model down", code: "000005", setup: func(f *fakeBackend) { f.err = errors.New("pg down") },
 			body: `{"activity":"queryInstance","instanceId":"i-1"}`},
 
