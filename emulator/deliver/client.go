@@ -264,6 +264,13 @@ func truncate(b []byte) string {
 	return string(b)
 }
 
+// Answer is the completion rule of a question such as changeInstanceCheck: any signed answer except "internal
+// error, retry" (000005) and "authentication failed" (000001, e.g. a delivery that arrived stale) completes it,
+// a refusal included.
+func Answer(a Attempt) bool {
+	return a.Answered() && a.HTTPStatus == http.StatusOK && a.ResultCode != "" && a.ResultCode != CodeInternal && a.ResultCode != CodeAuth
+}
+
 // Succeeded is the default completion rule: 000000, and for newInstance 000004 with an instanceId.
 func Succeeded(activity string, a Attempt) bool {
 	if !a.Answered() || a.HTTPStatus != http.StatusOK {

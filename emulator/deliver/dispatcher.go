@@ -31,8 +31,8 @@ func (p Policy) Attempts() int {
 // DefaultPolicies are the documented windows: newInstance three hours hourly (then the order is refunded),
 // upgrade three hours, updateInstanceStatus two hours, refresh and release one hour. The interval inside the one-
 // and two-hour windows is not documented; ten minutes is the emulator's choice. queryInstance is polled every
-// five minutes for a day after an asynchronous newInstance; changeInstanceCheck is asked once (a refusal is an
-// answer).
+// five minutes for a day after an asynchronous newInstance. changeInstanceCheck is retried only while it gets
+// no real answer (see Answer): a refusal is the seller's answer, not a failure.
 func DefaultPolicies() map[string]Policy {
 	return map[string]Policy{
 		NewInstance:          {Window: 3 * time.Hour, Interval: time.Hour},
@@ -42,7 +42,7 @@ func DefaultPolicies() map[string]Policy {
 		ReleaseInstance:      {Window: time.Hour, Interval: 10 * time.Minute},
 		// Polling is paced in wall time too, so a fast clock does not turn it into a flood of reads.
 		QueryInstance:       {Window: 24 * time.Hour, Interval: 5 * time.Minute, MinGap: 500 * time.Millisecond},
-		ChangeInstanceCheck: {},
+		ChangeInstanceCheck: {Window: time.Hour, Interval: 10 * time.Minute},
 	}
 }
 

@@ -446,13 +446,18 @@ func (r *Runner) renew(ctx context.Context, c *customer, change bool) error {
 			target, qty = c.sku, c.qty+5
 		}
 		sku = target
-		out, err := r.deps.Dispatcher.Deliver(ctx, r.message(c, deliver.ChangeInstanceCheck,
+		check := r.message(c, deliver.ChangeInstanceCheck,
 			deliver.Field{Name: "instanceId", Value: c.instanceID},
-			deliver.Field{Name: "productInfo", Value: map[string]any{"productId": c.product.ProductID, "skuCode": sku.SKUCode, "linearValue": qty}}))
+			deliver.Field{Name: "productInfo", Value: map[string]any{"productId": c.product.ProductID, "skuCode": sku.SKUCode, "linearValue": qty}})
+		check.Accept = deliver.Answer
+		out, err := r.deps.Dispatcher.Deliver(ctx, check)
 		if err != nil {
 			return err
 		}
 		if !out.Delivered {
+			return fmt.Errorf("changeInstanceCheck got no answer in %d attempts: %s", out.Attempts, describe(out.Final))
+		}
+		if out.Final.ResultCode != deliver.CodeSuccess {
 			// A refusal is the seller's answer: the customer cannot renew with this change. Not a mismatch,
 			// but worth showing.
 			r.note("changeInstanceCheck refused for %s: %s", c.instanceID, describe(out.Final))
