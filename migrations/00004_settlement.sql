@@ -9,14 +9,16 @@
 -- later bill includes.
 
 -- The one rounding rule for money (settlement.Round in Go): half to even at 0.01 yuan. PostgreSQL's round()
--- rounds halves away from zero, so exact halves of a cent (x·200 an odd integer) are rounded here: x·50 counts
--- units of 0.02 yuan, in which such a half sits at a quarter and is never a tie, so round(x·50)/50 lands on the
--- even cent. The function is not STRICT so the planner can inline it (a CASE body cannot be proven strict).
+-- rounds halves away from zero; when that landed on an odd cent from an exact half (|round(x,2) − x| = 0.005),
+-- step back one cent towards zero, which is the even neighbour. The function is not STRICT so the planner can
+-- inline it (a CASE body cannot be proven strict); amounts stay far below the bigint range of cents.
 -- +goose StatementBegin
 CREATE FUNCTION settlement_round(x numeric) RETURNS numeric
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
-    SELECT CASE WHEN abs(mod(x * 200, 2)) = 1 THEN round(round(x * 50) / 50, 2) ELSE round(x, 2) END
+    SELECT CASE WHEN abs(round(x, 2) - x) = 0.005 AND (round(x, 2) * 100)::bigint % 2 <> 0
+                THEN round(x, 2) - sign(x) * 0.01
+                ELSE round(x, 2) END
 $$;
 -- +goose StatementEnd
 

@@ -53,8 +53,9 @@ func (s *Store) Estimate(ctx context.Context, req EstimateRequest) (Estimate, er
 		return est, fmt.Errorf("begin estimate: %w", err)
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // read-only
-	// As in a close's batches: memory for the CTEs, no nested loops over them, no JIT compile.
-	for _, set := range []string{`SET LOCAL work_mem = '256MB'`, `SET LOCAL enable_nestloop = off`, `SET LOCAL jit = off`} {
+	// As in a close's batches: memory, no nested loops over CTEs, ledger probes by key, no JIT compile.
+	for _, set := range []string{`SET LOCAL work_mem = '256MB'`, `SET LOCAL enable_nestloop = off`,
+		`SET LOCAL enable_seqscan = off`, `SET LOCAL jit = off`} {
 		if _, err := tx.Exec(ctx, set); err != nil {
 			return est, fmt.Errorf("%s: %w", set, err)
 		}

@@ -13,71 +13,54 @@ package ledger
 //	$6 numeric[]  their rates (fee rate or revenue share)          ┘
 //
 // All order lines of an instance are in one batch, so a refund is always decided with the line it refunds.
-// The result is the CTE "lines" with the line's figures computed by the one rounding rule (settlement_round).
+// Refunds are rare, so the statement reads the batch's refund rows first (a small set), and the charges in one
+// streaming pass that looks up their refunds by hash; each refund then looks up its original line by key. The
+// original's eligibility is the same expression as a charge's (chargeAtExpr). The result is the CTE "lines",
+// with the line's figures computed by the one rounding rule (settlement_round).
 const candidatesSQL = `
 WITH prod AS (
     SELECT * FROM unnest($4::text[], $5::text[], $6::numeric[]) AS p(product_id, product_type, rate)
-), rows AS MATERIALIZED (
-    SELECT o.order_id, o.order_line_id, o.instance_id, o.order_type, o.product_id, o.sku_code,
-           o.paid_amount, o.list_amount, o.refers_to_order_id, o.effective_at,
-           (o.test_flag OR i.test_flag) AS test, i.supervision,
-           s.order_id IS NOT NULL AS settled, s.product_type AS settled_type, s.rate AS settled_rate
+), refund_rows AS (
+    SELECT o.order_id, o.order_line_id, o.instance_id, o.order_type, o.product_id, o.sku_code, o.paid_amount,
+           o.list_amount, o.refers_to_order_id, o.effective_at, o.test_flag OR i.test_flag AS test,
+           s.order_id IS NOT NULL AS settled
     FROM instances i
     JOIN orders o ON o.instance_id = i.instance_id
-    -- A probe of the ledger's primary key per order line (OFFSET 0 keeps the planner from turning it into a
-    -- scan of every line ever settled).
-    LEFT JOIN LATERAL (SELECT s.order_id, s.product_type, s.rate FROM settlement_lines s
-                       WHERE s.order_id = o.order_id AND s.order_line_id = o.order_line_id OFFSET 0) s ON true
-    WHERE i.instance_id > $1 AND ($2::text IS NULL OR i.instance_id <= $2::text)
-      -- the same bounds on orders, so its instance index reads only this batch's rows
-      AND o.instance_id > $1 AND ($2::text IS NULL OR o.instance_id <= $2::text)
+    ` + ledgerProbe + `
+    WHERE ` + batchBounds + ` AND o.order_type IN ('UNSUBSCRIBE', 'REFUND')
 ), refunded AS (
-    -- effective refunds per refunded order, for the full-refund attribution rule
+    -- effective refunds of each refunded order, for the full-refund attribution rule
     SELECT instance_id, refers_to_order_id AS order_id, sum(paid_amount) AS total, max(effective_at) AS last_at
-    FROM rows
-    WHERE order_type IN ('UNSUBSCRIBE', 'REFUND') AND NOT test AND effective_at < $3
+    FROM refund_rows
+    WHERE NOT test AND effective_at < $3
     GROUP BY instance_id, refers_to_order_id
-), charges AS MATERIALIZED (
-    SELECT r.order_id, r.order_line_id, r.instance_id, r.order_type, r.product_id, r.sku_code,
-           r.paid_amount, r.list_amount, r.refers_to_order_id, p.product_type, p.rate,
-           LEAST(r.effective_at,
-                 CASE WHEN r.paid_amount > 0 AND r.paid_amount + f.total <= 0 THEN f.last_at END) AS attributed_at
-    FROM rows r
-    JOIN prod p ON p.product_id = r.product_id
-    LEFT JOIN refunded f ON f.instance_id = r.instance_id AND f.order_id = r.order_id
-    LEFT JOIN settlement_payments pay ON pay.order_id = r.order_id
-    WHERE r.order_type IN ('NEW', 'TRIAL_TO_FORMAL', 'RENEW', 'CHANGE')
-      AND NOT r.test AND NOT r.settled
-      AND r.supervision IN ('NOT_INVOLVED', 'COMPLETED')
-      AND (pay.order_id IS NULL OR NOT pay.credit OR pay.repaid_at < $3)
-), origin AS (
-    -- the line a refund refunds: the refunded order's (lowest) charge line on the same instance
-    SELECT DISTINCT ON (o.instance_id, o.order_id)
-           o.instance_id, o.order_id, o.order_line_id, o.product_id, o.sku_code, o.settled, o.settled_type, o.settled_rate
-    FROM rows o
-    WHERE o.order_type IN ('NEW', 'TRIAL_TO_FORMAL', 'RENEW', 'CHANGE')
-      AND (o.instance_id, o.order_id) IN (SELECT instance_id, refers_to_order_id FROM rows
-                                          WHERE order_type IN ('UNSUBSCRIBE', 'REFUND'))
-    ORDER BY o.instance_id, o.order_id, o.order_line_id
-), eligible AS (
-    SELECT order_id, order_line_id, instance_id, order_type, product_id, sku_code, refers_to_order_id,
-           attributed_at, paid_amount, list_amount, product_type, rate
-    FROM charges
-    WHERE attributed_at < $3
-    UNION ALL
+), charge_lines AS (
+    SELECT o.order_id, o.order_line_id, o.instance_id, o.order_type, o.product_id, o.sku_code, o.refers_to_order_id,
+           c.charge_at AS attributed_at, o.paid_amount, o.list_amount, p.product_type, p.rate
+    FROM instances i
+    JOIN orders o ON o.instance_id = i.instance_id
+    ` + chargeJoins + `
+    WHERE ` + batchBounds + ` AND c.charge_at < $3
+), refund_lines AS (
+    -- a refund is settled with its original line (the refunded order's lowest charge line on the instance) when
+    -- that line is eligible now, or on its own, at the original's type and rate, when the original is settled
     SELECT r.order_id, r.order_line_id, r.instance_id, r.order_type,
            coalesce(nullif(r.product_id, ''), o.product_id), coalesce(nullif(r.sku_code, ''), o.sku_code),
            r.refers_to_order_id, r.effective_at, r.paid_amount, r.list_amount,
-           CASE WHEN o.settled THEN o.settled_type ELSE c.product_type END,
-           CASE WHEN o.settled THEN o.settled_rate ELSE c.rate END
-    FROM rows r
-    JOIN origin o ON o.instance_id = r.instance_id AND o.order_id = r.refers_to_order_id
-    LEFT JOIN charges c ON c.order_id = o.order_id AND c.order_line_id = o.order_line_id AND c.attributed_at < $3
-    WHERE r.order_type IN ('UNSUBSCRIBE', 'REFUND') AND NOT r.test AND NOT r.settled AND r.effective_at < $3
-      AND ((o.settled AND o.settled_type IN (SELECT product_type FROM prod)) OR c.order_id IS NOT NULL)
+           CASE WHEN s.order_id IS NOT NULL THEN s.product_type ELSE p.product_type END,
+           CASE WHEN s.order_id IS NOT NULL THEN s.rate ELSE p.rate END
+    FROM refund_rows r
+    JOIN LATERAL (SELECT o.* FROM orders o
+                  WHERE o.order_id = r.refers_to_order_id AND o.instance_id = r.instance_id
+                    AND o.order_type IN ('NEW', 'TRIAL_TO_FORMAL', 'RENEW', 'CHANGE')
+                  ORDER BY o.order_line_id LIMIT 1) o ON true
+    JOIN LATERAL (SELECT i.* FROM instances i WHERE i.instance_id = o.instance_id OFFSET 0) i ON true
+    ` + chargeJoins + `
+    WHERE NOT r.test AND NOT r.settled AND r.effective_at < $3
+      AND ((s.order_id IS NOT NULL AND s.product_type = ANY ($5::text[])) OR c.charge_at < $3)
 ), lines AS (
     SELECT e.*, a.revenue, a.revenue - a.settlement AS platform_fee, a.settlement
-    FROM eligible e
+    FROM (SELECT * FROM charge_lines UNION ALL SELECT * FROM refund_lines) e
     CROSS JOIN LATERAL (SELECT settlement_round(e.paid_amount) AS revenue) rv
     CROSS JOIN LATERAL (
         SELECT rv.revenue,
@@ -85,6 +68,33 @@ WITH prod AS (
                     ELSE rv.revenue - settlement_round(rv.revenue * e.rate) END AS settlement
     ) a
 )`
+
+// batchBounds restricts instances i and orders o to the batch (the bound on orders lets its instance index read
+// only the batch's rows).
+const batchBounds = `i.instance_id > $1 AND ($2::text IS NULL OR i.instance_id <= $2::text)
+      AND o.instance_id > $1 AND ($2::text IS NULL OR o.instance_id <= $2::text)`
+
+// ledgerProbe looks an order line up in the ledger by its primary key (s.order_id is NULL when it is not
+// settled). OFFSET 0 keeps the planner from turning the probe into a scan of every line ever settled.
+const ledgerProbe = `LEFT JOIN LATERAL (SELECT s.order_id, s.product_type, s.rate FROM settlement_lines s
+                       WHERE s.order_id = o.order_id AND s.order_line_id = o.order_line_id OFFSET 0) s ON true`
+
+// chargeJoins brings what decides a charge line o of instance i: the ledger (s), the product's terms in this
+// close (p), the payment (pay), its effective refunds (f), and computes c.charge_at, the time the charge counts
+// when it is eligible for every reason but time (NULL otherwise): a charge order type, not a dial test, not
+// settled, a product this close settles, supervision NOT_INVOLVED or COMPLETED, paid (credit-paid: repaid
+// before the period end), attributed at its effective time or, when fully refunded, at its last refund if that
+// is earlier.
+const chargeJoins = ledgerProbe + `
+    LEFT JOIN prod p ON p.product_id = o.product_id
+    LEFT JOIN settlement_payments pay ON pay.order_id = o.order_id
+    LEFT JOIN refunded f ON f.instance_id = o.instance_id AND f.order_id = o.order_id
+    CROSS JOIN LATERAL (SELECT CASE
+        WHEN o.order_type IN ('NEW', 'TRIAL_TO_FORMAL', 'RENEW', 'CHANGE') AND NOT (o.test_flag OR i.test_flag)
+             AND s.order_id IS NULL AND p.product_type IS NOT NULL AND i.supervision IN ('NOT_INVOLVED', 'COMPLETED')
+             AND (pay.order_id IS NULL OR NOT pay.credit OR pay.repaid_at < $3)
+        THEN LEAST(o.effective_at, CASE WHEN o.paid_amount > 0 AND o.paid_amount + f.total <= 0 THEN f.last_at END)
+    END AS charge_at) c`
 
 // applyBatchSQL writes one batch's lines into their bills and records the batch's totals, in one statement.
 // Extra parameters: $7 text[] bill product types, $8 bigint[] their bill ids, $9 close id, $10 batch number.
