@@ -117,6 +117,7 @@ type Stats struct {
 	BadBodySign  int            // answers whose Body-Sign failed
 	TransportErr int            // timeouts and connection failures
 	ByActivity   map[string]int // messages by activity
+	RetriesBy    map[string]int // retries by activity (queryInstance's are polls for appInfo)
 	ResultCodes  map[string]int // answers by resultCode (HTTP status if none)
 }
 
@@ -129,7 +130,7 @@ func NewDispatcher(c *Client, clk *clock.Clock, seed uint64) *Dispatcher {
 		Client: c, Clock: clk, Policies: DefaultPolicies(), MinGap: 100 * time.Millisecond,
 		rng:       rand.New(rand.NewPCG(seed, seed^0x5851f42d4c957f2d)),
 		latencies: map[string][]time.Duration{},
-		stats:     Stats{ByActivity: map[string]int{}, ResultCodes: map[string]int{}},
+		stats:     Stats{ByActivity: map[string]int{}, RetriesBy: map[string]int{}, ResultCodes: map[string]int{}},
 	}
 }
 
@@ -193,7 +194,7 @@ func (d *Dispatcher) Deliver(ctx context.Context, m Message) (Outcome, error) {
 				case <-time.After(gap):
 				}
 			}
-			d.count(func(s *Stats) { s.Retries++ })
+			d.count(func(s *Stats) { s.Retries++; s.RetriesBy[m.Activity]++ })
 		}
 		lastWall = time.Now()
 		a := d.attempt(ctx, m, f, k == n-1)
@@ -306,9 +307,12 @@ func (d *Dispatcher) Stats() Stats {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	s := d.stats
-	s.ByActivity, s.ResultCodes = map[string]int{}, map[string]int{}
+	s.ByActivity, s.RetriesBy, s.ResultCodes = map[string]int{}, map[string]int{}, map[string]int{}
 	for k, v := range d.stats.ByActivity {
 		s.ByActivity[k] = v
+	}
+	for k, v := range d.stats.RetriesBy {
+		s.RetriesBy[k] = v
 	}
 	for k, v := range d.stats.ResultCodes {
 		s.ResultCodes[k] = v

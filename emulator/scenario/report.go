@@ -104,6 +104,12 @@ func (rep *Report) Print(w io.Writer) {
 	}
 	sort.Strings(acts)
 	p("  messages: %s", strings.Join(acts, ", "))
+	var rets []string
+	for a, n := range d.RetriesBy {
+		rets = append(rets, fmt.Sprintf("%s %d", a, n))
+	}
+	sort.Strings(rets)
+	p("  retries: %s", strings.Join(rets, ", "))
 	var codes []string
 	for c, n := range d.ResultCodes {
 		codes = append(codes, fmt.Sprintf("%s×%d", c, n))
