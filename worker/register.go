@@ -6,6 +6,7 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/kooflow/kooflow/activities"
+	settlementflow "github.com/kooflow/kooflow/settlement/flow"
 	"github.com/kooflow/kooflow/workflows"
 )
 
@@ -19,5 +20,8 @@ func register(ctx context.Context, w sdkworker.Worker, d Deps) error {
 	}
 	workflows.RegisterLifecycle(w, lcfg)
 	w.RegisterActivity(lc)
+	if err := settlementflow.Register(ctx, w, settlementflow.Deps{Config: d.Config, Log: d.Log, Pool: d.Pool, Temporal: d.Temporal}); err != nil {
+		return err
+	}
 	return nil
 }

@@ -29,6 +29,7 @@ func main() {
 	root.AddCommand(newAPICmd(), newWorkerCmd(), newMigrateCmd(), newDevCmd(), newHealthcheckCmd())
 	root.AddCommand(newLoadCmd())
 	root.AddCommand(newEmulatorCmd())
+	root.AddCommand(newSettleCmd())
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "kooflow:", err)
 		os.Exit(1)

@@ -50,6 +50,7 @@ const (
 	CodeContentChanged = "BILL_CONTENT_CHANGED"
 	CodeNotFound       = "NOT_FOUND"
 	CodeInvalid        = "INVALID"
+	CodeConflict       = "CONFLICT"
 )
 
 func refuse(code, format string, args ...any) error {
