@@ -46,7 +46,8 @@ func startSummary(c NewInstanceCall) string {
 }
 
 // DefaultUpdateWait is how long newInstance waits for the workflow to answer its Update before it starts asking
-// Temporal whether the start has become durable, and DefaultStartPoll how often it asks after that.
+// Temporal whether the start has become durable, and DefaultStartPoll how long it waits before asking again (the
+// interval grows by half each time, up to 100 ms).
 //
 // The Update's answer adds nothing the marketplace needs at first: provisioning always runs after it, so the
 // answer is "in progress" either way. Waiting for it would tie the gateway's latency to the worker's backlog
@@ -56,6 +57,7 @@ func startSummary(c NewInstanceCall) string {
 const (
 	DefaultUpdateWait = 25 * time.Millisecond
 	DefaultStartPoll  = 20 * time.Millisecond
+	maxStartPoll      = 100 * time.Millisecond
 )
 
 // NewInstance is Update-With-Start: the workflow is started if it does not exist (its StartInput names the
@@ -63,7 +65,7 @@ const (
 // same call.
 //
 // Timing: the Update-With-Start runs while the gateway waits. If it answers within UpdateWait, its answer is
-// used. After that DescribeWorkflowExecution is asked every StartPoll: as soon as the workflow is running, the
+// used. After that DescribeWorkflowExecution is asked, at growing intervals from StartPoll: as soon as the workflow is running, the
 // answer is 000004 with the instanceId (000000 if the read model shows provisioning finished); if it is closed,
 // the read model answers. If neither the Update nor the start has landed when the caller's deadline is near, the
 // answer is 000005 and the marketplace retries.
@@ -136,6 +138,8 @@ func (b *TemporalBackend) NewInstance(ctx context.Context, c NewInstanceCall) (N
 			return b.closedInstance(ctx, id, errors.New("the workflow is closed"))
 		}
 		timer.Reset(poll)
+		// Back off: every Describe is work for the server that is busy making the start durable.
+		poll = min(poll*3/2, maxStartPoll)
 	}
 }
 
