@@ -129,8 +129,21 @@ func (a *Activities) SettlementApplyBatches(ctx context.Context, closeID int64) 
 	}
 }
 
-// SettlementFinalize decides the bills of a close (see ledger.Store.Finalize).
+// SettlementFinalize decides the bills of a close (see ledger.Store.Finalize). Batches commit without waiting for
+// their WAL flush, so a database crash after the batch activities returned can leave a batch pending again; it is
+// applied here before the bills are decided.
 func (a *Activities) SettlementFinalize(ctx context.Context, closeID int64) ([]ledger.BillSummary, error) {
+	for {
+		r, err := a.Store.ApplyNextBatch(ctx, closeID)
+		if err != nil {
+			return nil, activityError(err)
+		}
+		if r.Done {
+			break
+		}
+		a.Log.WarnContext(ctx, "settlement batch was pending at finalize; applied it", "close_id", closeID, "batch", r.BatchNo)
+		activity.RecordHeartbeat(ctx, r)
+	}
 	bills, err := a.Store.Finalize(ctx, closeID)
 	if err != nil {
 		return nil, activityError(err)

@@ -16,6 +16,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/kooflow/kooflow/catalog"
@@ -392,5 +393,43 @@ func TestDueFollowsTheHolidayCalendarAndCatchesUp(t *testing.T) {
 		if got := due(c.at); got != c.want {
 			t.Errorf("due on %s: %q, want %q", c.at, got, c.want)
 		}
+	}
+}
+
+// TestFinalizeAppliesBatchesLeftPending covers a database crash after the batch activities returned: batches
+// commit without waiting for their WAL flush, so one may be pending again when the bills are decided.
+func TestFinalizeAppliesBatchesLeftPending(t *testing.T) {
+	pool := testenv.Pool(t)
+	ctx := context.Background()
+	store := &ledger.Store{Pool: pool}
+	cat, err := catalog.Parse(catalog.DevCatalog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rig{pool: pool, store: store}
+	r.order(t, "i-1", "O-1", "NEW", crm, "1500", bj("2026-09-02 00:00"))
+	r.order(t, "i-2", "O-2", "NEW", crm, "500", bj("2026-09-03 00:00"))
+	plan, err := store.Prepare(ctx, ledger.CloseRequest{Period: settlement.MustPeriod("2026-09"), WorkflowID: "w", RunID: "r",
+		Threshold: decimal.NewFromInt(1000), BatchSize: 1, Terms: Terms(cat)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.ApplyNextBatch(ctx, plan.CloseID); err != nil { // one batch done, the others still pending
+		t.Fatal(err)
+	}
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	a := &Activities{Store: store, Catalog: cat, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	env.RegisterActivity(a)
+	val, err := env.ExecuteActivity(a.SettlementFinalize, plan.CloseID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bills []ledger.BillSummary
+	if err := val.Get(&bills); err != nil {
+		t.Fatal(err)
+	}
+	if g := bills[0]; g.ProductType != catalog.General || g.Status != ledger.StatusFinal || g.LineCount != 2 || !g.AmountDue.Equal(amount("1900")) {
+		t.Fatalf("bills %+v", bills)
 	}
 }
