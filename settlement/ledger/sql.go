@@ -35,12 +35,16 @@ WITH prod AS (
     WHERE NOT test AND effective_at < $3
     GROUP BY instance_id, refers_to_order_id
 ), charge_lines AS (
-    SELECT o.order_id, o.order_line_id, o.instance_id, o.order_type, o.product_id, o.sku_code, o.refers_to_order_id,
-           c.charge_at AS attributed_at, o.paid_amount, o.list_amount, p.product_type, p.rate
-    FROM instances i
-    JOIN orders o ON o.instance_id = i.instance_id
-    ` + chargeJoins + `
-    WHERE ` + batchBounds + ` AND c.charge_at < $3
+    -- (OFFSET 0: decide each charge once, not once for the filter and again for the column)
+    SELECT * FROM (
+        SELECT o.order_id, o.order_line_id, o.instance_id, o.order_type, o.product_id, o.sku_code, o.refers_to_order_id,
+               c.charge_at AS attributed_at, o.paid_amount, o.list_amount, p.product_type, p.rate
+        FROM instances i
+        JOIN orders o ON o.instance_id = i.instance_id
+        ` + chargeJoins + `
+        WHERE ` + batchBounds + `
+        OFFSET 0) c
+    WHERE attributed_at < $3
 ), refund_lines AS (
     -- a refund is settled with its original line (the refunded order's lowest charge line on the instance) when
     -- that line is eligible now, or on its own, at the original's type and rate, when the original is settled
@@ -59,14 +63,14 @@ WITH prod AS (
     WHERE NOT r.test AND NOT r.settled AND r.effective_at < $3
       AND ((s.order_id IS NOT NULL AND s.product_type = ANY ($5::text[])) OR c.charge_at < $3)
 ), lines AS (
-    SELECT e.*, a.revenue, a.revenue - a.settlement AS platform_fee, a.settlement
-    FROM (SELECT * FROM charge_lines UNION ALL SELECT * FROM refund_lines) e
-    CROSS JOIN LATERAL (SELECT settlement_round(e.paid_amount) AS revenue) rv
-    CROSS JOIN LATERAL (
-        SELECT rv.revenue,
-               CASE WHEN e.product_type = 'joint-operation' THEN settlement_round(rv.revenue * e.rate)
-                    ELSE rv.revenue - settlement_round(rv.revenue * e.rate) END AS settlement
-    ) a
+    -- the amounts, by the one rounding rule; OFFSET 0 keeps each stage a separate step so that the planner
+    -- does not substitute revenue into every expression that uses it and round it five times per line
+    SELECT a.*, a.revenue - a.settlement AS platform_fee
+    FROM (SELECT r.*, CASE WHEN r.product_type = 'joint-operation' THEN settlement_round(r.revenue * r.rate)
+                           ELSE r.revenue - settlement_round(r.revenue * r.rate) END AS settlement
+          FROM (SELECT e.*, settlement_round(e.paid_amount) AS revenue
+                FROM (SELECT * FROM charge_lines UNION ALL SELECT * FROM refund_lines) e OFFSET 0) r
+          OFFSET 0) a
 )`
 
 // batchBounds restricts instances i and orders o to the batch (the bound on orders lets its instance index read
