@@ -26,6 +26,9 @@ type Deps struct {
 	Log      *slog.Logger
 	Pool     *pgxpool.Pool
 	Temporal client.Client
+	// Background bounds background work the handlers start (the gateway's inbox dispatcher); nil means it runs
+	// until the pool is closed.
+	Background context.Context
 }
 
 // New builds the router with every route mounted.

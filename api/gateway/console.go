@@ -207,3 +207,32 @@ func getMessage(store *PGMessages) gin.HandlerFunc {
 		})
 	}
 }
+
+// mountInboxConsole shows the newInstance inbox: GET /console/v1/koogallery/inbox?pending=true lists the orders
+// whose workflow start is still waiting (with attempts and the last error), which is where a Temporal outage
+// shows up first.
+func mountInboxConsole(console *gin.RouterGroup, in *Inbox) {
+	console.GET("/koogallery/inbox", func(c *gin.Context) {
+		limit := 100
+		if v := c.Query("limit"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 1000 {
+				httpx.WriteProblem(c, http.StatusBadRequest, "limit must be an integer from 1 to 1000",
+					httpx.FieldError{Field: "limit", Detail: "got " + v})
+				return
+			}
+			limit = n
+		}
+		pending := c.Query("pending") == "true"
+		rows, err := in.List(c.Request.Context(), pending, limit)
+		if err != nil {
+			httpx.Log(c).Error("list inbox", "err", err)
+			httpx.WriteProblem(c, http.StatusInternalServerError, "could not read the inbox")
+			return
+		}
+		if rows == nil {
+			rows = []InboxRow{}
+		}
+		c.JSON(http.StatusOK, gin.H{"items": rows})
+	})
+}

@@ -55,6 +55,9 @@ type Deps struct {
 	Log      *slog.Logger
 	Pool     *pgxpool.Pool
 	Temporal client.Client
+	// Background bounds the gateway's background work (the inbox's dispatchers and re-driver); nil means it
+	// runs until the pool is closed.
+	Background context.Context
 }
 
 // Mount adds the production interface at the configured path (POST) and the message log to the console group.
@@ -65,17 +68,24 @@ func Mount(r gin.IRoutes, console *gin.RouterGroup, d Deps) {
 			httpx.WriteProblem(c, http.StatusServiceUnavailable, "the production interface is not configured ("+config.EnvAccessKey+" is unset)")
 		})
 	} else {
+		inbox := &Inbox{Pool: d.Pool, Client: d.Temporal, TaskQueue: d.Config.TaskQueue, Log: d.Log}
+		bg := d.Background
+		if bg == nil {
+			bg = context.Background()
+		}
+		go inbox.Run(bg, time.Second)
 		h := &Handler{
 			AccessKey: d.Config.AccessKey.Reveal(),
 			Verifier:  koogallery.Verifier{AccessKey: d.Config.AccessKey.Reveal(), Window: d.Config.SignatureSkew},
 			Deadline:  d.Config.Deadline,
 			Nonces:    &PGNonces{Pool: d.Pool, Retain: 2 * window(d.Config.SignatureSkew), Log: d.Log},
 			Messages:  &PGMessages{Pool: d.Pool},
-			Backend:   &TemporalBackend{Client: d.Temporal, TaskQueue: d.Config.TaskQueue, Pool: d.Pool},
+			Backend:   &TemporalBackend{Client: d.Temporal, TaskQueue: d.Config.TaskQueue, Pool: d.Pool, Inbox: inbox},
 		}
 		r.POST(d.Config.ProductionPath, h.Serve)
 	}
 	mountConsole(console, &PGMessages{Pool: d.Pool})
+	mountInboxConsole(console, &Inbox{Pool: d.Pool})
 }
 
 func window(w time.Duration) time.Duration {

@@ -21,6 +21,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/kooflow/kooflow/api"
+	"github.com/kooflow/kooflow/api/gateway"
 	"github.com/kooflow/kooflow/config"
 	"github.com/kooflow/kooflow/instance"
 	"github.com/kooflow/kooflow/koogallery"
@@ -226,6 +227,22 @@ func (e *env) runs(instanceID string) int {
 	}
 }
 
+// waitStarted waits until the inbox has started the instance's workflow and returns its description.
+func (e *env) waitStarted(instanceID string) *workflowservice.DescribeWorkflowExecutionResponse {
+	e.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		desc, err := e.tc.DescribeWorkflowExecution(context.Background(), instance.WorkflowID(instanceID), "")
+		if err == nil {
+			return desc
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("the workflow of instance %s was not started within 10 s: %v", instanceID, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func newInstanceBody(order, line string) string {
 	return string(koogallery.NewInstanceBody(order, line, koogallery.NewNonce()[:32], false))
 }
@@ -243,13 +260,15 @@ func TestNewInstanceRetriesMakeOneInstance(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+	// The answers came from the inbox; the workflow is started from it right after, once.
+	desc := e.waitStarted(want)
 	st := e.state(want)
-	if st.NewInstance != 1 || st.OrderID != order {
-		t.Fatalf("the workflow applied newInstance %d times (order %s); want once", st.NewInstance, st.OrderID)
+	if st.OrderID != order {
+		t.Fatalf("the workflow started for order %q, want %s", st.OrderID, order)
 	}
-	desc, err := e.tc.DescribeWorkflowExecution(context.Background(), instance.WorkflowID(want), "")
-	if err != nil {
-		t.Fatal(err)
+	var inboxRows int
+	if err := e.pool.QueryRow(context.Background(), `SELECT count(*) FROM koogallery_inbox WHERE order_id = $1`, order).Scan(&inboxRows); err != nil || inboxRows != 1 {
+		t.Fatalf("inbox rows for the order: %d (%v), want 1", inboxRows, err)
 	}
 	if desc.WorkflowExecutionInfo.Type.Name != instance.WorkflowType {
 		t.Fatalf("workflow type %s", desc.WorkflowExecutionInfo.Type.Name)
@@ -277,6 +296,7 @@ func (e *env) started() (order, instanceID string) {
 	e.t.Helper()
 	order = testenv.Unique("CS")
 	r := e.call(newInstanceBody(order, order+"-000001")).want(e.t, koogallery.ResultInProgress)
+	e.waitStarted(r.resp.InstanceID)
 	return order, r.resp.InstanceID
 }
 
@@ -464,24 +484,26 @@ func (e *env) secondAPI() string {
 }
 
 func TestNewInstanceDeadlineWithoutWorker(t *testing.T) {
-	// No worker polls the task queue, so the Update cannot complete: the gateway must still answer within the
-	// deadline, and since the start is durable it answers 000004 with the instanceId.
+	// No worker polls the task queue. newInstance does not wait for the workflow: once the order is durable in
+	// the inbox it answers 000004 with the instanceId, and the inbox starts the workflow (a start needs no
+	// worker).
 	e := newEnv(t, false, 1500*time.Millisecond)
 	order := testenv.Unique("CS")
 	start := time.Now()
 	r := e.call(newInstanceBody(order, order+"-000001")).want(t, koogallery.ResultInProgress)
-	if took := time.Since(start); took > 1700*time.Millisecond {
-		t.Fatalf("answered after %s with a 1.5 s deadline", took)
+	if took := time.Since(start); took > 500*time.Millisecond {
+		t.Fatalf("answered after %s; newInstance must not wait for Temporal", took)
 	}
 	if r.resp.InstanceID != instance.ID(order, order+"-000001") {
 		t.Fatalf("instanceId %s", r.resp.InstanceID)
 	}
+	e.waitStarted(r.resp.InstanceID)
 	if n := e.runs(r.resp.InstanceID); n != 1 {
 		t.Fatalf("%d workflows", n)
 	}
 	var detail string
 	_ = e.pool.QueryRow(context.Background(), `SELECT error_detail FROM koogallery_messages ORDER BY id DESC LIMIT 1`).Scan(&detail)
-	if !strings.Contains(detail, "start was durable") {
+	if !strings.Contains(detail, "recorded in the inbox") {
 		t.Fatalf("logged detail %q", detail)
 	}
 	// An Update to an existing workflow that cannot answer in time is 000005: the marketplace retries.
@@ -670,8 +692,26 @@ func TestNewInstanceOnClosedRunWithoutItsUpdate(t *testing.T) {
 	if err := run.Get(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	// Without a read-model row the gateway cannot vouch for the instance: 000005, and nothing is started.
-	e.call(newInstanceBody(order, order+"-000001")).want(t, koogallery.ResultInternal)
+	// The late newInstance is recorded and answered "in progress"; its dispatch finds the closed run, which
+	// REJECT_DUPLICATE keeps closed: no second run.
+	e.call(newInstanceBody(order, order+"-000001")).want(t, koogallery.ResultInProgress)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var dispatched bool
+		if err := e.pool.QueryRow(ctx, `SELECT dispatched_at IS NOT NULL FROM koogallery_inbox WHERE instance_id = $1`, id).Scan(&dispatched); err != nil {
+			t.Fatal(err)
+		}
+		if dispatched {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the late newInstance was never dispatched")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := e.runs(id); n != 1 {
+		t.Fatalf("%d runs after the late newInstance, want 1", n)
+	}
 	if _, err := e.pool.Exec(ctx, `INSERT INTO instances (instance_id, workflow_id, order_id, order_line_id, lifecycle, released_at)
 		VALUES ($1, $2, $3, $4, 'RELEASED', now())`, id, instance.WorkflowID(id), order, order+"-000001"); err != nil {
 		t.Fatal(err)
@@ -682,5 +722,80 @@ func TestNewInstanceOnClosedRunWithoutItsUpdate(t *testing.T) {
 	}
 	if n := e.runs(id); n != 1 {
 		t.Fatalf("%d runs, want 1", n)
+	}
+}
+
+// TestInboxCoversAProcessThatDiedAfterAccepting: an API process recorded a newInstance in the inbox, answered
+// 000004, and died before dispatching the start. queryInstance must still say "in progress" (not "unknown"), a
+// follow-up call must reach the instance (its start is dispatched on the spot), and a row nobody touches is
+// started by the re-driver.
+func TestInboxCoversAProcessThatDiedAfterAccepting(t *testing.T) {
+	e := newEnv(t, true, 0)
+	ctx := context.Background()
+	orphan := func() (string, string) {
+		order := testenv.Unique("CS")
+		id := instance.ID(order, order+"-000001")
+		if _, err := e.pool.Exec(ctx, `INSERT INTO koogallery_inbox (instance_id, order_id, order_line_id, business_id, test_flag, received_at, next_attempt_at)
+			VALUES ($1, $2, $3, 'b-1', false, now(), now() + interval '1 hour')`, id, order, order+"-000001"); err != nil {
+			t.Fatal(err)
+		}
+		return order, id
+	}
+
+	_, id := orphan()
+	r := e.call(`{"activity":"queryInstance","instanceId":"`+id+`"}`).want(t, koogallery.ResultInProgress)
+	if len(r.resp.Info) != 1 || r.resp.Info[0].InstanceID != id {
+		t.Fatalf("queryInstance info %+v", r.resp.Info)
+	}
+	e.call(`{"activity":"refreshInstance","scene":"RENEWAL","orderId":"R1","orderLineId":"R1-000001","instanceId":"`+id+`","expireTime":"20271231155959"}`).
+		want(t, koogallery.ResultSuccess)
+	if st := e.state(id); st.Refreshes != 1 {
+		t.Fatalf("the renewal after a pending start: %+v", st)
+	}
+	if n := e.runs(id); n != 1 {
+		t.Fatalf("%d runs, want 1", n)
+	}
+
+	// A row left alone past its grace is started by the re-driver (the env's router runs one each second).
+	_, id2 := orphan()
+	if _, err := e.pool.Exec(ctx, `UPDATE koogallery_inbox SET next_attempt_at = now() - interval '1 second' WHERE instance_id = $1`, id2); err != nil {
+		t.Fatal(err)
+	}
+	e.waitStarted(id2)
+	var attempts int
+	var dispatched bool
+	for end := time.Now().Add(5 * time.Second); ; {
+		if err := e.pool.QueryRow(ctx, `SELECT attempts, dispatched_at IS NOT NULL FROM koogallery_inbox WHERE instance_id = $1`, id2).
+			Scan(&attempts, &dispatched); err != nil {
+			t.Fatal(err)
+		}
+		if dispatched || time.Now().After(end) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if attempts != 1 || !dispatched {
+		t.Fatalf("re-driven row: attempts %d dispatched %v", attempts, dispatched)
+	}
+
+	// The console shows the inbox; nothing is pending any more.
+	var list struct {
+		Items []gateway.InboxRow `json:"items"`
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if s := e.console("/koogallery/inbox?pending=true", &list); s != http.StatusOK {
+			t.Fatalf("inbox console: HTTP %d", s)
+		}
+		if len(list.Items) == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(list.Items) != 0 {
+		t.Fatalf("pending inbox rows left: %+v", list.Items)
+	}
+	if s := e.console("/koogallery/inbox?limit=0", nil); s != http.StatusBadRequest {
+		t.Fatalf("limit=0: HTTP %d", s)
 	}
 }

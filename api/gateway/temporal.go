@@ -6,14 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/kooflow/kooflow/instance"
 	"github.com/kooflow/kooflow/koogallery"
@@ -32,8 +29,8 @@ type TemporalBackend struct {
 	Client    client.Client
 	TaskQueue string
 	Pool      *pgxpool.Pool
-	// UpdateWait and StartPoll pace newInstance (see NewInstance); the defaults apply if zero.
-	UpdateWait, StartPoll time.Duration
+	// Inbox records newInstance calls and starts their workflows.
+	Inbox *Inbox
 }
 
 // startSummary is what the Temporal web UI shows for an instance's workflow; it carries no personal data.
@@ -45,151 +42,40 @@ func startSummary(c NewInstanceCall) string {
 	return s
 }
 
-// DefaultUpdateWait is how long newInstance waits for the workflow to answer its Update before it starts asking
-// Temporal whether the start has become durable, and DefaultStartPoll how long it waits before asking again (the
-// interval grows by half each time, up to 100 ms).
-//
-// The Update's answer adds nothing the marketplace needs at first: provisioning always runs after it, so the
-// answer is "in progress" either way. Waiting for it would tie the gateway's latency to the worker's backlog
-// (under load a worker may take seconds to reach a new workflow's first task), while the durable start is all
-// the marketplace's answer depends on: the workflow proceeds from its StartInput whether or not the Update is
-// ever applied.
-const (
-	DefaultUpdateWait = 25 * time.Millisecond
-	DefaultStartPoll  = 20 * time.Millisecond
-	maxStartPoll      = 100 * time.Millisecond
-)
-
-// NewInstance is Update-With-Start: the workflow is started if it does not exist (its StartInput names the
-// order, so it proceeds even if the Update is never applied) and the newInstance Update is sent to it in the
-// same call.
-//
-// Timing: the Update-With-Start runs while the gateway waits. If it answers within UpdateWait, its answer is
-// used. After that DescribeWorkflowExecution is asked, at growing intervals from StartPoll: as soon as the workflow is running, the
-// answer is 000004 with the instanceId (000000 if the read model shows provisioning finished); if it is closed,
-// the read model answers. If neither the Update nor the start has landed when the caller's deadline is near, the
-// answer is 000005 and the marketplace retries.
+// NewInstance records the order in the inbox and answers at once (see Inbox for why the answer does not wait for
+// Temporal): 000004 with the instanceId for a new order, whose workflow the inbox starts right after; for a retry
+// of an order whose workflow was already started, 000000 once the read model shows provisioning finished and
+// 000004 until then. The workflow proceeds from its StartInput, so it needs no newInstance Update.
 func (b *TemporalBackend) NewInstance(ctx context.Context, c NewInstanceCall) (NewInstanceOutcome, error) {
 	id := instance.ID(c.OrderID, c.OrderLineID)
-	wfID := instance.WorkflowID(id)
-	wait, poll := b.UpdateWait, b.StartPoll
-	if wait <= 0 {
-		wait = DefaultUpdateWait
-	}
-	if poll <= 0 {
-		poll = DefaultStartPoll
-	}
-	// Keep part of the caller's budget for a last look after the Update-With-Start gives up.
-	last := time.Now().Add(time.Hour)
-	if dl, ok := ctx.Deadline(); ok {
-		last = dl.Add(-min(time.Until(dl)/4, 750*time.Millisecond))
-	}
-	uctx, cancel := context.WithDeadline(ctx, last)
-	defer cancel() // once answered, the Update-With-Start call is abandoned; the start and the Update stay in Temporal
-
-	type result struct {
-		res instance.NewInstanceResult
-		err error
-	}
-	done := make(chan result, 1)
-	began := time.Now()
-	go func() {
-		res, err := b.updateWithStart(uctx, c, id)
-		done <- result{res, err}
-	}()
-
-	fromResult := func(r result) (NewInstanceOutcome, error) {
-		switch {
-		case r.err == nil:
-			return b.answered(ctx, id, r.res, ""), nil
-		case isAlreadyStarted(r.err):
-			// The workflow ran and closed (the instance was released, or the run ended otherwise): the order
-			// still has its instance, so answer from the read model with the same instanceId.
-			return b.closedInstance(ctx, id, r.err)
-		case uctx.Err() == nil:
-			return NewInstanceOutcome{}, fmt.Errorf("newInstance Update-With-Start on %s: %w", wfID, r.err)
-		}
-		// The Update-With-Start gave up at the deadline: one last look.
-		if running, closed, derr := b.describe(ctx, wfID); running {
-			return b.answered(ctx, id, instance.NewInstanceResult{InstanceID: id},
-				"the newInstance Update did not complete before the deadline; the workflow runs, so 000004"), nil
-		} else if closed {
-			return b.closedInstance(ctx, id, r.err)
-		} else {
-			return NewInstanceOutcome{}, fmt.Errorf("newInstance did not land before the deadline (%v): %w", derr, r.err)
-		}
-	}
-
-	timer := time.NewTimer(wait)
-	defer timer.Stop()
-	for {
-		select {
-		case r := <-done:
-			return fromResult(r)
-		case <-timer.C:
-		}
-		running, closed, _ := b.describe(ctx, wfID)
-		switch {
-		case running:
-			return b.answered(ctx, id, instance.NewInstanceResult{InstanceID: id},
-				fmt.Sprintf("answered once the start was durable (%s); the newInstance Update is left to the workflow",
-					time.Since(began).Round(time.Millisecond))), nil
-		case closed:
-			return b.closedInstance(ctx, id, errors.New("the workflow is closed"))
-		}
-		timer.Reset(poll)
-		// Back off: every Describe is work for the server that is busy making the start durable.
-		poll = min(poll*3/2, maxStartPoll)
-	}
-}
-
-// describe reports whether the instance's workflow exists and runs, or exists and is closed.
-func (b *TemporalBackend) describe(ctx context.Context, wfID string) (running, closed bool, err error) {
-	d, err := b.Client.DescribeWorkflowExecution(ctx, wfID, "")
+	retry, dispatched, err := b.Inbox.Accept(ctx, id, c)
 	if err != nil {
-		return false, false, err
+		return NewInstanceOutcome{}, err
 	}
-	if d.WorkflowExecutionInfo.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
-		return true, false, nil
+	if !dispatched {
+		b.Inbox.Kick(id)
 	}
-	return false, true, nil
+	if !retry {
+		return NewInstanceOutcome{Result: instance.NewInstanceResult{InstanceID: id},
+			Note: "recorded in the inbox; the workflow start is dispatched asynchronously"}, nil
+	}
+	return b.answered(ctx, id, instance.NewInstanceResult{InstanceID: id}, "retry of an accepted order"), nil
 }
 
-func (b *TemporalBackend) updateWithStart(ctx context.Context, c NewInstanceCall, id string) (instance.NewInstanceResult, error) {
-	start := b.Client.NewWithStartWorkflowOperation(client.StartWorkflowOptions{
-		ID:                       instance.WorkflowID(id),
-		TaskQueue:                b.TaskQueue,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		// A released instance's workflow is closed and must never run again for the same order.
-		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		TypedSearchAttributes: temporal.NewSearchAttributes(
-			instance.SAOrderID.ValueSet(c.OrderID),
-			instance.SAInstanceID.ValueSet(id),
-			instance.SALifecycleState.ValueSet(string(instance.LifecycleProvisioning)),
-			instance.SATestFlag.ValueSet(c.TestFlag),
-		),
-		StaticSummary: startSummary(c),
-	}, instance.WorkflowType, instance.StartInput{
-		InstanceID: id, OrderID: c.OrderID, OrderLineID: c.OrderLineID, BusinessID: c.BusinessID,
-		TestFlag: c.TestFlag, ReceivedAt: c.ReceivedAt,
-	})
-	var res instance.NewInstanceResult
-	handle, err := b.Client.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
-		StartWorkflowOperation: start,
-		UpdateOptions: client.UpdateWorkflowOptions{
-			UpdateName:   instance.UpdateNewInstance,
-			UpdateID:     instance.UpdateID("newInstance", c.OrderID, c.OrderLineID),
-			WaitForStage: client.WorkflowUpdateStageCompleted,
-			Args: []any{instance.NewInstanceRequest{
-				OrderID: c.OrderID, OrderLineID: c.OrderLineID, BusinessID: c.BusinessID,
-				TestFlag: c.TestFlag, ReceivedAt: c.ReceivedAt,
-			}},
-		},
-	})
-	if err == nil {
-		err = handle.Get(ctx, &res)
+// ensureStarted is called when a call finds no workflow for its instance: if newInstance accepted the instance
+// (the marketplace may send the next call before the inbox dispatched the start), its start is made sure of now
+// and ok is true, so the caller retries once. A released instance whose run closed stays closed (the start is
+// rejected as a duplicate), so the retry finds it gone again.
+func (b *TemporalBackend) ensureStarted(ctx context.Context, id string) (ok bool, err error) {
+	// Accepted, not pending: the dispatcher may have started the workflow between the failed call and this look.
+	accepted, err := b.Inbox.Accepted(ctx, []string{id})
+	if err != nil || !accepted[id] {
+		return false, err
 	}
-	return res, err
+	if err := b.Inbox.Dispatch(ctx, id); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // answered completes a newInstance the workflow answered. Temporal answers a retried Update with its first
@@ -232,35 +118,28 @@ func (b *TemporalBackend) provisioned(ctx context.Context, id string) (done bool
 	return done, lifecycle, nil
 }
 
-// closedInstance answers a newInstance whose workflow is closed from the instances table.
-func (b *TemporalBackend) closedInstance(ctx context.Context, id string, cause error) (NewInstanceOutcome, error) {
-	done, lifecycle, err := b.provisioned(ctx, id)
-	if err != nil {
-		return NewInstanceOutcome{}, err
-	}
-	if lifecycle == "" {
-		return NewInstanceOutcome{}, fmt.Errorf("the workflow of instance %s is closed and the read model has no row for it: %w", id, cause)
-	}
-	if !done {
-		return NewInstanceOutcome{}, fmt.Errorf("the workflow of instance %s closed before provisioning finished: %w", id, cause)
-	}
-	return NewInstanceOutcome{
-		Result: instance.NewInstanceResult{InstanceID: id, Provisioned: true},
-		Note:   "the workflow is closed (lifecycle " + lifecycle + "); answered from the read model",
-	}, nil
-}
-
 // update sends one Update to an existing instance workflow and waits for its result.
 func (b *TemporalBackend) update(ctx context.Context, instanceID, name, updateID string, arg any) error {
-	handle, err := b.Client.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-		WorkflowID:   instance.WorkflowID(instanceID),
-		UpdateName:   name,
-		UpdateID:     updateID,
-		WaitForStage: client.WorkflowUpdateStageCompleted,
-		Args:         []any{arg},
-	})
-	if err == nil {
-		err = handle.Get(ctx, nil)
+	send := func() error {
+		handle, err := b.Client.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+			WorkflowID:   instance.WorkflowID(instanceID),
+			UpdateName:   name,
+			UpdateID:     updateID,
+			WaitForStage: client.WorkflowUpdateStageCompleted,
+			Args:         []any{arg},
+		})
+		if err == nil {
+			err = handle.Get(ctx, nil)
+		}
+		return err
+	}
+	err := send()
+	if err != nil && isNotFound(err) {
+		if started, serr := b.ensureStarted(ctx, instanceID); serr != nil {
+			return fmt.Errorf("%s on instance %s, whose start is pending in the inbox: %w", name, instanceID, serr)
+		} else if started {
+			err = send()
+		}
 	}
 	if err == nil {
 		return nil
@@ -305,9 +184,20 @@ func (b *TemporalBackend) Upgrade(ctx context.Context, instanceID string, r inst
 // changes nothing, so it needs no deduplication.
 func (b *TemporalBackend) ChangeCheck(ctx context.Context, instanceID string, r instance.ChangeCheckRequest) (instance.ChangeCheckResult, error) {
 	var res instance.ChangeCheckResult
-	v, err := b.Client.QueryWorkflow(ctx, instance.WorkflowID(instanceID), "", instance.QueryChangeCheck, r)
-	if err == nil {
-		err = v.Get(&res)
+	query := func() error {
+		v, err := b.Client.QueryWorkflow(ctx, instance.WorkflowID(instanceID), "", instance.QueryChangeCheck, r)
+		if err == nil {
+			err = v.Get(&res)
+		}
+		return err
+	}
+	err := query()
+	if err != nil && isNotFound(err) {
+		if started, serr := b.ensureStarted(ctx, instanceID); serr != nil {
+			return res, fmt.Errorf("changeInstanceCheck on instance %s, whose start is pending in the inbox: %w", instanceID, serr)
+		} else if started {
+			err = query()
+		}
 	}
 	switch {
 	case err == nil:
@@ -349,6 +239,29 @@ func (b *TemporalBackend) QueryInstances(ctx context.Context, ids []string) ([]I
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("query instances: %w", err)
+	}
+	// An instance newInstance accepted whose workflow has not written its row yet is being provisioned, not
+	// unknown: the marketplace polls queryInstance right after newInstance's 000004.
+	if len(out) < len(ids) {
+		seen := make(map[string]bool, len(out))
+		for _, v := range out {
+			seen[v.InstanceID] = true
+		}
+		var missing []string
+		for _, id := range ids {
+			if !seen[id] {
+				missing = append(missing, id)
+			}
+		}
+		accepted, err := b.Inbox.Accepted(ctx, missing)
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range missing {
+			if accepted[id] {
+				out = append(out, InstanceView{InstanceID: id, Lifecycle: instance.LifecycleProvisioning})
+			}
+		}
 	}
 	return out, nil
 }

@@ -60,7 +60,7 @@ func newAPICmd() *cobra.Command {
 			}
 			defer pool.Close()
 			defer tc.Close()
-			h, err := api.New(api.Deps{Config: cfg, Log: log, Pool: pool, Temporal: tc})
+			h, err := api.New(api.Deps{Config: cfg, Log: log, Pool: pool, Temporal: tc, Background: ctx})
 			if err != nil {
 				return err
 			}
