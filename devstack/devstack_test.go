@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -155,3 +156,19 @@ func TestFindPostgresBin(t *testing.T) {
 }
 
 var operatorListSA = operatorservice.ListSearchAttributesRequest{Namespace: "default"}
+
+func TestNicedChildRunsAtLowerPriority(t *testing.T) {
+	out, err := Niced(exec.Command("sh", "-c", "cat /proc/self/stat"), 7).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(out)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	// After the command name: state is field 3, nice is field 19 (1-based in proc(5)).
+	if fields[16] != "7" {
+		t.Fatalf("child nice = %s, want 7 (stat %q)", fields[16], s)
+	}
+	if c := Niced(exec.Command("true"), 0); filepath.Base(c.Path) != "true" {
+		t.Fatalf("nice 0 must leave the command alone, got %s", c.Path)
+	}
+}

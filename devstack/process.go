@@ -140,3 +140,20 @@ func fileExists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
 }
+
+// Niced returns cmd rewritten to run at CPU niceness n through nice(1), or cmd unchanged when n is 0 or nice is
+// not installed. nice execs the program, so the child keeps the same PID (Pdeathsig and process-group stops
+// still reach it), and every thread it creates inherits the priority, which renicing a running Go or Temporal
+// process (one thread at a time on Linux) would not achieve.
+func Niced(cmd *exec.Cmd, n int) *exec.Cmd {
+	if n == 0 {
+		return cmd
+	}
+	nice, err := exec.LookPath("nice")
+	if err != nil {
+		return cmd
+	}
+	out := exec.Command(nice, append([]string{"-n", fmt.Sprint(n), cmd.Path}, cmd.Args[1:]...)...)
+	out.Env, out.Dir, out.Stdin, out.Stdout, out.Stderr, out.SysProcAttr = cmd.Env, cmd.Dir, cmd.Stdin, cmd.Stdout, cmd.Stderr, cmd.SysProcAttr
+	return out
+}

@@ -73,6 +73,8 @@ type TemporalOptions struct {
 	Namespace string
 	LogLevel  string
 	Output    io.Writer
+	// Nice lowers the server's CPU priority (see Niced); 0 leaves it.
+	Nice int
 }
 
 // Temporal is a running dev server.
@@ -121,7 +123,7 @@ func StartTemporal(ctx context.Context, o TemporalOptions) (*Temporal, error) {
 	for _, sa := range instance.SearchAttributes() {
 		args = append(args, "--search-attribute", sa.Name+"="+sa.Type)
 	}
-	cmd := exec.Command(o.CLIPath, args...)
+	cmd := Niced(exec.Command(o.CLIPath, args...), o.Nice)
 	cmd.Stdout, cmd.Stderr = o.Output, o.Output
 	p, err := StartProc("temporal", cmd, syscall.SIGINT)
 	if err != nil {

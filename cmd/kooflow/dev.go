@@ -40,6 +40,8 @@ type devOptions struct {
 	pgPort       int
 	httpAddr     string
 	emulator     bool
+	// backgroundNice is the CPU niceness of the Temporal dev server and the worker.
+	backgroundNice int
 }
 
 func newDevCmd() *cobra.Command {
@@ -59,6 +61,7 @@ API as separate processes. State lives in --state-dir, so a second run keeps its
 	f.IntVar(&o.uiPort, "ui-port", 8233, "Temporal web UI port")
 	f.IntVar(&o.pgPort, "pg-port", 55432, "private PostgreSQL port")
 	f.StringVar(&o.httpAddr, "http-addr", "", "API listen address (default "+config.EnvHTTPAddr+" or "+config.DefaultHTTPAddr+")")
+	f.IntVar(&o.backgroundNice, "background-nice", 10, "CPU niceness (0-19) of the Temporal dev server and the worker, so on one machine the API, which must answer the marketplace within 5 s, gets the CPU first; 0 disables")
 	f.BoolVar(&o.emulator, "emulator", false, "also run the KooGallery emulator and let it drive orders into kooflow")
 	devExtras = withEmulatorDevExtra(devExtras)
 	return cmd
@@ -96,6 +99,9 @@ func runDev(ctx context.Context, o devOptions) error {
 	_, log, err := setup()
 	if err != nil {
 		return err
+	}
+	if o.backgroundNice < 0 || o.backgroundNice > 19 {
+		return fmt.Errorf("--background-nice %d: must be within 0..19", o.backgroundNice)
 	}
 	if err := os.MkdirAll(o.stateDir, 0o755); err != nil {
 		return fmt.Errorf("create state dir: %w", err)
@@ -135,7 +141,7 @@ func runDev(ctx context.Context, o devOptions) error {
 		t, err := devstack.StartTemporal(ctx, devstack.TemporalOptions{
 			CLIPath: cli, Port: o.temporalPort, UIPort: o.uiPort,
 			DBFile: filepath.Join(stateDir, "temporal", "temporal.db"), Namespace: env[config.EnvTemporalNamespace],
-			Output: tlog,
+			Output: tlog, Nice: o.backgroundNice,
 		})
 		if err != nil {
 			return err
@@ -175,6 +181,9 @@ func runDev(ctx context.Context, o devOptions) error {
 	children := map[string]*devstack.Proc{}
 	start := func(name string, args ...string) error {
 		cmd := exec.Command(self, args...)
+		if name == "worker" {
+			cmd = devstack.Niced(cmd, o.backgroundNice)
+		}
 		cmd.Env = os.Environ()
 		for k, v := range env {
 			cmd.Env = append(cmd.Env, k+"="+v)
