@@ -63,7 +63,6 @@ API as separate processes. State lives in --state-dir, so a second run keeps its
 	f.StringVar(&o.httpAddr, "http-addr", "", "API listen address (default "+config.EnvHTTPAddr+" or "+config.DefaultHTTPAddr+")")
 	f.IntVar(&o.backgroundNice, "background-nice", 10, "CPU niceness (0-19) of the Temporal dev server and the worker, so on one machine the API, which must answer the marketplace within 5 s, gets the CPU first; 0 disables")
 	f.BoolVar(&o.emulator, "emulator", false, "also run the KooGallery emulator and let it drive orders into kooflow")
-	devExtras = withEmulatorDevExtra(devExtras)
 	return cmd
 }
 
@@ -214,10 +213,9 @@ func runDev(ctx context.Context, o devOptions) error {
 	if err := waitReady(ctx, apiURL+"/readyz", children["api"]); err != nil {
 		return err
 	}
-	for _, extra := range devExtras {
-		if err := extra(ctx, o, env, start); err != nil {
-			return err
-		}
+	// With --emulator, the marketplace emulator drives customers into the running stack.
+	if err := emulatorDevExtra(ctx, o, env, start); err != nil {
+		return err
 	}
 	printBanner(os.Stderr, &outMu, env, uiURL, stateDir)
 
@@ -238,8 +236,6 @@ func runDev(ctx context.Context, o devOptions) error {
 	}
 }
 
-// devExtras are optional parts `kooflow dev` starts after the API is ready (the emulator adds itself here).
-var devExtras []func(ctx context.Context, o devOptions, env map[string]string, start func(name string, args ...string) error) error
 
 func exited(children map[string]*devstack.Proc) <-chan struct{} {
 	ch := make(chan struct{})

@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"reflect"
 
 	"github.com/kooflow/kooflow/config"
 	"github.com/kooflow/kooflow/emulator/market"
@@ -68,13 +67,3 @@ func emulatorDevExtra(_ context.Context, o devOptions, env map[string]string, st
 	return start("emulator", "emulator", "run", "--forever", "--orders", "0", "--scale", "8640", "--interval", "3s")
 }
 
-// withEmulatorDevExtra adds emulatorDevExtra to the dev extras once.
-func withEmulatorDevExtra(extras []func(context.Context, devOptions, map[string]string, func(string, ...string) error) error) []func(context.Context, devOptions, map[string]string, func(string, ...string) error) error {
-	p := reflect.ValueOf(emulatorDevExtra).Pointer()
-	for _, e := range extras {
-		if reflect.ValueOf(e).Pointer() == p {
-			return extras
-		}
-	}
-	return append(extras, emulatorDevExtra)
-}
