@@ -82,8 +82,11 @@ func (s *Store) Explain(ctx context.Context, orderID, orderLineID string, now ti
 		return nil, err
 	}
 	if len(targets) == 0 {
-		return nil, refuse(CodeNotFound, "no order %s%s in the orders kooflow has recorded", orderID,
-			map[bool]string{true: "", false: " line " + orderLineID}[orderLineID == ""])
+		what := "order " + orderID
+		if orderLineID != "" {
+			what += " line " + orderLineID
+		}
+		return nil, refuse(CodeNotFound, "no %s in the orders kooflow has recorded", what)
 	}
 	var out []Explanation
 	for _, target := range targets {
