@@ -49,6 +49,8 @@ type InstanceView struct {
 	Lifecycle  instance.Lifecycle
 	// AppInfo is nil until provisioning produced it.
 	AppInfo *koogallery.AppInfo
+	// TestFlag marks a dial-test instance.
+	TestFlag bool
 }
 
 // ErrUnknownInstance means no workflow exists for the instance (resultCode 000003).

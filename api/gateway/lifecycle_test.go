@@ -329,3 +329,39 @@ func TestDialTestThroughTheGateway(t *testing.T) {
 		t.Fatalf("%d dial-test calls in the message log (%v)", logged, err)
 	}
 }
+
+// TestDialTestRoundsReuseTheirMockOrder: the marketplace's debug cases run twice a day with the same mock order,
+// each round ending in releaseInstance. The second round's calls must succeed on the released dial-test instance,
+// while a call without testFlag on it is still refused as for any released instance.
+func TestDialTestRoundsReuseTheirMockOrder(t *testing.T) {
+	s := newStack(t)
+	order := testenv.Unique("MOCKMONTYRENEW")
+	line := order + "-000001"
+	s.place(order, market.TypeNew, time.Now().UTC().Truncate(time.Second).AddDate(0, 1, 0), "crm-basic-month", 1)
+	s.place(order+"R", market.TypeRenew, time.Date(2030, 12, 31, 15, 59, 59, 0, time.UTC), "crm-basic-month", 1)
+	id := instance.ID(order, line)
+	round := func(n int) {
+		r := s.call(string(koogallery.NewInstanceBody(order, line, koogallery.NewNonce()[:32], true)))
+		if r.resp.InstanceID != id || !koogallery.Succeeded(r.resp.ResultCode) {
+			t.Fatalf("round %d newInstance: %s", n, r.raw)
+		}
+		if n == 1 {
+			s.eventually("the dial-test instance is provisioned", func() bool { r, ok := s.row(id); return ok && r.hasApp })
+		}
+		s.call(`{"activity":"queryInstance","instanceId":"`+id+`","testFlag":"1"}`).want(t, koogallery.ResultSuccess)
+		s.call(`{"activity":"refreshInstance","scene":"RENEWAL","orderId":"`+order+`R","orderLineId":"`+order+`R-000001","instanceId":"`+id+`","expireTime":"20301231155959","testFlag":"1"}`).
+			want(t, koogallery.ResultSuccess)
+		s.call(`{"activity":"updateInstanceStatus","instanceId":"`+id+`","status":"FREEZE","testFlag":"1"}`).want(t, koogallery.ResultSuccess)
+		s.call(`{"activity":"updateInstanceStatus","instanceId":"`+id+`","status":"UNFREEZE","testFlag":"1"}`).want(t, koogallery.ResultSuccess)
+		s.call(`{"activity":"releaseInstance","instanceId":"`+id+`","testFlag":"1"}`).want(t, koogallery.ResultSuccess)
+		s.eventually("the dial-test instance is released", func() bool { r, _ := s.row(id); return r.lifecycle == "RELEASED" })
+	}
+	round(1)
+	round(2)
+	// Not a dial test: the released instance is gone.
+	s.call(`{"activity":"updateInstanceStatus","instanceId":"`+id+`","status":"FREEZE"}`).want(t, koogallery.ResultNotFound)
+	s.call(`{"activity":"queryInstance","instanceId":"`+id+`"}`).want(t, koogallery.ResultNotFound)
+	if n := s.runs(id); n != 1 {
+		t.Fatalf("%d runs; a released instance's workflow must never run again", n)
+	}
+}
