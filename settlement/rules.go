@@ -188,13 +188,10 @@ func Evaluate(in Input) []Verdict {
 	}
 
 	out := make([]Verdict, len(rows))
-	byKey := map[Key]int{}
 	// Charges first: refunds depend on them.
 	for i, r := range rows {
-		byKey[r.Key] = i
 		v := Verdict{Row: r}
 		if s, ok := in.Settled[r.Key]; ok {
-			s := s
 			v.Settled = &s
 			v.Reasons = []Reason{{ReasonSettled, fmt.Sprintf("settled in the %s bill for %s (%s)", s.Type, s.Period, s.Status)}}
 			out[i] = v

@@ -90,9 +90,8 @@ func (s *Store) Prepare(ctx context.Context, req CloseRequest) (Plan, error) {
 
 	// The same workflow run asking again (a retried activity) gets its plan back.
 	var existing int64
-	var existingTypes []string
-	err = tx.QueryRow(ctx, `SELECT close_id, product_types FROM settlement_closes WHERE run_id = $1 AND period = $2`,
-		req.RunID, plan.Period).Scan(&existing, &existingTypes)
+	err = tx.QueryRow(ctx, `SELECT close_id FROM settlement_closes WHERE run_id = $1 AND period = $2`,
+		req.RunID, plan.Period).Scan(&existing)
 	if err == nil {
 		return s.existingPlan(ctx, tx, existing, plan, types)
 	}
