@@ -236,7 +236,6 @@ func runDev(ctx context.Context, o devOptions) error {
 	}
 }
 
-
 func exited(children map[string]*devstack.Proc) <-chan struct{} {
 	ch := make(chan struct{})
 	for _, p := range children {

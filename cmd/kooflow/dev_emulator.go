@@ -66,4 +66,3 @@ func emulatorDevExtra(_ context.Context, o devOptions, env map[string]string, st
 	}
 	return start("emulator", "emulator", "run", "--forever", "--orders", "0", "--scale", "8640", "--interval", "3s")
 }
-
