@@ -4,15 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/kooflow/kooflow/api"
 	"github.com/kooflow/kooflow/config"
 	"github.com/kooflow/kooflow/testenv"
-	"github.com/kooflow/kooflow/worker"
+	"github.com/kooflow/kooflow/teststack"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -20,39 +18,13 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 const consoleToken = "test-console-token-0123456789"
 
 // stack runs the real router and a real worker against the shared dev server and a fresh database.
-func stack(t *testing.T) (*httptest.Server, config.Config) {
+func stack(t *testing.T) string {
 	t.Helper()
-	cfg, err := config.FromEnv(func(k string) (string, bool) {
-		switch k {
-		case config.EnvConsoleTokens:
-			return "tester:" + consoleToken, true
-		case config.EnvAccessKey:
-			return "test-access-key", true
-		}
-		return "", false
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.TaskQueue = testenv.TaskQueue(t)
-	log := testenv.Logger(t)
-	pool := testenv.Pool(t)
-	tc := testenv.TemporalClient(t)
-	w, err := worker.New(context.Background(), worker.Deps{Config: cfg, Log: log, Pool: pool, Temporal: tc})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(w.Stop)
-	h, err := api.New(api.Deps{Config: cfg, Log: log, Pool: pool, Temporal: tc})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return srv, cfg
+	st := teststack.Start(t, teststack.Config(t, map[string]string{
+		config.EnvConsoleTokens: "tester:" + consoleToken,
+		config.EnvAccessKey:     "test-access-key",
+	}), teststack.Options{})
+	return st.URL
 }
 
 func do(t *testing.T, method, url, token string) (*http.Response, map[string]any) {
@@ -76,10 +48,10 @@ func do(t *testing.T, method, url, token string) (*http.Response, map[string]any
 // TestSelfCheckEndToEnd proves the wiring: an HTTP call starts a workflow through Temporal, a worker runs its
 // activity, the activity writes a row to PostgreSQL, and the workflow completes.
 func TestSelfCheckEndToEnd(t *testing.T) {
-	srv, _ := stack(t)
+	url := stack(t)
 	ctx := context.Background()
 
-	resp, body := do(t, http.MethodPost, srv.URL+"/console/v1/selfcheck", consoleToken)
+	resp, body := do(t, http.MethodPost, url+"/console/v1/selfcheck", consoleToken)
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("selfcheck: status %d, body %v", resp.StatusCode, body)
 	}
@@ -100,7 +72,7 @@ func TestSelfCheckEndToEnd(t *testing.T) {
 	}
 
 	// The row is in PostgreSQL and readable through the API.
-	resp, row := do(t, http.MethodGet, srv.URL+"/console/v1/selfcheck/"+runID, consoleToken)
+	resp, row := do(t, http.MethodGet, url+"/console/v1/selfcheck/"+runID, consoleToken)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("read back: status %d %v", resp.StatusCode, row)
 	}
@@ -114,12 +86,12 @@ func TestSelfCheckEndToEnd(t *testing.T) {
 }
 
 func TestHealthAndReadiness(t *testing.T) {
-	srv, _ := stack(t)
-	resp, body := do(t, http.MethodGet, srv.URL+"/healthz", "")
+	url := stack(t)
+	resp, body := do(t, http.MethodGet, url+"/healthz", "")
 	if resp.StatusCode != 200 || body["status"] != "ok" {
 		t.Fatalf("healthz %d %v", resp.StatusCode, body)
 	}
-	resp, body = do(t, http.MethodGet, srv.URL+"/readyz", "")
+	resp, body = do(t, http.MethodGet, url+"/readyz", "")
 	checks, _ := body["checks"].(map[string]any)
 	if resp.StatusCode != 200 || checks["postgres"] != "ok" || checks["temporal"] != "ok" {
 		t.Fatalf("readyz %d %v", resp.StatusCode, body)
@@ -127,7 +99,7 @@ func TestHealthAndReadiness(t *testing.T) {
 }
 
 func TestConsoleRefusesWithProblemDetails(t *testing.T) {
-	srv, _ := stack(t)
+	url := stack(t)
 	for _, tc := range []struct {
 		name, method, path, token string
 		status                    int
@@ -139,7 +111,7 @@ func TestConsoleRefusesWithProblemDetails(t *testing.T) {
 		{"unknown path", http.MethodGet, "/nowhere", "", http.StatusNotFound},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			req, _ := http.NewRequest(tc.method, srv.URL+tc.path, nil)
+			req, _ := http.NewRequest(tc.method, url+tc.path, nil)
 			if tc.token != "" {
 				req.Header.Set("Authorization", "Bearer "+tc.token)
 			}

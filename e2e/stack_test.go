@@ -4,21 +4,17 @@
 package e2e
 
 import (
-	"context"
 	"io"
 	"log/slog"
-	"net/http/httptest"
 	"os"
 	"testing"
 	"time"
 
-	"github.com/kooflow/kooflow/api"
 	"github.com/kooflow/kooflow/config"
 	"github.com/kooflow/kooflow/emulator/market"
 	"github.com/kooflow/kooflow/logging"
-	"github.com/kooflow/kooflow/store"
 	"github.com/kooflow/kooflow/testenv"
-	"github.com/kooflow/kooflow/worker"
+	"github.com/kooflow/kooflow/teststack"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -35,7 +31,7 @@ type stack struct {
 	cfg        config.Config
 	market     *market.Market
 	marketSrv  *market.Server
-	api        *httptest.Server
+	apiURL     string
 	sellerURL  string
 	consoleURL string
 	log        *slog.Logger
@@ -45,8 +41,6 @@ type stack struct {
 // gateway's signature window.
 func startStack(t *testing.T, window time.Duration) *stack {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
 	// The injected faults make the worker log activity errors by design; E2E_LOG=warn (or info) shows them.
 	lvl, out := "error", io.Discard
 	if v := os.Getenv("E2E_LOG"); v != "" {
@@ -57,19 +51,8 @@ func startStack(t *testing.T, window time.Duration) *stack {
 		t.Fatal(err)
 	}
 
-	m, err := market.New(market.Options{AK: marketAK, SK: marketSK, SellerKey: accessKey, Log: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	msrv, err := m.StartTLS("127.0.0.1:0", t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = msrv.Close() })
-
-	env := map[string]string{
-		config.EnvDatabaseURL:       testenv.DatabaseURL(t),
-		config.EnvTemporalAddress:   testenv.TemporalAddress(t),
+	m, msrv := teststack.Market(t, market.Options{AK: marketAK, SK: marketSK, SellerKey: accessKey, Log: log})
+	cfg := teststack.Config(t, map[string]string{
 		config.EnvTaskQueue:         testenv.TaskQueue(t),
 		config.EnvAccessKey:         accessKey,
 		config.EnvSignatureWindow:   window.String(),
@@ -80,33 +63,8 @@ func startStack(t *testing.T, window time.Duration) *stack {
 		config.EnvConsoleTokens:     "e2e:" + consoleToken,
 		config.EnvProvisionerSecret: "e2e-provisioner-secret",
 		config.EnvLogLevel:          lvl,
-	}
-	cfg, err := config.FromEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool, err := store.Open(ctx, cfg.DatabaseURL.Reveal())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	tc := testenv.TemporalClient(t)
-
-	w, err := worker.New(ctx, worker.Deps{Config: cfg, Log: log, Pool: pool, Temporal: tc})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(w.Stop)
-
-	h, err := api.New(api.Deps{Config: cfg, Log: log, Pool: pool, Temporal: tc})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return &stack{cfg: cfg, market: m, marketSrv: msrv, api: srv, sellerURL: srv.URL + cfg.ProductionPath,
-		consoleURL: srv.URL + "/console/v1", log: log}
+	})
+	st := teststack.Start(t, cfg, teststack.Options{Log: log})
+	return &stack{cfg: cfg, market: m, marketSrv: msrv, apiURL: st.URL, sellerURL: st.URL + cfg.ProductionPath,
+		consoleURL: st.URL + "/console/v1", log: log}
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +15,6 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
-	"github.com/kooflow/kooflow/api"
 	"github.com/kooflow/kooflow/api/console"
 	"github.com/kooflow/kooflow/api/httpx"
 	"github.com/kooflow/kooflow/config"
@@ -24,7 +22,7 @@ import (
 	"github.com/kooflow/kooflow/instance"
 	"github.com/kooflow/kooflow/koogallery"
 	"github.com/kooflow/kooflow/testenv"
-	"github.com/kooflow/kooflow/worker"
+	"github.com/kooflow/kooflow/teststack"
 )
 
 // The tests of this package run the whole product on real parts: the real router (production interface and
@@ -51,49 +49,21 @@ type stack struct {
 
 func newStack(t *testing.T, tweak func(*config.Config)) *stack {
 	t.Helper()
-	m, err := market.New(market.Options{AK: marketAK, SK: marketSK, SellerKey: accessKey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	msrv, err := m.StartTLS("127.0.0.1:0", t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = msrv.Close() })
-	env := map[string]string{
+	m, msrv := teststack.Market(t, market.Options{AK: marketAK, SK: marketSK, SellerKey: accessKey})
+	cfg := teststack.Config(t, map[string]string{
 		config.EnvConsoleTokens:  "ops:" + consoleToken,
 		config.EnvAccessKey:      accessKey,
 		config.EnvMarketAK:       marketAK,
 		config.EnvMarketSK:       marketSK,
 		config.EnvMarketEndpoint: msrv.URL,
 		config.EnvMarketCAFile:   msrv.CAFile,
-	}
-	cfg, err := config.FromEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
-	if err != nil {
-		t.Fatal(err)
-	}
+	})
 	cfg.TaskQueue = testenv.TaskQueue(t)
 	if tweak != nil {
 		tweak(&cfg)
 	}
-	log := testenv.Logger(t)
-	pool := testenv.Pool(t)
-	tc := testenv.TemporalClient(t)
-	w, err := worker.New(context.Background(), worker.Deps{Config: cfg, Log: log, Pool: pool, Temporal: tc})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(w.Stop)
-	h, err := api.New(api.Deps{Config: cfg, Log: log, Pool: pool, Temporal: tc})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return &stack{t: t, url: srv.URL, cfg: cfg, pool: pool, tc: tc, market: m}
+	st := teststack.Start(t, cfg, teststack.Options{})
+	return &stack{t: t, url: st.URL, cfg: st.Config, pool: st.Pool, tc: st.Temporal, market: m}
 }
 
 // order places an order with one line in the emulated marketplace and returns the line id.

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
@@ -20,12 +19,12 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/kooflow/kooflow/api"
 	"github.com/kooflow/kooflow/api/gateway"
 	"github.com/kooflow/kooflow/config"
 	"github.com/kooflow/kooflow/instance"
 	"github.com/kooflow/kooflow/koogallery"
 	"github.com/kooflow/kooflow/testenv"
+	"github.com/kooflow/kooflow/teststack"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -108,45 +107,31 @@ type env struct {
 	pool *pgxpool.Pool
 	tc   client.Client
 	cfg  config.Config
+	st   *teststack.Stack
 }
 
 // newEnv runs the real router (api.New) against a fresh database and the shared Temporal dev server, with the
 // contract workflow registered on a task queue of this test. worker=false leaves the queue without a worker.
 func newEnv(t *testing.T, withWorker bool, deadline time.Duration) *env {
 	t.Helper()
-	cfg, err := config.FromEnv(func(k string) (string, bool) {
-		switch k {
-		case config.EnvConsoleTokens:
-			return "ops:" + consoleToken, true
-		case config.EnvAccessKey:
-			return accessKey, true
-		}
-		return "", false
+	cfg := teststack.Config(t, map[string]string{
+		config.EnvConsoleTokens: "ops:" + consoleToken,
+		config.EnvAccessKey:     accessKey,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	cfg.TaskQueue = testenv.TaskQueue(t)
 	if deadline > 0 {
 		cfg.Deadline = deadline
 	}
-	pool := testenv.Pool(t)
-	tc := testenv.TemporalClient(t)
+	st := teststack.Start(t, cfg, teststack.Options{NoWorker: true})
 	if withWorker {
-		w := sdkworker.New(tc, cfg.TaskQueue, sdkworker.Options{})
+		w := sdkworker.New(st.Temporal, cfg.TaskQueue, sdkworker.Options{})
 		w.RegisterWorkflowWithOptions(contractWorkflow, workflow.RegisterOptions{Name: instance.WorkflowType})
 		if err := w.Start(); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(w.Stop)
 	}
-	h, err := api.New(api.Deps{Config: cfg, Log: testenv.Logger(t), Pool: pool, Temporal: tc})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return &env{t: t, url: srv.URL, pool: pool, tc: tc, cfg: cfg}
+	return &env{t: t, url: st.URL, pool: st.Pool, tc: st.Temporal, cfg: cfg, st: st}
 }
 
 type reply struct {
@@ -439,7 +424,7 @@ func TestForgedStaleAndReplayedCallsChangeNothing(t *testing.T) {
 	e.call(unfreeze).want(t, koogallery.ResultSuccess)
 	frozenOnce := e.state(id)
 	e.send(freezeQ.Encode(), body).want(t, koogallery.ResultAuthFailed)
-	other := e.secondAPI()
+	other := e.st.SecondAPI(t)
 	resp, err := http.Post(other+"/koogallery/v2?"+freezeQ.Encode(), "application/json", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
@@ -469,18 +454,6 @@ func TestForgedStaleAndReplayedCallsChangeNothing(t *testing.T) {
 	if strings.Join(verdicts, ",") != want {
 		t.Fatalf("logged verdicts %v, want %s", verdicts, want)
 	}
-}
-
-// secondAPI serves a second router on the same database and Temporal, as a second API process would.
-func (e *env) secondAPI() string {
-	e.t.Helper()
-	h, err := api.New(api.Deps{Config: e.cfg, Log: testenv.Logger(e.t), Pool: e.pool, Temporal: e.tc})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	e.t.Cleanup(srv.Close)
-	return srv.URL
 }
 
 func TestNewInstanceDeadlineWithoutWorker(t *testing.T) {

@@ -3,20 +3,18 @@ package gateway_test
 import (
 	"context"
 	"encoding/hex"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/shopspring/decimal"
 
-	"github.com/kooflow/kooflow/api"
 	"github.com/kooflow/kooflow/config"
 	"github.com/kooflow/kooflow/emulator/market"
 	"github.com/kooflow/kooflow/instance"
 	"github.com/kooflow/kooflow/koogallery"
 	"github.com/kooflow/kooflow/testenv"
-	"github.com/kooflow/kooflow/worker"
+	"github.com/kooflow/kooflow/teststack"
 )
 
 // These tests drive the real lifecycle workflow through the real worker registration (worker.New) and the real
@@ -35,55 +33,17 @@ type stack struct {
 
 func newStack(t *testing.T) *stack {
 	t.Helper()
-	m, err := market.New(market.Options{AK: marketAK, SK: marketSK, SellerKey: accessKey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	msrv, err := m.StartTLS("127.0.0.1:0", t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = msrv.Close() })
-
-	cfg, err := config.FromEnv(func(k string) (string, bool) {
-		switch k {
-		case config.EnvConsoleTokens:
-			return "ops:" + consoleToken, true
-		case config.EnvAccessKey:
-			return accessKey, true
-		case config.EnvMarketAK:
-			return marketAK, true
-		case config.EnvMarketSK:
-			return marketSK, true
-		case config.EnvMarketEndpoint:
-			return msrv.URL, true
-		case config.EnvMarketCAFile:
-			return msrv.CAFile, true
-		}
-		return "", false
+	m, msrv := teststack.Market(t, market.Options{AK: marketAK, SK: marketSK, SellerKey: accessKey})
+	cfg := teststack.Config(t, map[string]string{
+		config.EnvConsoleTokens:  "ops:" + consoleToken,
+		config.EnvAccessKey:      accessKey,
+		config.EnvMarketAK:       marketAK,
+		config.EnvMarketSK:       marketSK,
+		config.EnvMarketEndpoint: msrv.URL,
+		config.EnvMarketCAFile:   msrv.CAFile,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.TaskQueue = testenv.TaskQueue(t)
-	log := testenv.Logger(t)
-	pool := testenv.Pool(t)
-	tc := testenv.TemporalClient(t)
-	w, err := worker.New(context.Background(), worker.Deps{Config: cfg, Log: log, Pool: pool, Temporal: tc})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(w.Stop)
-	h, err := api.New(api.Deps{Config: cfg, Log: log, Pool: pool, Temporal: tc})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return &stack{env: &env{t: t, url: srv.URL, pool: pool, tc: tc, cfg: cfg}, market: m}
+	st := teststack.Start(t, cfg, teststack.Options{})
+	return &stack{env: &env{t: t, url: st.URL, pool: st.Pool, tc: st.Temporal, cfg: st.Config, st: st}, market: m}
 }
 
 // place puts an order for the dev catalog's monthly CRM plan in the emulated marketplace.
