@@ -464,7 +464,8 @@ func TestNewInstanceDeadlineWithoutWorker(t *testing.T) {
 	order := testenv.Unique("CS")
 	start := time.Now()
 	r := e.call(newInstanceBody(order, order+"-000001")).want(t, koogallery.ResultInProgress)
-	if took := time.Since(start); took > 500*time.Millisecond {
+	// Waiting for the worker would answer at the 1.5 s deadline; the inbox answers long before it.
+	if took := time.Since(start); took > time.Second {
 		t.Fatalf("answered after %s; newInstance must not wait for Temporal", took)
 	}
 	if r.resp.InstanceID != instance.ID(order, order+"-000001") {
