@@ -291,6 +291,7 @@ func printBanner(w io.Writer, mu *sync.Mutex, env map[string]string, uiURL, stat
 		"  Temporal web UI      " + uiURL,
 		"  Temporal frontend    " + env[config.EnvTemporalAddress] + "  namespace " + env[config.EnvTemporalNamespace],
 		"  PostgreSQL           " + redactURL(env[config.EnvDatabaseURL]),
+		"  Marketplace APIs     " + env[config.EnvMarketEndpoint] + "  (order query; the emulator's, unless set)",
 		"  State directory      " + stateDir,
 		"",
 		"  Try it:  curl -s -X POST -H 'Authorization: Bearer " + token + "' " + api + "/console/v1/selfcheck",
