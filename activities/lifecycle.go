@@ -7,9 +7,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/kooflow/kooflow/catalog"
-	"github.com/kooflow/kooflow/koogallery/orderquery"
-	"github.com/kooflow/kooflow/provisioning"
+	"github.com/kooflow/kooflow/internal/catalog"
+	"github.com/kooflow/kooflow/internal/koogallery/orderquery"
+	"github.com/kooflow/kooflow/internal/provisioning"
 )
 
 // Lifecycle holds the instance lifecycle workflow's activities and their dependencies: the marketplace's order

@@ -12,12 +12,12 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 
-	"github.com/kooflow/kooflow/catalog"
-	"github.com/kooflow/kooflow/config"
 	"github.com/kooflow/kooflow/emulator/market"
-	"github.com/kooflow/kooflow/koogallery/orderquery"
-	"github.com/kooflow/kooflow/provisioning"
-	"github.com/kooflow/kooflow/testenv"
+	"github.com/kooflow/kooflow/internal/catalog"
+	"github.com/kooflow/kooflow/internal/config"
+	"github.com/kooflow/kooflow/internal/koogallery/orderquery"
+	"github.com/kooflow/kooflow/internal/provisioning"
+	"github.com/kooflow/kooflow/internal/testenv"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }

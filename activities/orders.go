@@ -11,8 +11,8 @@ import (
 
 	"github.com/shopspring/decimal"
 
-	"github.com/kooflow/kooflow/instance"
-	"github.com/kooflow/kooflow/koogallery/orderquery"
+	"github.com/kooflow/kooflow/internal/instance"
+	"github.com/kooflow/kooflow/internal/koogallery/orderquery"
 )
 
 // QueryOrderInput names the order to query and the order types the calling step expects.

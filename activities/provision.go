@@ -8,7 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/kooflow/kooflow/provisioning"
+	"github.com/kooflow/kooflow/internal/provisioning"
 )
 
 // ProvisionInput is one provisioning event and where the product is provisioned.

@@ -13,12 +13,13 @@ import (
 
 	"github.com/kooflow/kooflow/activities"
 	"github.com/kooflow/kooflow/api/httpx"
+	"github.com/kooflow/kooflow/internal/app"
 	"github.com/kooflow/kooflow/workflows"
 )
 
 // mountSelfCheck adds POST /console/v1/selfcheck, which runs the SelfCheck workflow end to end (API → Temporal →
 // worker → PostgreSQL) and answers with what the activity wrote, and GET /console/v1/selfcheck/:runId.
-func mountSelfCheck(console *gin.RouterGroup, d Deps) {
+func mountSelfCheck(console *gin.RouterGroup, d app.Deps) {
 	console.POST("/selfcheck", func(c *gin.Context) {
 		in := activities.SelfCheckInput{
 			RunID:       uuid.NewString(),

@@ -13,26 +13,17 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/sdk/client"
 
+	"github.com/kooflow/kooflow/api/gateway"
 	"github.com/kooflow/kooflow/api/httpx"
-	"github.com/kooflow/kooflow/config"
+	"github.com/kooflow/kooflow/internal/app"
+	"github.com/kooflow/kooflow/internal/config"
 )
 
-// Deps are what the handlers need; the process that serves them owns their lifetimes.
-type Deps struct {
-	Config   config.Config
-	Log      *slog.Logger
-	Pool     *pgxpool.Pool
-	Temporal client.Client
-	// Background bounds background work the handlers start (the gateway's inbox dispatcher); nil means it runs
-	// until the pool is closed.
-	Background context.Context
-}
-
-// New builds the router with every route mounted.
-func New(d Deps) (*gin.Engine, error) {
+// New builds the router with every route mounted. inbox (gateway.NewInbox) receives the newInstance calls; the
+// caller runs its dispatcher (inbox.Run) while it serves, so no background work starts here.
+func New(d app.Deps, inbox *gateway.Inbox) (*gin.Engine, error) {
 	tokens, err := d.Config.ParseConsoleTokens()
 	if err != nil {
 		return nil, err
@@ -57,13 +48,11 @@ func New(d Deps) (*gin.Engine, error) {
 		d.Log.Warn("no console tokens configured: every console request will be refused", "set", config.EnvConsoleTokens)
 	}
 	mountSelfCheck(console, d)
-	if err := mountRoutes(r, console, d); err != nil {
-		return nil, err
-	}
+	mountRoutes(r, console, d, inbox)
 	return r, nil
 }
 
-func readyz(d Deps) gin.HandlerFunc {
+func readyz(d app.Deps) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
 		defer cancel()

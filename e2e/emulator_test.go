@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kooflow/kooflow/catalog"
 	"github.com/kooflow/kooflow/emulator/clock"
 	"github.com/kooflow/kooflow/emulator/console"
 	"github.com/kooflow/kooflow/emulator/deliver"
@@ -17,6 +16,7 @@ import (
 	"github.com/kooflow/kooflow/emulator/ledger"
 	"github.com/kooflow/kooflow/emulator/market"
 	"github.com/kooflow/kooflow/emulator/scenario"
+	"github.com/kooflow/kooflow/internal/catalog"
 )
 
 // TestDialTest runs the marketplace's dial test against kooflow: every activity with testFlag "1", repeated

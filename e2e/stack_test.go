@@ -10,11 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kooflow/kooflow/config"
 	"github.com/kooflow/kooflow/emulator/market"
-	"github.com/kooflow/kooflow/logging"
-	"github.com/kooflow/kooflow/testenv"
-	"github.com/kooflow/kooflow/teststack"
+	"github.com/kooflow/kooflow/internal/config"
+	"github.com/kooflow/kooflow/internal/logging"
+	"github.com/kooflow/kooflow/internal/testenv"
+	"github.com/kooflow/kooflow/internal/teststack"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }

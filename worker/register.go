@@ -1,27 +1,40 @@
 package worker
 
 import (
-	"context"
-
 	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/kooflow/kooflow/activities"
-	settlementflow "github.com/kooflow/kooflow/settlement/flow"
+	"github.com/kooflow/kooflow/internal/instance"
 	"github.com/kooflow/kooflow/workflows"
 )
 
-// register wires every workflow and activity with its dependencies. Each area adds its lines here.
-func register(ctx context.Context, w sdkworker.Worker, d Deps) error {
-	workflows.Register(w)
-	w.RegisterActivity(&activities.SelfCheck{Pool: d.Pool, Worker: Identity()})
-	lc, lcfg, err := lifecycleDeps(d)
-	if err != nil {
-		return err
+// RegisterWorkflows registers every kooflow workflow under its stable registered name. The names are part of
+// the contract with histories already in Temporal: renaming one breaks every running workflow of that type.
+func RegisterWorkflows(r sdkworker.WorkflowRegistry, lc workflows.LifecycleConfig) {
+	r.RegisterWorkflowWithOptions(workflows.SelfCheck, workflow.RegisterOptions{Name: workflows.SelfCheckWorkflowType})
+	r.RegisterWorkflowWithOptions((&workflows.Lifecycle{Config: lc}).Run, workflow.RegisterOptions{Name: instance.WorkflowType})
+	r.RegisterWorkflowWithOptions(workflows.SettlementPeriod, workflow.RegisterOptions{Name: workflows.SettlementPeriodWorkflowType})
+	r.RegisterWorkflowWithOptions(workflows.SettlementTick, workflow.RegisterOptions{Name: workflows.SettlementTickWorkflowType})
+}
+
+// Activities are every activity receiver a worker registers. Activities are registered by method name, so each
+// receiver's method names are unique across all of them (settlement's carry the Settlement prefix).
+type Activities struct {
+	SelfCheck  *activities.SelfCheck
+	Lifecycle  *activities.Lifecycle
+	Settlement *activities.Settlement
+}
+
+// RegisterActivities registers the receivers that are set.
+func RegisterActivities(r sdkworker.ActivityRegistry, a Activities) {
+	if a.SelfCheck != nil {
+		r.RegisterActivity(a.SelfCheck)
 	}
-	workflows.RegisterLifecycle(w, lcfg)
-	w.RegisterActivity(lc)
-	if err := settlementflow.Register(ctx, w, settlementflow.Deps{Config: d.Config, Log: d.Log, Pool: d.Pool, Temporal: d.Temporal}); err != nil {
-		return err
+	if a.Lifecycle != nil {
+		r.RegisterActivity(a.Lifecycle)
 	}
-	return nil
+	if a.Settlement != nil {
+		r.RegisterActivity(a.Settlement)
+	}
 }

@@ -1,28 +1,20 @@
-// Package worker runs kooflow's Temporal worker: it registers every workflow and activity on the task queue and
-// polls until its context ends, then stops gracefully (in-flight activities get time to finish).
+// Package worker runs kooflow's Temporal worker: it builds every activity's dependencies from the configuration,
+// registers every workflow and activity on the task queue, and polls until its context ends, then stops
+// gracefully (in-flight activities get time to finish). It also owns the settlement Schedule, which cmd creates
+// or updates explicitly at worker start (EnsureSettlementSchedule).
 package worker
 
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
 
-	"github.com/kooflow/kooflow/config"
+	"github.com/kooflow/kooflow/activities"
+	"github.com/kooflow/kooflow/internal/app"
 )
-
-// Deps are the worker's long-lived dependencies.
-type Deps struct {
-	Config   config.Config
-	Log      *slog.Logger
-	Pool     *pgxpool.Pool
-	Temporal client.Client
-}
 
 // Identity names this worker process in Temporal's history and in the rows its activities write.
 func Identity() string {
@@ -31,22 +23,33 @@ func Identity() string {
 }
 
 // New builds a worker with everything registered, without starting it.
-func New(ctx context.Context, d Deps) (sdkworker.Worker, error) {
+func New(d app.Deps) (sdkworker.Worker, error) {
+	lc, lcfg, err := lifecycleActivities(d)
+	if err != nil {
+		return nil, err
+	}
+	st, err := settlementActivities(d)
+	if err != nil {
+		return nil, err
+	}
 	w := sdkworker.New(d.Temporal, d.Config.TaskQueue, sdkworker.Options{
 		Identity:                           Identity(),
 		WorkerStopTimeout:                  20 * time.Second,
 		EnableSessionWorker:                false,
 		MaxConcurrentActivityExecutionSize: 200,
 	})
-	if err := register(ctx, w, d); err != nil {
-		return nil, err
-	}
+	RegisterWorkflows(w, lcfg)
+	RegisterActivities(w, Activities{
+		SelfCheck:  &activities.SelfCheck{Pool: d.Pool, Worker: Identity()},
+		Lifecycle:  lc,
+		Settlement: st,
+	})
 	return w, nil
 }
 
 // Run starts the worker and blocks until ctx ends.
-func Run(ctx context.Context, d Deps) error {
-	w, err := New(ctx, d)
+func Run(ctx context.Context, d app.Deps) error {
+	w, err := New(d)
 	if err != nil {
 		return err
 	}

@@ -8,8 +8,8 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/kooflow/kooflow/activities"
-	"github.com/kooflow/kooflow/instance"
-	"github.com/kooflow/kooflow/lifecycle"
+	"github.com/kooflow/kooflow/internal/instance"
+	"github.com/kooflow/kooflow/internal/lifecycle"
 )
 
 // LifecycleConfig configures the instance lifecycle workflow from the worker's configuration
@@ -31,12 +31,6 @@ type LifecycleConfig struct {
 // history of an instance renewed monthly for years stays small.
 type Lifecycle struct {
 	Config LifecycleConfig
-}
-
-// RegisterLifecycle registers the lifecycle workflow under instance.WorkflowType.
-func RegisterLifecycle(r Registry, cfg LifecycleConfig) {
-	l := &Lifecycle{Config: cfg}
-	r.RegisterWorkflowWithOptions(l.Run, workflow.RegisterOptions{Name: instance.WorkflowType})
 }
 
 // la is the activities receiver; methods are resolved by name on the worker.

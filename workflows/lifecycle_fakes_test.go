@@ -23,12 +23,12 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/kooflow/kooflow/activities"
-	"github.com/kooflow/kooflow/catalog"
-	"github.com/kooflow/kooflow/instance"
-	"github.com/kooflow/kooflow/koogallery/orderquery"
-	"github.com/kooflow/kooflow/lifecycle"
-	"github.com/kooflow/kooflow/logging"
-	"github.com/kooflow/kooflow/provisioning"
+	"github.com/kooflow/kooflow/internal/catalog"
+	"github.com/kooflow/kooflow/internal/instance"
+	"github.com/kooflow/kooflow/internal/koogallery/orderquery"
+	"github.com/kooflow/kooflow/internal/lifecycle"
+	"github.com/kooflow/kooflow/internal/logging"
+	"github.com/kooflow/kooflow/internal/provisioning"
 )
 
 // This file holds the unit-test doubles of the lifecycle workflow's dependencies: a marketplace that answers

@@ -6,8 +6,8 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/kooflow/kooflow/activities"
-	"github.com/kooflow/kooflow/instance"
-	"github.com/kooflow/kooflow/lifecycle"
+	"github.com/kooflow/kooflow/internal/instance"
+	"github.com/kooflow/kooflow/internal/lifecycle"
 )
 
 // refusal turns a rule's refusal into the error a validator returns.

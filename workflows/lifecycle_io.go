@@ -9,9 +9,9 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/kooflow/kooflow/activities"
-	"github.com/kooflow/kooflow/instance"
-	"github.com/kooflow/kooflow/lifecycle"
-	"github.com/kooflow/kooflow/provisioning"
+	"github.com/kooflow/kooflow/internal/instance"
+	"github.com/kooflow/kooflow/internal/lifecycle"
+	"github.com/kooflow/kooflow/internal/provisioning"
 )
 
 // Retry schedules. Each is bounded: when it runs out, the step parks for an operator instead of retrying forever.

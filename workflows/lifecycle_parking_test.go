@@ -8,10 +8,10 @@ import (
 	"time"
 
 	"github.com/kooflow/kooflow/activities"
-	"github.com/kooflow/kooflow/instance"
-	"github.com/kooflow/kooflow/koogallery/orderquery"
-	"github.com/kooflow/kooflow/lifecycle"
-	"github.com/kooflow/kooflow/provisioning"
+	"github.com/kooflow/kooflow/internal/instance"
+	"github.com/kooflow/kooflow/internal/koogallery/orderquery"
+	"github.com/kooflow/kooflow/internal/lifecycle"
+	"github.com/kooflow/kooflow/internal/provisioning"
 )
 
 // TestOrderQueryParksAndSkip: the marketplace refuses the order query (terminal), the instance parks at that

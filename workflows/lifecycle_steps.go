@@ -8,10 +8,10 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/kooflow/kooflow/activities"
-	"github.com/kooflow/kooflow/instance"
-	"github.com/kooflow/kooflow/koogallery/orderquery"
-	"github.com/kooflow/kooflow/lifecycle"
-	"github.com/kooflow/kooflow/provisioning"
+	"github.com/kooflow/kooflow/internal/instance"
+	"github.com/kooflow/kooflow/internal/koogallery/orderquery"
+	"github.com/kooflow/kooflow/internal/lifecycle"
+	"github.com/kooflow/kooflow/internal/provisioning"
 )
 
 // testFlag says whether a step belongs to a dial test: such orders are never settled and never provisioned for

@@ -6,10 +6,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kooflow/kooflow/instance"
-	"github.com/kooflow/kooflow/koogallery/orderquery"
-	"github.com/kooflow/kooflow/lifecycle"
-	"github.com/kooflow/kooflow/provisioning"
+	"github.com/kooflow/kooflow/internal/instance"
+	"github.com/kooflow/kooflow/internal/koogallery/orderquery"
+	"github.com/kooflow/kooflow/internal/lifecycle"
+	"github.com/kooflow/kooflow/internal/provisioning"
 )
 
 // TestPurchaseProvisionRelease is the plain path: newInstance answers at once, the order is queried and recorded,

@@ -44,7 +44,7 @@ func TestReplayRecordedHistories(t *testing.T) {
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			r := worker.NewWorkflowReplayer()
-			RegisterLifecycle(r, LifecycleConfig{})
+			registerForTest(r, LifecycleConfig{})
 			if err := r.ReplayWorkflowHistory(nil, loadHistory(t, f)); err != nil {
 				t.Fatalf("the current code cannot replay %s: %v", f, err)
 			}

@@ -9,40 +9,30 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/kooflow/kooflow/activities"
 	"github.com/kooflow/kooflow/api/httpx"
-	"github.com/kooflow/kooflow/catalog"
-	"github.com/kooflow/kooflow/config"
-	"github.com/kooflow/kooflow/instance"
-	"github.com/kooflow/kooflow/settlement"
-	"github.com/kooflow/kooflow/settlement/flow"
-	"github.com/kooflow/kooflow/settlement/ledger"
+	"github.com/kooflow/kooflow/internal/app"
+	"github.com/kooflow/kooflow/internal/catalog"
+	"github.com/kooflow/kooflow/internal/instance"
+	"github.com/kooflow/kooflow/internal/ledger"
+	"github.com/kooflow/kooflow/internal/settlement"
+	"github.com/kooflow/kooflow/workflows"
 )
 
-// Deps are what the handlers need.
-type Deps struct {
-	Config   config.Config
-	Log      *slog.Logger
-	Pool     *pgxpool.Pool
-	Temporal client.Client
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
-}
-
 type handlers struct {
-	d       Deps
+	d       app.Deps
+	now     func() time.Time
 	store   *ledger.Store
 	catalog *catalog.Catalog
 }
@@ -51,15 +41,8 @@ type handlers struct {
 const maxImportBytes = 32 << 20
 
 // Mount adds the settlement routes under the console group (/console/v1/bills…).
-func Mount(console *gin.RouterGroup, d Deps) error {
-	cat, err := flow.LoadCatalog(d.Config)
-	if err != nil {
-		return fmt.Errorf("bills: %w", err)
-	}
-	if d.Now == nil {
-		d.Now = time.Now
-	}
-	h := &handlers{d: d, store: &ledger.Store{Pool: d.Pool}, catalog: cat}
+func Mount(console *gin.RouterGroup, d app.Deps) {
+	h := &handlers{d: d, now: d.Clock(), store: &ledger.Store{Pool: d.Pool}, catalog: d.Catalog}
 	g := console.Group("/bills")
 	g.GET("", h.list)
 	g.GET("/:period/:productType", h.show)
@@ -74,7 +57,6 @@ func Mount(console *gin.RouterGroup, d Deps) error {
 	g.POST("/transactions/import", h.importTransactions)
 	g.GET("/adjustments", h.pendingAdjustments)
 	g.POST("/adjustments", h.addAdjustment)
-	return nil
 }
 
 // fail answers a ledger error: refusals in their own terms, anything else as a logged 500.
@@ -373,7 +355,7 @@ func (h *handlers) explain(c *gin.Context) {
 		httpx.WriteProblem(c, http.StatusBadRequest, err.Error(), httpx.FieldError{Field: "orderId", Detail: err.Error()})
 		return
 	}
-	es, err := h.store.Explain(c.Request.Context(), orderID, c.Query("orderLineId"), h.d.Now(), h.catalog)
+	es, err := h.store.Explain(c.Request.Context(), orderID, c.Query("orderLineId"), h.now(), h.catalog)
 	if err != nil {
 		fail(c, "explain order", err)
 		return
@@ -390,7 +372,7 @@ func (h *handlers) estimate(c *gin.Context) {
 	if !decode(c, &req, true) {
 		return
 	}
-	now := h.d.Now()
+	now := h.now()
 	p := settlement.PeriodOf(now)
 	if req.Period != "" {
 		var err error
@@ -403,7 +385,7 @@ func (h *handlers) estimate(c *gin.Context) {
 			return
 		}
 	}
-	est, err := h.store.Estimate(c.Request.Context(), ledger.EstimateRequest{Period: p, AsOf: now, Terms: flow.Terms(h.catalog),
+	est, err := h.store.Estimate(c.Request.Context(), ledger.EstimateRequest{Period: p, AsOf: now, Terms: activities.SettlementTerms(h.catalog),
 		Threshold: h.d.Config.SettlementThreshold})
 	if err != nil {
 		fail(c, "estimate", err)
@@ -435,7 +417,7 @@ func (h *handlers) close(c *gin.Context) {
 		httpx.WriteProblem(c, http.StatusBadRequest, err.Error(), httpx.FieldError{Field: "period", Detail: err.Error()})
 		return
 	}
-	if h.d.Now().Before(p.End()) {
+	if h.now().Before(p.End()) {
 		httpx.WriteProblem(c, http.StatusBadRequest, fmt.Sprintf("period %s has not ended; ask for an estimate instead", p),
 			httpx.FieldError{Field: "period", Detail: "not ended"})
 		return
@@ -446,14 +428,14 @@ func (h *handlers) close(c *gin.Context) {
 		return
 	}
 	run, err := h.d.Temporal.ExecuteWorkflow(c.Request.Context(), client.StartWorkflowOptions{
-		ID: flow.WorkflowID(p), TaskQueue: h.d.Config.TaskQueue,
+		ID: workflows.SettlementWorkflowID(p), TaskQueue: h.d.Config.TaskQueue,
 		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
 		TypedSearchAttributes:                    temporal.NewSearchAttributes(instance.SASettlementPeriod.ValueSet(p.String())),
 		StaticSummary:                            "close " + p.String() + " (console: " + httpx.ActorName(c) + ")",
-	}, flow.PeriodWorkflowName, flow.PeriodInput{Period: p.String(), ProductTypes: ts, RequestedBy: "console " + httpx.ActorName(c)})
+	}, workflows.SettlementPeriodWorkflowType, workflows.SettlementPeriodInput{Period: p.String(), ProductTypes: ts, RequestedBy: "console " + httpx.ActorName(c)})
 	if err != nil && temporal.IsWorkflowExecutionAlreadyStartedError(err) {
-		httpx.WriteProblem(c, http.StatusConflict, "the settlement workflow "+flow.WorkflowID(p)+" is already running")
+		httpx.WriteProblem(c, http.StatusConflict, "the settlement workflow "+workflows.SettlementWorkflowID(p)+" is already running")
 		return
 	}
 	if err != nil {
@@ -520,7 +502,7 @@ func (h *handlers) setPayment(c *gin.Context) {
 			httpx.FieldError{Field: "credit", Detail: "missing"})
 		return
 	}
-	p, changed, err := h.store.SetPayment(c.Request.Context(), id, *req.Credit, req.RepaidAt, httpx.ActorName(c), h.d.Now())
+	p, changed, err := h.store.SetPayment(c.Request.Context(), id, *req.Credit, req.RepaidAt, httpx.ActorName(c), h.now())
 	if err != nil {
 		fail(c, "record payment", err)
 		return
@@ -539,11 +521,11 @@ func (h *handlers) repayment(c *gin.Context) {
 	if !decode(c, &req, false) {
 		return
 	}
-	at := h.d.Now().UTC()
+	at := h.now().UTC()
 	if req.RepaidAt != nil {
 		at = req.RepaidAt.UTC()
 	}
-	p, changed, err := h.store.SetPayment(c.Request.Context(), req.OrderID, true, &at, httpx.ActorName(c), h.d.Now())
+	p, changed, err := h.store.SetPayment(c.Request.Context(), req.OrderID, true, &at, httpx.ActorName(c), h.now())
 	if err != nil {
 		fail(c, "record repayment", err)
 		return

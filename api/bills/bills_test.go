@@ -21,14 +21,17 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 	"golang.org/x/text/encoding/simplifiedchinese"
 
+	"github.com/kooflow/kooflow/activities"
 	"github.com/kooflow/kooflow/api/httpx"
-	"github.com/kooflow/kooflow/catalog"
-	"github.com/kooflow/kooflow/config"
-	"github.com/kooflow/kooflow/settlement"
-	"github.com/kooflow/kooflow/settlement/fixture"
-	"github.com/kooflow/kooflow/settlement/flow"
-	"github.com/kooflow/kooflow/settlement/ledger"
-	"github.com/kooflow/kooflow/testenv"
+	"github.com/kooflow/kooflow/internal/app"
+	"github.com/kooflow/kooflow/internal/catalog"
+	"github.com/kooflow/kooflow/internal/config"
+	"github.com/kooflow/kooflow/internal/ledger"
+	"github.com/kooflow/kooflow/internal/ledger/fixture"
+	"github.com/kooflow/kooflow/internal/settlement"
+	"github.com/kooflow/kooflow/internal/testenv"
+	"github.com/kooflow/kooflow/worker"
+	"github.com/kooflow/kooflow/workflows"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -118,9 +121,9 @@ func start(t *testing.T) (api, *ledger.Store) {
 	}
 	store := &ledger.Store{Pool: pool}
 	w := sdkworker.New(tc, tq, sdkworker.Options{})
-	flow.RegisterWorkflows(w)
-	w.RegisterActivity(&flow.Activities{Store: store, Catalog: cat, Log: log,
-		Settings: flow.Settings{Threshold: cfg.SettlementThreshold, BatchSize: 3}})
+	worker.RegisterWorkflows(w, workflows.LifecycleConfig{})
+	w.RegisterActivity(&activities.Settlement{Store: store, Catalog: cat, Log: log,
+		Settings: activities.SettlementSettings{Threshold: cfg.SettlementThreshold, BatchSize: 3}})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -134,9 +137,7 @@ func start(t *testing.T) (api, *ledger.Store) {
 	r := gin.New()
 	r.Use(httpx.RequestContext(log), httpx.Recover())
 	console := r.Group("/console/v1", httpx.ConsoleAuth(tokens))
-	if err := Mount(console, Deps{Config: cfg, Log: log, Pool: pool, Temporal: tc}); err != nil {
-		t.Fatal(err)
-	}
+	Mount(console, app.Deps{Config: cfg, Log: log, Pool: pool, Temporal: tc, Catalog: cat})
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
 

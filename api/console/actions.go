@@ -15,8 +15,8 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/kooflow/kooflow/api/httpx"
-	"github.com/kooflow/kooflow/instance"
-	"github.com/kooflow/kooflow/lifecycle"
+	"github.com/kooflow/kooflow/internal/instance"
+	"github.com/kooflow/kooflow/internal/lifecycle"
 )
 
 // updateTimeout bounds how long a console action waits for its workflow. Actions return once recorded, which

@@ -8,7 +8,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/kooflow/kooflow/catalog"
+	"github.com/kooflow/kooflow/internal/catalog"
 )
 
 // CatalogView is GET /catalog: what the worker provisions and settles by, and what needs a person's look.

@@ -8,37 +8,9 @@
 package console
 
 import (
-	"fmt"
-	"log/slog"
-
 	"github.com/gin-gonic/gin"
-	"github.com/jackc/pgx/v5/pgxpool"
-	"go.temporal.io/sdk/client"
-
-	"github.com/kooflow/kooflow/catalog"
-	"github.com/kooflow/kooflow/config"
+	"github.com/kooflow/kooflow/internal/app"
 )
-
-// Deps are what the console handlers need.
-type Deps struct {
-	Config   config.Config
-	Log      *slog.Logger
-	Pool     *pgxpool.Pool
-	Temporal client.Client
-	// Catalog is the product catalog the worker also loads; CatalogSource says where it came from.
-	Catalog       *catalog.Catalog
-	CatalogSource string
-}
-
-// LoadCatalog loads the catalog as the worker does: KOOFLOW_CATALOG_FILE, else the development catalog.
-func LoadCatalog(cfg config.Config) (*catalog.Catalog, string, error) {
-	if cfg.CatalogFile != "" {
-		c, err := catalog.Load(cfg.CatalogFile)
-		return c, cfg.CatalogFile, err
-	}
-	c, err := catalog.Parse(catalog.DevCatalog)
-	return c, "built-in development catalog (set " + config.EnvCatalogFile + ")", err
-}
 
 // Mount adds the instance routes to the console group (which already requires a console token):
 //
@@ -50,16 +22,7 @@ func LoadCatalog(cfg config.Config) (*catalog.Catalog, string, error) {
 //	POST /console/v1/instances/:id/operator                     resume or skip the parked step
 //	GET  /console/v1/alerts                                     open alerts, newest first
 //	GET  /console/v1/catalog                                    the product catalog, with warnings
-//
-// A nil Catalog is loaded with LoadCatalog.
-func Mount(g *gin.RouterGroup, d Deps) error {
-	if d.Catalog == nil {
-		c, src, err := LoadCatalog(d.Config)
-		if err != nil {
-			return fmt.Errorf("console: %s: %w", config.EnvCatalogFile, err)
-		}
-		d.Catalog, d.CatalogSource = c, src
-	}
+func Mount(g *gin.RouterGroup, d app.Deps) {
 	h := &handlers{d: d}
 	g.GET("/instances", h.list)
 	g.GET("/instances/:id", h.get)
@@ -69,7 +32,6 @@ func Mount(g *gin.RouterGroup, d Deps) error {
 	g.POST("/instances/:id/operator", h.operator)
 	g.GET("/alerts", h.alerts)
 	g.GET("/catalog", h.catalog)
-	return nil
 }
 
-type handlers struct{ d Deps }
+type handlers struct{ d app.Deps }

@@ -17,9 +17,10 @@ import (
 
 	"github.com/kooflow/kooflow/api/console"
 	"github.com/kooflow/kooflow/api/httpx"
-	"github.com/kooflow/kooflow/instance"
-	"github.com/kooflow/kooflow/koogallery"
-	"github.com/kooflow/kooflow/testenv"
+	"github.com/kooflow/kooflow/internal/instance"
+	"github.com/kooflow/kooflow/internal/koogallery"
+	"github.com/kooflow/kooflow/internal/testenv"
+	"github.com/kooflow/kooflow/worker"
 	"github.com/kooflow/kooflow/workflows"
 )
 
@@ -138,7 +139,7 @@ func history(t *testing.T, s *stack, wfID, runID string) *historypb.History {
 func replay(t *testing.T, h *historypb.History) {
 	t.Helper()
 	r := sdkworker.NewWorkflowReplayer()
-	workflows.RegisterLifecycle(r, workflows.LifecycleConfig{})
+	worker.RegisterWorkflows(r, workflows.LifecycleConfig{})
 	if err := r.ReplayWorkflowHistory(nil, h); err != nil {
 		t.Fatalf("replay: %v", err)
 	}

@@ -11,12 +11,12 @@ import (
 	"time"
 
 	"github.com/kooflow/kooflow/api/console"
-	"github.com/kooflow/kooflow/config"
-	"github.com/kooflow/kooflow/instance"
-	"github.com/kooflow/kooflow/koogallery"
-	"github.com/kooflow/kooflow/lifecycle"
-	"github.com/kooflow/kooflow/provisioning"
-	"github.com/kooflow/kooflow/testenv"
+	"github.com/kooflow/kooflow/internal/config"
+	"github.com/kooflow/kooflow/internal/instance"
+	"github.com/kooflow/kooflow/internal/koogallery"
+	"github.com/kooflow/kooflow/internal/lifecycle"
+	"github.com/kooflow/kooflow/internal/provisioning"
+	"github.com/kooflow/kooflow/internal/testenv"
 )
 
 // TestParkingThroughTheConsole: the seller's provisioning endpoint refuses a create; the instance parks (row,

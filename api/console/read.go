@@ -16,7 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/kooflow/kooflow/api/httpx"
-	"github.com/kooflow/kooflow/instance"
+	"github.com/kooflow/kooflow/internal/instance"
 )
 
 // Instance is one instance as the read model holds it. The initial password of its appInfo is never shown.

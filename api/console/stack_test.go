@@ -17,12 +17,12 @@ import (
 
 	"github.com/kooflow/kooflow/api/console"
 	"github.com/kooflow/kooflow/api/httpx"
-	"github.com/kooflow/kooflow/config"
 	"github.com/kooflow/kooflow/emulator/market"
-	"github.com/kooflow/kooflow/instance"
-	"github.com/kooflow/kooflow/koogallery"
-	"github.com/kooflow/kooflow/testenv"
-	"github.com/kooflow/kooflow/teststack"
+	"github.com/kooflow/kooflow/internal/config"
+	"github.com/kooflow/kooflow/internal/instance"
+	"github.com/kooflow/kooflow/internal/koogallery"
+	"github.com/kooflow/kooflow/internal/testenv"
+	"github.com/kooflow/kooflow/internal/teststack"
 )
 
 // The tests of this package run the whole product on real parts: the real router (production interface and

@@ -5,8 +5,8 @@ import (
 	"errors"
 	"time"
 
-	"github.com/kooflow/kooflow/instance"
-	"github.com/kooflow/kooflow/koogallery"
+	"github.com/kooflow/kooflow/internal/instance"
+	"github.com/kooflow/kooflow/internal/koogallery"
 )
 
 // Backend carries out the activities once a request is authenticated and valid. The production implementation

@@ -13,7 +13,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/kooflow/kooflow/api/httpx"
-	"github.com/kooflow/kooflow/koogallery"
+	"github.com/kooflow/kooflow/internal/koogallery"
 )
 
 // FuzzServe sends arbitrary bodies and query strings to the production interface (with a backend that accepts

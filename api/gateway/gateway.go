@@ -16,13 +16,12 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/jackc/pgx/v5/pgxpool"
-	"go.temporal.io/sdk/client"
 
 	"github.com/kooflow/kooflow/api/httpx"
-	"github.com/kooflow/kooflow/config"
-	"github.com/kooflow/kooflow/instance"
-	"github.com/kooflow/kooflow/koogallery"
+	"github.com/kooflow/kooflow/internal/app"
+	"github.com/kooflow/kooflow/internal/config"
+	"github.com/kooflow/kooflow/internal/instance"
+	"github.com/kooflow/kooflow/internal/koogallery"
 )
 
 // NonceStore is the replay cache. Claim records nonce and reports whether it was new; it must be shared by
@@ -49,31 +48,21 @@ type Handler struct {
 	Now func() time.Time
 }
 
-// Deps are what Mount needs from the API process.
-type Deps struct {
-	Config   config.Config
-	Log      *slog.Logger
-	Pool     *pgxpool.Pool
-	Temporal client.Client
-	// Background bounds the gateway's background work (the inbox's dispatchers and re-driver); nil means it
-	// runs until the pool is closed.
-	Background context.Context
+// NewInbox builds the inbox newInstance calls are accepted into. The API process runs its dispatcher
+// (Inbox.Run) for as long as it serves the routes Mount adds.
+func NewInbox(d app.Deps) *Inbox {
+	return &Inbox{Pool: d.Pool, Client: d.Temporal, TaskQueue: d.Config.TaskQueue, Log: d.Log}
 }
 
-// Mount adds the production interface at the configured path (POST) and the message log to the console group.
-func Mount(r gin.IRoutes, console *gin.RouterGroup, d Deps) {
+// Mount adds the production interface at the configured path (POST), and the message log and the inbox to the
+// console group. It starts nothing: inbox's dispatcher is run by the caller.
+func Mount(r gin.IRoutes, console *gin.RouterGroup, d app.Deps, inbox *Inbox) {
 	if d.Config.AccessKey == "" {
 		d.Log.Warn("no KooGallery access key: the production interface refuses every call", "set", config.EnvAccessKey)
 		r.POST(d.Config.ProductionPath, func(c *gin.Context) {
 			httpx.WriteProblem(c, http.StatusServiceUnavailable, "the production interface is not configured ("+config.EnvAccessKey+" is unset)")
 		})
 	} else {
-		inbox := &Inbox{Pool: d.Pool, Client: d.Temporal, TaskQueue: d.Config.TaskQueue, Log: d.Log}
-		bg := d.Background
-		if bg == nil {
-			bg = context.Background()
-		}
-		go inbox.Run(bg, time.Second)
 		h := &Handler{
 			AccessKey: d.Config.AccessKey.Reveal(),
 			Verifier:  koogallery.Verifier{AccessKey: d.Config.AccessKey.Reveal(), Window: d.Config.SignatureSkew},

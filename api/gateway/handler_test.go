@@ -20,9 +20,10 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/kooflow/kooflow/api/httpx"
-	"github.com/kooflow/kooflow/config"
-	"github.com/kooflow/kooflow/instance"
-	"github.com/kooflow/kooflow/koogallery"
+	"github.com/kooflow/kooflow/internal/app"
+	"github.com/kooflow/kooflow/internal/config"
+	"github.com/kooflow/kooflow/internal/instance"
+	"github.com/kooflow/kooflow/internal/koogallery"
 )
 
 // These tests drive the handler over real HTTP with in-memory stand-ins for the replay cache, the message log
@@ -562,8 +563,8 @@ func TestMountWithoutKeyRefuses(t *testing.T) {
 	// Without an access key nothing can be verified or signed; the endpoint says so instead of pretending.
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
-	Mount(r, r.Group("/console/v1"), Deps{Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Config: configWith("", "/koogallery/v2")})
+	d := app.Deps{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Config: configWith("", "/koogallery/v2")}
+	Mount(r, r.Group("/console/v1"), d, NewInbox(d))
 	srv := httptest.NewServer(r)
 	defer srv.Close()
 	resp, err := http.Post(srv.URL+"/koogallery/v2", "application/json", strings.NewReader(`{}`))

@@ -15,7 +15,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/kooflow/kooflow/instance"
+	"github.com/kooflow/kooflow/internal/instance"
 )
 
 // Inbox makes newInstance durable before it is answered and starts the instance's workflow from it.

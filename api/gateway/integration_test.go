@@ -20,11 +20,11 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/kooflow/kooflow/api/gateway"
-	"github.com/kooflow/kooflow/config"
-	"github.com/kooflow/kooflow/instance"
-	"github.com/kooflow/kooflow/koogallery"
-	"github.com/kooflow/kooflow/testenv"
-	"github.com/kooflow/kooflow/teststack"
+	"github.com/kooflow/kooflow/internal/config"
+	"github.com/kooflow/kooflow/internal/instance"
+	"github.com/kooflow/kooflow/internal/koogallery"
+	"github.com/kooflow/kooflow/internal/testenv"
+	"github.com/kooflow/kooflow/internal/teststack"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }

@@ -9,12 +9,12 @@ import (
 
 	"github.com/shopspring/decimal"
 
-	"github.com/kooflow/kooflow/config"
 	"github.com/kooflow/kooflow/emulator/market"
-	"github.com/kooflow/kooflow/instance"
-	"github.com/kooflow/kooflow/koogallery"
-	"github.com/kooflow/kooflow/testenv"
-	"github.com/kooflow/kooflow/teststack"
+	"github.com/kooflow/kooflow/internal/config"
+	"github.com/kooflow/kooflow/internal/instance"
+	"github.com/kooflow/kooflow/internal/koogallery"
+	"github.com/kooflow/kooflow/internal/testenv"
+	"github.com/kooflow/kooflow/internal/teststack"
 )
 
 // These tests drive the real lifecycle workflow through the real worker registration (worker.New) and the real

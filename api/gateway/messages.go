@@ -12,7 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/kooflow/kooflow/koogallery"
+	"github.com/kooflow/kooflow/internal/koogallery"
 )
 
 // Message is one inbound production-interface call as received and as answered.

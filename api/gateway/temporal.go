@@ -12,8 +12,8 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
-	"github.com/kooflow/kooflow/instance"
-	"github.com/kooflow/kooflow/koogallery"
+	"github.com/kooflow/kooflow/internal/instance"
+	"github.com/kooflow/kooflow/internal/koogallery"
 )
 
 // TemporalBackend dispatches activities to the instance workflows (design decision 2) and reads queryInstance

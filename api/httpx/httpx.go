@@ -13,8 +13,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/kooflow/kooflow/config"
-	"github.com/kooflow/kooflow/instance"
+	"github.com/kooflow/kooflow/internal/config"
+	"github.com/kooflow/kooflow/internal/instance"
 )
 
 // Problem is an RFC 9457 problem details body.

@@ -16,9 +16,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/kooflow/kooflow/config"
-	"github.com/kooflow/kooflow/devstack"
-	"github.com/kooflow/kooflow/store"
+	"github.com/kooflow/kooflow/internal/config"
+	"github.com/kooflow/kooflow/internal/devstack"
+	"github.com/kooflow/kooflow/internal/store"
 )
 
 // Development defaults. They are only ever used by `kooflow dev`, which binds everything to 127.0.0.1; the banner

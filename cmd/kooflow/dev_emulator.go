@@ -9,8 +9,8 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/kooflow/kooflow/config"
 	"github.com/kooflow/kooflow/emulator/market"
+	"github.com/kooflow/kooflow/internal/config"
 )
 
 // startDevMarket serves the KooGallery emulator's open APIs (order query, usage push) inside the `kooflow dev`

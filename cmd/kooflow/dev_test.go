@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kooflow/kooflow/devstack"
-	"github.com/kooflow/kooflow/testenv"
+	"github.com/kooflow/kooflow/internal/devstack"
+	"github.com/kooflow/kooflow/internal/testenv"
 )
 
 // TestDevStack runs `kooflow dev` as a newcomer would (a real binary, real child processes), waits for its

@@ -17,8 +17,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/kooflow/kooflow/catalog"
-	"github.com/kooflow/kooflow/config"
 	"github.com/kooflow/kooflow/emulator/clock"
 	"github.com/kooflow/kooflow/emulator/console"
 	"github.com/kooflow/kooflow/emulator/deliver"
@@ -26,7 +24,9 @@ import (
 	"github.com/kooflow/kooflow/emulator/ledger"
 	"github.com/kooflow/kooflow/emulator/market"
 	"github.com/kooflow/kooflow/emulator/scenario"
-	"github.com/kooflow/kooflow/logging"
+	"github.com/kooflow/kooflow/internal/catalog"
+	"github.com/kooflow/kooflow/internal/config"
+	"github.com/kooflow/kooflow/internal/logging"
 )
 
 // errFailed makes the process exit non-zero after a report that found problems.

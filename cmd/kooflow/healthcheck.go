@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/kooflow/kooflow/config"
+	"github.com/kooflow/kooflow/internal/config"
 )
 
 // newHealthcheckCmd probes the local API's /healthz; container images without a shell or curl use it as their

@@ -14,9 +14,9 @@ import (
 	"github.com/shopspring/decimal"
 	"github.com/spf13/cobra"
 
-	"github.com/kooflow/kooflow/config"
 	"github.com/kooflow/kooflow/emulator/market"
-	"github.com/kooflow/kooflow/loadgen"
+	"github.com/kooflow/kooflow/internal/config"
+	"github.com/kooflow/kooflow/internal/loadgen"
 )
 
 type loadOptions struct {

@@ -13,8 +13,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/kooflow/kooflow/config"
-	"github.com/kooflow/kooflow/logging"
+	"github.com/kooflow/kooflow/internal/config"
+	"github.com/kooflow/kooflow/internal/logging"
 )
 
 func main() {

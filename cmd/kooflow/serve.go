@@ -4,15 +4,19 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
 
 	"github.com/kooflow/kooflow/api"
-	"github.com/kooflow/kooflow/config"
-	"github.com/kooflow/kooflow/logging"
-	"github.com/kooflow/kooflow/store"
+	"github.com/kooflow/kooflow/api/gateway"
+	"github.com/kooflow/kooflow/internal/app"
+	"github.com/kooflow/kooflow/internal/catalog"
+	"github.com/kooflow/kooflow/internal/config"
+	"github.com/kooflow/kooflow/internal/logging"
+	"github.com/kooflow/kooflow/internal/store"
 	"github.com/kooflow/kooflow/worker"
 )
 
@@ -37,6 +41,24 @@ func connect(ctx context.Context, cfg config.Config, log *slog.Logger) (*pgxpool
 	return pool, tc, nil
 }
 
+// open builds a serving process's dependencies: PostgreSQL, Temporal and the product catalog, each opened once
+// here and handed to the parts. close releases them.
+func open(ctx context.Context, cfg config.Config, log *slog.Logger) (d app.Deps, close func(), err error) {
+	cat, source, err := catalog.Open(cfg.CatalogFile)
+	if err != nil {
+		return d, nil, fmt.Errorf("%s: %w", config.EnvCatalogFile, err)
+	}
+	if cfg.CatalogFile == "" {
+		log.Warn("no product catalog configured: using the development catalog", "set", config.EnvCatalogFile)
+	}
+	pool, tc, err := connect(ctx, cfg, log)
+	if err != nil {
+		return d, nil, err
+	}
+	d = app.Deps{Config: cfg, Log: log, Pool: pool, Temporal: tc, Catalog: cat, CatalogSource: source}
+	return d, func() { tc.Close(); pool.Close() }, nil
+}
+
 func newAPICmd() *cobra.Command {
 	var addr string
 	cmd := &cobra.Command{
@@ -54,16 +76,19 @@ func newAPICmd() *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
-			pool, tc, err := connect(ctx, cfg, log)
+			d, closeDeps, err := open(ctx, cfg, log)
 			if err != nil {
 				return err
 			}
-			defer pool.Close()
-			defer tc.Close()
-			h, err := api.New(api.Deps{Config: cfg, Log: log, Pool: pool, Temporal: tc, Background: ctx})
+			defer closeDeps()
+			inbox := gateway.NewInbox(d)
+			h, err := api.New(d, inbox)
 			if err != nil {
 				return err
 			}
+			// The inbox dispatcher starts accepted purchases' workflows (and re-drives any a crashed process left);
+			// it runs as long as the process serves.
+			go inbox.Run(ctx, time.Second)
 			return api.Serve(ctx, cfg.HTTPAddr, h, log, nil)
 		},
 	}
@@ -85,13 +110,20 @@ func newWorkerCmd() *cobra.Command {
 				cfg.TaskQueue = taskQueue
 			}
 			ctx := cmd.Context()
-			pool, tc, err := connect(ctx, cfg, log)
+			d, closeDeps, err := open(ctx, cfg, log)
 			if err != nil {
 				return err
 			}
-			defer pool.Close()
-			defer tc.Close()
-			return worker.Run(ctx, worker.Deps{Config: cfg, Log: log, Pool: pool, Temporal: tc})
+			defer closeDeps()
+			if cfg.SettlementSchedule {
+				sc := worker.SettlementScheduleFrom(cfg)
+				if err := worker.EnsureSettlementSchedule(ctx, d.Temporal, sc); err != nil {
+					return err
+				}
+				log.Info("settlement schedule ensured", "schedule_id", worker.SettlementScheduleID, "hour", sc.Hour,
+					"days", sc.Days, "time_zone", "Asia/Shanghai")
+			}
+			return worker.Run(ctx, d)
 		},
 	}
 	cmd.Flags().StringVar(&taskQueue, "task-queue", "", "task queue (overrides "+config.EnvTaskQueue+")")

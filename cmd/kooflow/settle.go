@@ -12,12 +12,14 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/kooflow/kooflow/config"
-	"github.com/kooflow/kooflow/instance"
-	"github.com/kooflow/kooflow/settlement"
-	"github.com/kooflow/kooflow/settlement/bench"
-	"github.com/kooflow/kooflow/settlement/flow"
-	"github.com/kooflow/kooflow/settlement/ledger"
+	"github.com/kooflow/kooflow/activities"
+	"github.com/kooflow/kooflow/internal/bench"
+	"github.com/kooflow/kooflow/internal/config"
+	"github.com/kooflow/kooflow/internal/instance"
+	"github.com/kooflow/kooflow/internal/ledger"
+	"github.com/kooflow/kooflow/internal/settlement"
+	"github.com/kooflow/kooflow/worker"
+	"github.com/kooflow/kooflow/workflows"
 )
 
 // newSettleCmd groups the settlement operator commands and the benchmark.
@@ -60,11 +62,11 @@ is verified against their content hashes and returns the same bills; otherwise i
 			defer pool.Close()
 			defer tc.Close()
 			run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-				ID: flow.WorkflowID(p), TaskQueue: cfg.TaskQueue,
+				ID: workflows.SettlementWorkflowID(p), TaskQueue: cfg.TaskQueue,
 				WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 				TypedSearchAttributes: temporal.NewSearchAttributes(instance.SASettlementPeriod.ValueSet(p.String())),
 				StaticSummary:         "close " + p.String() + " (kooflow settle close)",
-			}, flow.PeriodWorkflowName, flow.PeriodInput{Period: p.String(), ProductTypes: ts, RequestedBy: "cli " + os.Getenv("USER")})
+			}, workflows.SettlementPeriodWorkflowType, workflows.SettlementPeriodInput{Period: p.String(), ProductTypes: ts, RequestedBy: "cli " + os.Getenv("USER")})
 			if err != nil {
 				return fmt.Errorf("start settlement workflow for %s: %w", p, err)
 			}
@@ -72,7 +74,7 @@ is verified against their content hashes and returns the same bills; otherwise i
 			if !wait {
 				return nil
 			}
-			var res flow.PeriodResult
+			var res workflows.SettlementPeriodResult
 			if err := run.Get(ctx, &res); err != nil {
 				return fmt.Errorf("settlement workflow %s: %w", run.GetID(), err)
 			}
@@ -99,19 +101,14 @@ func newSettleEstimateCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cat, err := flow.LoadCatalog(cfg)
-			if err != nil {
-				return err
-			}
 			ctx := cmd.Context()
-			pool, tc, err := connect(ctx, cfg, log)
+			d, closeDeps, err := open(ctx, cfg, log)
 			if err != nil {
 				return err
 			}
-			defer pool.Close()
-			defer tc.Close()
-			est, err := (&ledger.Store{Pool: pool}).Estimate(ctx, ledger.EstimateRequest{Period: p, AsOf: time.Now(),
-				Terms: flow.Terms(cat), Threshold: cfg.SettlementThreshold})
+			defer closeDeps()
+			est, err := (&ledger.Store{Pool: d.Pool}).Estimate(ctx, ledger.EstimateRequest{Period: p, AsOf: time.Now(),
+				Terms: activities.SettlementTerms(d.Catalog), Threshold: cfg.SettlementThreshold})
 			if err != nil {
 				return err
 			}
@@ -138,16 +135,15 @@ func newSettleScheduleCmd() *cobra.Command {
 			}
 			defer pool.Close()
 			defer tc.Close()
-			sc := flow.ScheduleConfig{TaskQueue: cfg.TaskQueue, Hour: cfg.SettlementHour,
-				Days: []int{cfg.SettlementDay, cfg.SettlementDayGeneral}}
-			if err := flow.EnsureSchedule(ctx, tc, sc); err != nil {
+			sc := worker.SettlementScheduleFrom(cfg)
+			if err := worker.EnsureSettlementSchedule(ctx, tc, sc); err != nil {
 				return err
 			}
-			desc, err := tc.ScheduleClient().GetHandle(ctx, flow.ScheduleID).Describe(ctx)
+			desc, err := tc.ScheduleClient().GetHandle(ctx, worker.SettlementScheduleID).Describe(ctx)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "schedule %s: paused=%v, next runs (Asia/Shanghai):\n", flow.ScheduleID, desc.Schedule.State.Paused)
+			fmt.Fprintf(cmd.OutOrStdout(), "schedule %s: paused=%v, next runs (Asia/Shanghai):\n", worker.SettlementScheduleID, desc.Schedule.State.Paused)
 			for _, t := range desc.Info.NextActionTimes {
 				fmt.Fprintf(cmd.OutOrStdout(), "  %s\n", t.In(settlement.Beijing).Format("2006-01-02 15:04 Mon"))
 			}
@@ -209,7 +205,7 @@ bills against the rows, and the time of a re-run (which verifies the closed bill
 	f := cmd.Flags()
 	f.IntVar(&o.Orders, "orders", 1_000_000, "synthetic eligible orders to generate")
 	f.StringVar(&period, "period", settlement.PeriodOf(time.Now()).Prev().String(), "period the orders fall in (must have ended)")
-	f.IntVar(&o.Parallelism, "parallelism", flow.DefaultParallelism, "batch activities run at once")
+	f.IntVar(&o.Parallelism, "parallelism", workflows.DefaultSettlementParallelism, "batch activities run at once")
 	f.IntVar(&o.BatchSize, "batch-size", ledger.DefaultBatchSize, "instances per batch")
 	f.StringVar(&o.BinDir, "bin-dir", "bin", "directory of the Temporal CLI (built there when missing)")
 	f.StringVar(&o.StateDir, "state-dir", "", "directory for the private servers (default: a temporary one, removed afterwards)")

@@ -9,10 +9,10 @@ import (
 
 	"github.com/shopspring/decimal"
 
-	"github.com/kooflow/kooflow/catalog"
 	"github.com/kooflow/kooflow/emulator/deliver"
 	"github.com/kooflow/kooflow/emulator/ledger"
 	"github.com/kooflow/kooflow/emulator/market"
+	"github.com/kooflow/kooflow/internal/catalog"
 )
 
 // Marketplace lifecycle states (the seller's read model uses the same words).

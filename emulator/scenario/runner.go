@@ -16,11 +16,11 @@ import (
 
 	"github.com/shopspring/decimal"
 
-	"github.com/kooflow/kooflow/catalog"
 	"github.com/kooflow/kooflow/emulator/clock"
 	"github.com/kooflow/kooflow/emulator/deliver"
 	"github.com/kooflow/kooflow/emulator/ledger"
 	"github.com/kooflow/kooflow/emulator/market"
+	"github.com/kooflow/kooflow/internal/catalog"
 )
 
 // Config shapes a run.

@@ -9,13 +9,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kooflow/kooflow/catalog"
 	"github.com/kooflow/kooflow/emulator/clock"
 	"github.com/kooflow/kooflow/emulator/deliver"
 	"github.com/kooflow/kooflow/emulator/internal/fakeseller"
 	"github.com/kooflow/kooflow/emulator/ledger"
 	"github.com/kooflow/kooflow/emulator/market"
 	. "github.com/kooflow/kooflow/emulator/scenario"
+	"github.com/kooflow/kooflow/internal/catalog"
 )
 
 const testKey = "scenario-test-access-key"

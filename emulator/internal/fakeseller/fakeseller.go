@@ -19,11 +19,11 @@ import (
 
 	"github.com/shopspring/decimal"
 
-	"github.com/kooflow/kooflow/catalog"
 	"github.com/kooflow/kooflow/emulator/deliver"
 	"github.com/kooflow/kooflow/emulator/market"
 	"github.com/kooflow/kooflow/emulator/scenario"
 	"github.com/kooflow/kooflow/emulator/sign"
+	"github.com/kooflow/kooflow/internal/catalog"
 )
 
 // Seller is the fake seller: an http.Handler for the production interface and a scenario.Seller.

@@ -1,0 +1,169 @@
+// Package catalog maps the marketplace's productId/skuCode to what kooflow needs to know about a product: its
+// name, whether it is under service supervision, its product type for settlement (general 通用 or
+// joint-operation 联营) with the platform fee rate or revenue share, and where it is provisioned.
+//
+// The catalog is loaded from a JSON file at start. A product the file does not know gets a safe default
+// (supervised, so nothing is settled before a person looks; general type; built-in provisioner) and Lookup
+// reports it as unknown so callers can raise a visible warning.
+package catalog
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/shopspring/decimal"
+)
+
+// ProductType is the settlement category of a product.
+type ProductType string
+
+const (
+	General        ProductType = "general"         // 通用商品: sales revenue minus the platform fee
+	JointOperation ProductType = "joint-operation" // 联营商品: settled by the agreed revenue share
+)
+
+// Product is one catalog entry. SKUs may override the name and the provisioning target.
+type Product struct {
+	ProductID  string      `json:"productId"`
+	Name       string      `json:"name"`
+	Type       ProductType `json:"type"`
+	Supervised bool        `json:"supervised"`
+	// PlatformFeeRate is the share of sales revenue the platform keeps for general products (e.g. "0.05").
+	PlatformFeeRate decimal.Decimal `json:"platformFeeRate"`
+	// RevenueShare is the seller's share of sales revenue for joint-operation products (e.g. "0.70").
+	RevenueShare decimal.Decimal `json:"revenueShare"`
+	// Provisioning names the target: "builtin" or "webhook" (KOOFLOW_PROVISIONER_URL).
+	Provisioning string `json:"provisioning"`
+	SKUs         []SKU  `json:"skus,omitempty"`
+}
+
+// SKU is one specification of a product.
+type SKU struct {
+	SKUCode   string          `json:"skuCode"`
+	Name      string          `json:"name"`
+	UnitPrice decimal.Decimal `json:"unitPrice"` // list price per period unit, yuan
+	Period    string          `json:"period"`    // month, year, day, once
+}
+
+// Catalog is an immutable set of products, safe for concurrent use.
+type Catalog struct {
+	products map[string]Product
+}
+
+// File is the JSON document a catalog is loaded from.
+type File struct {
+	Products []Product `json:"products"`
+}
+
+// Load reads a catalog file; an empty path yields an empty catalog (every product gets the default).
+func Load(path string) (*Catalog, error) {
+	if path == "" {
+		return New(nil)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read catalog: %w", err)
+	}
+	return Parse(b)
+}
+
+// DevSource is the Source that Open reports for the embedded development catalog.
+const DevSource = "embedded development catalog"
+
+// Open loads the catalog a process runs with: the file at path (KOOFLOW_CATALOG_FILE), or the embedded development
+// catalog when path is empty. source says which, for logs and the console's catalog view. Every process loads
+// its catalog once at start through Open and hands it to the parts that need it.
+func Open(path string) (c *Catalog, source string, err error) {
+	if path == "" {
+		c, err = Parse(DevCatalog)
+		return c, DevSource, err
+	}
+	c, err = Load(path)
+	return c, path, err
+}
+
+// Parse reads a catalog document.
+func Parse(b []byte) (*Catalog, error) {
+	var f File
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return nil, fmt.Errorf("parse catalog: %w", err)
+	}
+	return New(f.Products)
+}
+
+// New validates products and builds a catalog.
+func New(products []Product) (*Catalog, error) {
+	c := &Catalog{products: map[string]Product{}}
+	for i, p := range products {
+		if p.ProductID == "" {
+			return nil, fmt.Errorf("catalog product #%d: productId is empty", i+1)
+		}
+		if _, dup := c.products[p.ProductID]; dup {
+			return nil, fmt.Errorf("catalog product %s: listed twice", p.ProductID)
+		}
+		if p.Type == "" {
+			p.Type = General
+		}
+		if p.Type != General && p.Type != JointOperation {
+			return nil, fmt.Errorf("catalog product %s: type %q must be %q or %q", p.ProductID, p.Type, General, JointOperation)
+		}
+		one := decimal.NewFromInt(1)
+		if p.PlatformFeeRate.IsNegative() || p.PlatformFeeRate.GreaterThan(one) {
+			return nil, fmt.Errorf("catalog product %s: platformFeeRate %s must be within [0, 1]", p.ProductID, p.PlatformFeeRate)
+		}
+		if p.RevenueShare.IsNegative() || p.RevenueShare.GreaterThan(one) {
+			return nil, fmt.Errorf("catalog product %s: revenueShare %s must be within [0, 1]", p.ProductID, p.RevenueShare)
+		}
+		if p.Type == JointOperation && p.RevenueShare.IsZero() {
+			return nil, fmt.Errorf("catalog product %s: joint-operation products need a revenueShare", p.ProductID)
+		}
+		if p.Provisioning == "" {
+			p.Provisioning = "builtin"
+		}
+		if p.Provisioning != "builtin" && p.Provisioning != "webhook" {
+			return nil, fmt.Errorf("catalog product %s: provisioning %q must be builtin or webhook", p.ProductID, p.Provisioning)
+		}
+		c.products[p.ProductID] = p
+	}
+	return c, nil
+}
+
+// Default is what an unknown product is treated as: supervised (so it is not settled before a person has looked),
+// general, no platform fee configured, built-in provisioning.
+func Default(productID string) Product {
+	return Product{ProductID: productID, Name: "unknown product " + productID, Type: General, Supervised: true,
+		Provisioning: "builtin"}
+}
+
+// Lookup returns the product; known is false when the catalog does not list it and the default was used.
+func (c *Catalog) Lookup(productID string) (p Product, known bool) {
+	if p, ok := c.products[productID]; ok {
+		return p, true
+	}
+	return Default(productID), false
+}
+
+// SKU returns a product's SKU entry, if listed.
+func (p Product) SKU(code string) (SKU, bool) {
+	for _, s := range p.SKUs {
+		if s.SKUCode == code {
+			return s, true
+		}
+	}
+	return SKU{}, false
+}
+
+// Products lists the catalog sorted by productId.
+func (c *Catalog) Products() []Product {
+	out := make([]Product, 0, len(c.products))
+	for _, p := range c.products {
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ProductID < out[j].ProductID })
+	return out
+}

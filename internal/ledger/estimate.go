@@ -1,0 +1,101 @@
+package ledger
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
+
+	"github.com/kooflow/kooflow/internal/catalog"
+	"github.com/kooflow/kooflow/internal/settlement"
+)
+
+// EstimateRequest asks what a period's bills would hold if it closed now.
+type EstimateRequest struct {
+	Period    settlement.Period
+	AsOf      time.Time // lines attributed before min(AsOf, period end) count
+	Terms     map[string]settlement.Terms
+	Threshold decimal.Decimal
+}
+
+// Estimate is a 预估: the bills a close would produce, computed on demand and written nowhere.
+type Estimate struct {
+	Period string         `json:"period"`
+	AsOf   time.Time      `json:"asOf"`
+	Types  []TypeEstimate `json:"productTypes"`
+}
+
+// TypeEstimate is one product type's estimated bill.
+type TypeEstimate struct {
+	ProductType        catalog.ProductType `json:"productType"`
+	Lines              int64               `json:"lines"`
+	Revenue            decimal.Decimal     `json:"revenue"`
+	PlatformFee        decimal.Decimal     `json:"platformFee"`
+	Settlement         decimal.Decimal     `json:"settlement"`
+	PendingAdjustments int64               `json:"pendingAdjustments"`
+	AdjustmentTotal    decimal.Decimal     `json:"adjustmentTotal"`
+	Total              decimal.Decimal     `json:"total"`
+	Threshold          decimal.Decimal     `json:"threshold"`
+	WouldBill          bool                `json:"wouldBill"`
+}
+
+// Estimate runs the close's selection over every instance in one read-only snapshot and aggregates it.
+func (s *Store) Estimate(ctx context.Context, req EstimateRequest) (Estimate, error) {
+	end := req.Period.End()
+	if !req.AsOf.IsZero() && req.AsOf.Before(end) {
+		end = req.AsOf
+	}
+	est := Estimate{Period: req.Period.String(), AsOf: end.UTC()}
+	tx, err := s.Pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return est, fmt.Errorf("begin estimate: %w", err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // read-only
+	// As in a close's batches: memory, no nested loops over CTEs, ledger probes by key, no JIT compile.
+	for _, set := range []string{`SET LOCAL work_mem = '256MB'`, `SET LOCAL enable_nestloop = off`,
+		`SET LOCAL enable_seqscan = off`, `SET LOCAL jit = off`} {
+		if _, err := tx.Exec(ctx, set); err != nil {
+			return est, fmt.Errorf("%s: %w", set, err)
+		}
+	}
+	var ids, types, rates []string
+	for id, t := range req.Terms {
+		ids, types, rates = append(ids, id), append(types, string(t.Type)), append(rates, t.Rate.String())
+	}
+	got := map[catalog.ProductType]TypeEstimate{}
+	rows, err := tx.Query(ctx, estimateSQL, "", nil, end, ids, types, rates)
+	if err != nil {
+		return est, fmt.Errorf("estimate %s: %w", req.Period, err)
+	}
+	for rows.Next() {
+		var e TypeEstimate
+		var pt, rev, fee, set string
+		if err := rows.Scan(&pt, &e.Lines, &rev, &fee, &set); err != nil {
+			rows.Close()
+			return est, fmt.Errorf("read estimate: %w", err)
+		}
+		e.ProductType = catalog.ProductType(pt)
+		e.Revenue, e.PlatformFee, e.Settlement = decimal.RequireFromString(rev), decimal.RequireFromString(fee), decimal.RequireFromString(set)
+		got[e.ProductType] = e
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return est, fmt.Errorf("estimate %s: %w", req.Period, err)
+	}
+	for _, t := range settlement.ProductTypes {
+		e := got[t]
+		e.ProductType, e.Threshold = t, req.Threshold
+		var adj string
+		if err := tx.QueryRow(ctx, `SELECT count(*), coalesce(sum(amount), 0)::text FROM settlement_adjustments
+			WHERE product_type = $1 AND bill_id IS NULL AND created_at < $2`, string(t), end).Scan(&e.PendingAdjustments, &adj); err != nil {
+			return est, fmt.Errorf("sum pending adjustments: %w", err)
+		}
+		e.AdjustmentTotal = decimal.RequireFromString(adj)
+		e.Total = e.Settlement.Add(e.AdjustmentTotal)
+		e.WouldBill = settlement.MeetsThreshold(e.Total, req.Threshold)
+		est.Types = append(est.Types, e)
+	}
+	return est, nil
+}

@@ -1,0 +1,134 @@
+// Package teststack starts kooflow itself for integration tests: a real worker (every workflow and activity
+// registered as in production) and the real HTTP router, in-process, on testenv's Temporal dev server and a
+// PostgreSQL database, and, when a test needs the marketplace, the emulator's order-query API over TLS. Tests of
+// different areas thereby run the product the same way, and everything stops when the test ends.
+package teststack
+
+import (
+	"context"
+	"log/slog"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.temporal.io/sdk/client"
+
+	"github.com/kooflow/kooflow/api"
+	"github.com/kooflow/kooflow/api/gateway"
+	"github.com/kooflow/kooflow/emulator/market"
+	"github.com/kooflow/kooflow/internal/app"
+	"github.com/kooflow/kooflow/internal/catalog"
+	"github.com/kooflow/kooflow/internal/config"
+	"github.com/kooflow/kooflow/internal/testenv"
+	"github.com/kooflow/kooflow/worker"
+)
+
+// Stack is a running kooflow: URL serves the production interface and the console.
+type Stack struct {
+	URL      string
+	Config   config.Config
+	Pool     *pgxpool.Pool
+	Temporal client.Client
+	Log      *slog.Logger
+	deps     app.Deps
+}
+
+// Options choose what Start does not default.
+type Options struct {
+	// Pool is the database; nil gives a fresh migrated one (testenv.Pool).
+	Pool *pgxpool.Pool
+	// Log receives the stack's logs; nil logs through t.
+	Log *slog.Logger
+	// NoWorker leaves the task queue without a worker (to test what happens when no worker runs).
+	NoWorker bool
+}
+
+// Start runs a worker and the router for cfg. An empty cfg.TaskQueue gets one unique to the test.
+func Start(t testing.TB, cfg config.Config, o Options) *Stack {
+	t.Helper()
+	if cfg.TaskQueue == "" || cfg.TaskQueue == config.DefaultTaskQueue {
+		cfg.TaskQueue = testenv.TaskQueue(t)
+	}
+	if o.Log == nil {
+		o.Log = testenv.Logger(t)
+	}
+	if o.Pool == nil {
+		o.Pool = testenv.Pool(t)
+	}
+	tc := testenv.TemporalClient(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel) // stops the router's background work (the gateway's inbox dispatch) with the test
+	d := Deps(t, cfg, o.Log, o.Pool, tc)
+	if !o.NoWorker {
+		w, err := worker.New(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(w.Stop)
+	}
+	s := &Stack{Config: cfg, Pool: o.Pool, Temporal: tc, Log: o.Log, deps: d}
+	s.URL = s.serve(t, ctx)
+	return s
+}
+
+// SecondAPI serves another router on the same database and Temporal, as a second API process would.
+func (s *Stack) SecondAPI(t testing.TB) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	return s.serve(t, ctx)
+}
+
+// serve runs one API process's router and inbox dispatcher until ctx ends; it returns the router's URL.
+func (s *Stack) serve(t testing.TB, ctx context.Context) string {
+	t.Helper()
+	inbox := gateway.NewInbox(s.deps)
+	h, err := api.New(s.deps, inbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go inbox.Run(ctx, time.Second)
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// Deps builds the dependencies a process would (the catalog from cfg.CatalogFile, else the development one).
+func Deps(t testing.TB, cfg config.Config, log *slog.Logger, pool *pgxpool.Pool, tc client.Client) app.Deps {
+	t.Helper()
+	cat, source, err := catalog.Open(cfg.CatalogFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return app.Deps{Config: cfg, Log: log, Pool: pool, Temporal: tc, Catalog: cat, CatalogSource: source}
+}
+
+// Market starts the emulator's marketplace APIs over TLS on loopback; its URL and CA file go into
+// KOOGALLERY_API_ENDPOINT and KOOGALLERY_API_CA_FILE.
+func Market(t testing.TB, o market.Options) (*market.Market, *market.Server) {
+	t.Helper()
+	m, err := market.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := m.StartTLS("127.0.0.1:0", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	return m, srv
+}
+
+// Config builds a configuration from the given environment, as the processes read theirs.
+func Config(t testing.TB, env map[string]string) config.Config {
+	t.Helper()
+	cfg, err := config.FromEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
