@@ -1,5 +1,33 @@
-// Package store opens kooflow's PostgreSQL pool and applies its migrations. Queries live next to the code that
-// owns the rows (gateway, lifecycle, settlement); this package only holds what they all share.
+// Package store owns kooflow's PostgreSQL tables other than the ledger's, and every query on them: the instance
+// read model (instances, orders, instance_events, refunds, instance_alerts, instance_parkings), the production
+// interface's inbox (koogallery_inbox), message log (koogallery_messages) and replay cache (koogallery_nonces),
+// and the self-check rows (selfcheck_runs). Other packages call its typed methods; none writes SQL on these
+// tables. It also opens the pool and applies the migrations.
+//
+// # One writer per instance
+//
+// Only an instance's own workflow writes that instance's read-model rows, through Store.Apply in a local
+// activity, so rows never race. Every part of a write is idempotent (keyed inserts, a projection ordered by
+// state_version), so a retried or late write leaves the rows as the newest state says.
+//
+// # The orders table: the contract between the lifecycle and settlement
+//
+// The lifecycle writes orders; settlement (internal/ledger) reads them, through the SQL this package exports
+// for it (SettlementCandidatesSQL and the Settlement* methods), and never writes them. One row per marketplace
+// order line, keyed (order_id, order_line_id), written once and never updated except effective_at:
+//
+//   - instance_id: the instance the line belongs to; an order line belongs to exactly one instance.
+//   - order_type: the marketplace's orderType (NEW, RENEW, CHANGE, UNSUBSCRIBE, …) as recorded; a refund line
+//     (unsubscribe, renewal refund) has paid_amount negative and refers_to_order_id naming the order it refunds.
+//   - product_id, sku_code, charging_mode, period_type, period_number, quantity: what was bought.
+//   - list_amount, paid_amount: exact NUMERIC yuan; paid_amount is what the customer paid (negative for refunds).
+//   - placed_at: when the marketplace created the order; effective_at: when it started to count for settlement
+//     (a purchase at provisioning, a supervised purchase at acceptance, a renewal when recorded), NULL until then,
+//     set once; expire_time: the service end the order bought.
+//   - test_flag: a dial-test order, never settled. raw: the marketplace's order as queried (credentials removed).
+//
+// Settlement also reads instances.supervision, instances.test_flag and the primary key order of instance_id
+// (batches are ranges of instance ids). Changing any of these columns' meaning is a change of the contract.
 package store
 
 import (
@@ -38,6 +66,11 @@ func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
 		return nil, fmt.Errorf("connect to PostgreSQL at %s: %w", redact(cfg.ConnConfig), err)
 	}
 	return pool, nil
+}
+
+// Store runs the queries on the tables this package owns. It is safe for concurrent use.
+type Store struct {
+	Pool *pgxpool.Pool
 }
 
 func redact(c *pgx.ConnConfig) string {
