@@ -4,18 +4,18 @@ import (
 	"errors"
 	"log/slog"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/kooflow/kooflow/internal/catalog"
 	"github.com/kooflow/kooflow/internal/koogallery/orderquery"
 	"github.com/kooflow/kooflow/internal/provisioning"
+	"github.com/kooflow/kooflow/internal/store"
 )
 
 // Lifecycle holds the instance lifecycle workflow's activities and their dependencies: the marketplace's order
 // query, the provisioners, the catalog, and the PostgreSQL read model.
 type Lifecycle struct {
-	Pool *pgxpool.Pool
+	Store *store.Store
 	// Orders queries the marketplace; nil when no AK/SK is configured, which parks every order query with a
 	// message that says so.
 	Orders  orderquery.Querier

@@ -17,6 +17,7 @@ import (
 	"github.com/kooflow/kooflow/internal/config"
 	"github.com/kooflow/kooflow/internal/koogallery/orderquery"
 	"github.com/kooflow/kooflow/internal/provisioning"
+	"github.com/kooflow/kooflow/internal/store"
 	"github.com/kooflow/kooflow/internal/testenv"
 )
 
@@ -33,8 +34,8 @@ func devCatalog(t *testing.T) *catalog.Catalog {
 	return c
 }
 
-func instanceRow(id string, version int64, lifecycle string) *InstanceRow {
-	return &InstanceRow{InstanceID: id, WorkflowID: "instance/" + id, Version: version, OrderID: "O-" + id,
+func instanceRow(id string, version int64, lifecycle string) *store.InstanceRow {
+	return &store.InstanceRow{InstanceID: id, WorkflowID: "instance/" + id, Version: version, OrderID: "O-" + id,
 		OrderLineID: "O-" + id + "-1", ProductID: "P", Quantity: 1, Lifecycle: lifecycle, Supervision: "NOT_INVOLVED"}
 }
 
@@ -52,19 +53,19 @@ func count(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) int {
 // parking gets its resolution.
 func TestRecordIsIdempotentAndVersioned(t *testing.T) {
 	pool := testenv.Pool(t)
-	a := &Lifecycle{Pool: pool}
+	a := &Lifecycle{Store: &store.Store{Pool: pool}}
 	ctx := context.Background()
 	eff := t0.Add(time.Hour)
-	first := Write{
+	first := store.Write{
 		Summary:  "purchase",
 		Instance: instanceRow("i1", 2, "PROVISIONING"),
-		Orders: []OrderRow{{OrderID: "O-i1", OrderLineID: "O-i1-1", InstanceID: "i1", OrderType: "NEW", ProductID: "P",
+		Orders: []store.OrderRow{{OrderID: "O-i1", OrderLineID: "O-i1-1", InstanceID: "i1", OrderType: "NEW", ProductID: "P",
 			Quantity: 3, ListAmount: decimal.RequireFromString("120"), PaidAmount: decimal.RequireFromString("99.995"),
 			Raw: json.RawMessage(`{"orderId":"O-i1"}`)}},
-		Events:   []EventRow{{Key: "s1:accepted", At: t0, Kind: "accepted", Actor: "marketplace", Summary: "accepted", Detail: map[string]any{"a": 1}}},
-		Alerts:   []AlertRow{{Key: "unknown-product:P", Kind: "unknown-product", At: t0, Message: "unknown"}},
-		Parkings: []ParkingRow{{Key: "p1", StepID: "s1", Stage: "provision create", Reason: "422", ParkedAt: t0}},
-		Refunds: []RefundRow{{RefundID: "R1", OrderID: "O-i1", OrderLineID: "O-i1-1", Status: "PENDING",
+		Events:   []store.EventRow{{Key: "s1:accepted", At: t0, Kind: "accepted", Actor: "marketplace", Summary: "accepted", Detail: map[string]any{"a": 1}}},
+		Alerts:   []store.AlertRow{{Key: "unknown-product:P", Kind: "unknown-product", At: t0, Message: "unknown"}},
+		Parkings: []store.ParkingRow{{Key: "p1", StepID: "s1", Stage: "provision create", Reason: "422", ParkedAt: t0}},
+		Refunds: []store.RefundRow{{RefundID: "R1", OrderID: "O-i1", OrderLineID: "O-i1-1", Status: "PENDING",
 			RequestedAmount: decimal.RequireFromString("10"), RequestedBy: "customer:bob", RequestedAt: t0}},
 	}
 	for range 3 { // a local activity retried after a crash applies the same write again
@@ -85,12 +86,12 @@ func TestRecordIsIdempotentAndVersioned(t *testing.T) {
 
 	approved := decimal.RequireFromString("10")
 	decided := t0.Add(2 * time.Hour)
-	later := Write{Summary: "provisioned", Instance: instanceRow("i1", 5, "ACTIVE"),
-		Effective:     []OrderEffective{{OrderID: "O-i1", OrderLineID: "O-i1-1", At: eff}},
+	later := store.Write{Summary: "provisioned", Instance: instanceRow("i1", 5, "ACTIVE"),
+		Effective:     []store.OrderEffective{{OrderID: "O-i1", OrderLineID: "O-i1-1", At: eff}},
 		ResolveAlerts: []string{"unknown-product"},
-		Parkings: []ParkingRow{{Key: "p1", StepID: "s1", Stage: "provision create", Reason: "422", ParkedAt: t0,
+		Parkings: []store.ParkingRow{{Key: "p1", StepID: "s1", Stage: "provision create", Reason: "422", ParkedAt: t0,
 			Resolution: "resume", ResolvedBy: "operator:ops", ResolvedAt: &decided, Note: "fixed"}},
-		Refunds: []RefundRow{{RefundID: "R1", OrderID: "O-i1", OrderLineID: "O-i1-1", Status: "APPROVED",
+		Refunds: []store.RefundRow{{RefundID: "R1", OrderID: "O-i1", OrderLineID: "O-i1-1", Status: "APPROVED",
 			RequestedAmount: decimal.RequireFromString("10"), ApprovedAmount: &approved, RequestedBy: "customer:bob",
 			RequestedAt: t0, DecidedBy: "seller:alice", DecidedAt: &decided, RefundOrderID: "REFUND-i1-R1"}},
 	}
@@ -98,8 +99,8 @@ func TestRecordIsIdempotentAndVersioned(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A late write of an older version changes nothing in the projection; its effective time is ignored too.
-	stale := Write{Summary: "stale", Instance: instanceRow("i1", 3, "PROVISIONING"),
-		Effective: []OrderEffective{{OrderID: "O-i1", OrderLineID: "O-i1-1", At: t0.Add(99 * time.Hour)}}}
+	stale := store.Write{Summary: "stale", Instance: instanceRow("i1", 3, "PROVISIONING"),
+		Effective: []store.OrderEffective{{OrderID: "O-i1", OrderLineID: "O-i1-1", At: t0.Add(99 * time.Hour)}}}
 	if err := a.Record(ctx, stale); err != nil {
 		t.Fatal(err)
 	}
@@ -131,21 +132,21 @@ func TestRecordIsIdempotentAndVersioned(t *testing.T) {
 // another; that needs a person, so it is not retried.
 func TestRecordRefusesAnOrderOfAnotherInstance(t *testing.T) {
 	pool := testenv.Pool(t)
-	a := &Lifecycle{Pool: pool}
+	a := &Lifecycle{Store: &store.Store{Pool: pool}}
 	ctx := context.Background()
-	order := OrderRow{OrderID: "R9", OrderLineID: "R9-1", OrderType: "RENEW", PaidAmount: decimal.NewFromInt(5)}
+	order := store.OrderRow{OrderID: "R9", OrderLineID: "R9-1", OrderType: "RENEW", PaidAmount: decimal.NewFromInt(5)}
 	for _, id := range []string{"i1", "i2"} {
-		if err := a.Record(ctx, Write{Summary: "instance", Instance: instanceRow(id, 1, "ACTIVE")}); err != nil {
+		if err := a.Record(ctx, store.Write{Summary: "instance", Instance: instanceRow(id, 1, "ACTIVE")}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	o := order
 	o.InstanceID = "i1"
-	if err := a.Record(ctx, Write{Summary: "renewal", Instance: instanceRow("i1", 2, "ACTIVE"), Orders: []OrderRow{o}}); err != nil {
+	if err := a.Record(ctx, store.Write{Summary: "renewal", Instance: instanceRow("i1", 2, "ACTIVE"), Orders: []store.OrderRow{o}}); err != nil {
 		t.Fatal(err)
 	}
 	o.InstanceID = "i2"
-	err := a.Record(ctx, Write{Summary: "renewal", Instance: instanceRow("i2", 2, "ACTIVE"), Orders: []OrderRow{o}})
+	err := a.Record(ctx, store.Write{Summary: "renewal", Instance: instanceRow("i2", 2, "ACTIVE"), Orders: []store.OrderRow{o}})
 	if !IsNeedsPerson(err) || !strings.Contains(err.Error(), "already recorded") {
 		t.Fatalf("err = %v", err)
 	}
@@ -160,8 +161,8 @@ func TestRecordRefusesAnOrderOfAnotherInstance(t *testing.T) {
 func TestProvisionStoresAppInfoOnce(t *testing.T) {
 	pool := testenv.Pool(t)
 	ctx := context.Background()
-	a := &Lifecycle{Pool: pool, Builtin: provisioning.NewBuiltin("")}
-	if err := a.Record(ctx, Write{Summary: "accepted", Instance: instanceRow("i1", 1, "PROVISIONING")}); err != nil {
+	a := &Lifecycle{Store: &store.Store{Pool: pool}, Builtin: provisioning.NewBuiltin("")}
+	if err := a.Record(ctx, store.Write{Summary: "accepted", Instance: instanceRow("i1", 1, "PROVISIONING")}); err != nil {
 		t.Fatal(err)
 	}
 	ev := provisioning.Event{EventID: "i1:s1:create", Type: provisioning.Create, InstanceID: "i1", OccurredAt: t0}
@@ -194,7 +195,7 @@ func TestProvisionStoresAppInfoOnce(t *testing.T) {
 		t.Fatalf("dial test: %v", err)
 	}
 	// Release clears the access data.
-	if err := a.Record(ctx, Write{Summary: "released", Instance: instanceRow("i1", 9, "RELEASED"), ClearAppInfo: true}); err != nil {
+	if err := a.Record(ctx, store.Write{Summary: "released", Instance: instanceRow("i1", 9, "RELEASED"), ClearAppInfo: true}); err != nil {
 		t.Fatal(err)
 	}
 	if n := count(t, pool, `SELECT count(*) FROM instances WHERE app_info IS NULL`); n != 1 {
@@ -224,8 +225,8 @@ func TestProvisionThroughWebhook(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &Lifecycle{Pool: pool, Builtin: provisioning.NewBuiltin(""), Webhook: wh}
-	if err := a.Record(ctx, Write{Summary: "accepted", Instance: instanceRow("i1", 1, "PROVISIONING")}); err != nil {
+	a := &Lifecycle{Store: &store.Store{Pool: pool}, Builtin: provisioning.NewBuiltin(""), Webhook: wh}
+	if err := a.Record(ctx, store.Write{Summary: "accepted", Instance: instanceRow("i1", 1, "PROVISIONING")}); err != nil {
 		t.Fatal(err)
 	}
 	// An unknown product ("" target) goes to the webhook when one is configured.

@@ -3,10 +3,7 @@ package activities
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/kooflow/kooflow/internal/provisioning"
 )
@@ -76,16 +73,9 @@ func (a *Lifecycle) storeAppInfo(ctx context.Context, instanceID string, info *p
 	if err != nil {
 		return provisioning.AppInfo{}, fmt.Errorf("encode appInfo: %w", err)
 	}
-	var raw []byte
-	err = a.Pool.QueryRow(ctx, `
-		UPDATE instances SET app_info = COALESCE(app_info, $2::jsonb), updated_at = now()
-		WHERE instance_id = $1
-		RETURNING app_info`, instanceID, b).Scan(&raw)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return provisioning.AppInfo{}, fmt.Errorf("store appInfo: instance %s has no row yet", instanceID)
-	}
+	raw, err := a.Store.KeepAppInfo(ctx, instanceID, b)
 	if err != nil {
-		return provisioning.AppInfo{}, fmt.Errorf("store appInfo of instance %s: %w", instanceID, err)
+		return provisioning.AppInfo{}, err
 	}
 	var stored provisioning.AppInfo
 	if err := json.Unmarshal(raw, &stored); err != nil {

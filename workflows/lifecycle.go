@@ -10,6 +10,7 @@ import (
 	"github.com/kooflow/kooflow/activities"
 	"github.com/kooflow/kooflow/internal/instance"
 	"github.com/kooflow/kooflow/internal/lifecycle"
+	"github.com/kooflow/kooflow/internal/store"
 )
 
 // LifecycleConfig configures the instance lifecycle workflow from the worker's configuration
@@ -50,7 +51,7 @@ type run struct {
 
 	// outbox holds read-model writes in order; one coroutine applies them. queued and written number them so
 	// a caller can wait for its own write.
-	outbox          []activities.Write
+	outbox          []store.Write
 	queued, written int
 
 	// The expiry safety net's timer.
@@ -192,6 +193,6 @@ func (r *run) onExpiry(ctx workflow.Context) {
 	}
 	key := "expiry:" + expired.Format(time.RFC3339)
 	w := r.write("raise expiry alert", r.event(ctx, key, "expiry-alert", lifecycle.System, msg, nil))
-	w.Alerts = []activities.AlertRow{{Key: key, Kind: "expiry", At: now, Message: msg}}
+	w.Alerts = []store.AlertRow{{Key: key, Kind: "expiry", At: now, Message: msg}}
 	r.record(ctx, w)
 }

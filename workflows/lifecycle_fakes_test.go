@@ -29,6 +29,7 @@ import (
 	"github.com/kooflow/kooflow/internal/lifecycle"
 	"github.com/kooflow/kooflow/internal/logging"
 	"github.com/kooflow/kooflow/internal/provisioning"
+	"github.com/kooflow/kooflow/internal/store"
 )
 
 // This file holds the unit-test doubles of the lifecycle workflow's dependencies: a marketplace that answers
@@ -136,25 +137,25 @@ func needsPersonErr(msg string) error {
 // memDB is the read model in memory, with the SQL writer's semantics.
 type memDB struct {
 	mu        sync.Mutex
-	instance  activities.InstanceRow
-	orders    map[string]activities.OrderRow
-	events    []activities.EventRow
+	instance  store.InstanceRow
+	orders    map[string]store.OrderRow
+	events    []store.EventRow
 	eventKeys map[string]bool
-	refunds   map[string]activities.RefundRow
-	alerts    map[string]activities.AlertRow
+	refunds   map[string]store.RefundRow
+	alerts    map[string]store.AlertRow
 	resolved  map[string]bool
-	parkings  map[string]activities.ParkingRow
+	parkings  map[string]store.ParkingRow
 	cleared   bool
 	writes    int
-	fail      func(w activities.Write) error
+	fail      func(w store.Write) error
 }
 
 func newMemDB() *memDB {
-	return &memDB{orders: map[string]activities.OrderRow{}, eventKeys: map[string]bool{}, refunds: map[string]activities.RefundRow{},
-		alerts: map[string]activities.AlertRow{}, resolved: map[string]bool{}, parkings: map[string]activities.ParkingRow{}}
+	return &memDB{orders: map[string]store.OrderRow{}, eventKeys: map[string]bool{}, refunds: map[string]store.RefundRow{},
+		alerts: map[string]store.AlertRow{}, resolved: map[string]bool{}, parkings: map[string]store.ParkingRow{}}
 }
 
-func (d *memDB) Record(ctx context.Context, w activities.Write) error {
+func (d *memDB) Record(ctx context.Context, w store.Write) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.fail != nil {
@@ -217,10 +218,10 @@ func (d *memDB) Record(ctx context.Context, w activities.Write) error {
 	return nil
 }
 
-func (d *memDB) ordersOfType(typ string) []activities.OrderRow {
+func (d *memDB) ordersOfType(typ string) []store.OrderRow {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	var out []activities.OrderRow
+	var out []store.OrderRow
 	for _, o := range d.orders {
 		if o.OrderType == typ {
 			out = append(out, o)
@@ -230,7 +231,7 @@ func (d *memDB) ordersOfType(typ string) []activities.OrderRow {
 	return out
 }
 
-func (d *memDB) order(id string) (activities.OrderRow, bool) {
+func (d *memDB) order(id string) (store.OrderRow, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, o := range d.orders {
@@ -238,7 +239,7 @@ func (d *memDB) order(id string) (activities.OrderRow, bool) {
 			return o, true
 		}
 	}
-	return activities.OrderRow{}, false
+	return store.OrderRow{}, false
 }
 
 func (d *memDB) eventKinds() []string {

@@ -5,9 +5,9 @@ import (
 
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/kooflow/kooflow/activities"
 	"github.com/kooflow/kooflow/internal/instance"
 	"github.com/kooflow/kooflow/internal/lifecycle"
+	"github.com/kooflow/kooflow/internal/store"
 )
 
 // refusal turns a rule's refusal into the error a validator returns.
@@ -127,7 +127,7 @@ func (r *run) supervision(ctx workflow.Context, req instance.SupervisionRequest)
 	w := r.write("record supervision step "+req.Step,
 		r.event(ctx, fmt.Sprintf("v%d:supervision", r.s.Version), "supervision", req.Actor, summary, req))
 	if took != nil {
-		w.Effective = []activities.OrderEffective{{OrderID: took.OrderID, OrderLineID: took.OrderLineID, At: now}}
+		w.Effective = []store.OrderEffective{{OrderID: took.OrderID, OrderLineID: took.OrderLineID, At: now}}
 	}
 	r.syncSearchAttributes(ctx)
 	r.record(ctx, w)
@@ -161,9 +161,9 @@ func (r *run) refund(ctx workflow.Context, req instance.RefundRequest) (instance
 	}
 	w := r.write("record refund "+rf.RefundID+" "+rf.Status,
 		r.event(ctx, fmt.Sprintf("v%d:refund", r.s.Version), "refund-"+req.Action, req.Actor, summary, rf))
-	w.Refunds = []activities.RefundRow{refundRow(rf)}
+	w.Refunds = []store.RefundRow{refundRow(rf)}
 	if rf.Status == instance.RefundApproved {
-		w.Orders = []activities.OrderRow{{
+		w.Orders = []store.OrderRow{{
 			OrderID: rf.RefundOrderID, OrderLineID: rf.OrderLineID, InstanceID: r.in.InstanceID, OrderType: "REFUND",
 			ProductID: r.s.Product.ProductID, SKUCode: r.s.Product.SKUCode, ChargingMode: r.s.Product.ChargingMode,
 			PeriodType: r.s.Product.PeriodType, Quantity: r.s.Product.Quantity, PaidAmount: rf.Approved.Neg(),
@@ -174,8 +174,8 @@ func (r *run) refund(ctx workflow.Context, req instance.RefundRequest) (instance
 	return instance.RefundResult{Refund: rf}, nil
 }
 
-func refundRow(rf instance.Refund) activities.RefundRow {
-	row := activities.RefundRow{
+func refundRow(rf instance.Refund) store.RefundRow {
+	row := store.RefundRow{
 		RefundID: rf.RefundID, OrderID: rf.OrderID, OrderLineID: rf.OrderLineID, Status: rf.Status,
 		RequestedAmount: rf.Requested, FullOnly: rf.FullOnly, Reason: rf.Reason, DecisionNote: rf.Note,
 		RequestedBy: lifecycle.ActorString(rf.RequestedBy), RequestedAt: rf.RequestedAt, DecidedAt: rf.DecidedAt,

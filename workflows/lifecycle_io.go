@@ -12,6 +12,7 @@ import (
 	"github.com/kooflow/kooflow/internal/instance"
 	"github.com/kooflow/kooflow/internal/lifecycle"
 	"github.com/kooflow/kooflow/internal/provisioning"
+	"github.com/kooflow/kooflow/internal/store"
 )
 
 // Retry schedules. Each is bounded: when it runs out, the step parks for an operator instead of retrying forever.
@@ -63,26 +64,26 @@ func (r *run) writer(ctx workflow.Context) {
 }
 
 // enqueue queues a write without waiting for it.
-func (r *run) enqueue(w activities.Write) int {
+func (r *run) enqueue(w store.Write) int {
 	r.outbox = append(r.outbox, w)
 	r.queued++
 	return r.queued
 }
 
 // record queues a write and waits until it is applied.
-func (r *run) record(ctx workflow.Context, w activities.Write) {
+func (r *run) record(ctx workflow.Context, w store.Write) {
 	ticket := r.enqueue(w)
 	workflow.Await(ctx, func() bool { return r.written >= ticket })
 }
 
 // write starts a Write carrying the current projection of the instance.
-func (r *run) write(summary string, events ...activities.EventRow) activities.Write {
-	return activities.Write{Summary: summary, Instance: r.projection(), Events: events}
+func (r *run) write(summary string, events ...store.EventRow) store.Write {
+	return store.Write{Summary: summary, Instance: r.projection(), Events: events}
 }
 
-func (r *run) projection() *activities.InstanceRow {
+func (r *run) projection() *store.InstanceRow {
 	s := &r.s
-	row := &activities.InstanceRow{
+	row := &store.InstanceRow{
 		InstanceID: r.in.InstanceID, WorkflowID: instance.WorkflowID(r.in.InstanceID), Version: s.Version,
 		OrderID: r.in.OrderID, OrderLineID: r.in.OrderLineID,
 		// Before the purchase order is queried nothing is known to be unknown.
@@ -109,8 +110,8 @@ func (r *run) projection() *activities.InstanceRow {
 }
 
 // event builds a timeline entry. detail, if not nil, is stored as JSON.
-func (r *run) event(ctx workflow.Context, key, kind string, actor instance.Actor, summary string, detail any) activities.EventRow {
-	return activities.EventRow{Key: key, At: workflow.Now(ctx).UTC(), Kind: kind, Actor: lifecycle.ActorString(actor),
+func (r *run) event(ctx workflow.Context, key, kind string, actor instance.Actor, summary string, detail any) store.EventRow {
+	return store.EventRow{Key: key, At: workflow.Now(ctx).UTC(), Kind: kind, Actor: lifecycle.ActorString(actor),
 		Summary: summary, Detail: detail}
 }
 
@@ -128,7 +129,7 @@ func (r *run) park(ctx workflow.Context, stepID, stage, reason string, abandonab
 	r.log.Warn("instance parked", "instance_id", r.in.InstanceID, "stage", stage, "reason", reason)
 	w := r.write("record parked stage: "+stage,
 		r.event(ctx, p.Key+":parked", "parked", lifecycle.System, "parked at "+stage+": "+reason, p))
-	w.Parkings = []activities.ParkingRow{{Key: p.Key, StepID: stepID, Stage: stage, Reason: reason, ParkedAt: now}}
+	w.Parkings = []store.ParkingRow{{Key: p.Key, StepID: stepID, Stage: stage, Reason: reason, ParkedAt: now}}
 	r.enqueue(w)
 
 	r.operator = nil
@@ -148,7 +149,7 @@ func (r *run) park(ctx workflow.Context, stepID, stage, reason string, abandonab
 	}
 	w = r.write("record "+resolution+" of parked stage: "+stage,
 		r.event(ctx, p.Key+":"+resolution, resolution, by, summary, nil))
-	w.Parkings = []activities.ParkingRow{{Key: p.Key, StepID: stepID, Stage: stage, Reason: reason, ParkedAt: now,
+	w.Parkings = []store.ParkingRow{{Key: p.Key, StepID: stepID, Stage: stage, Reason: reason, ParkedAt: now,
 		Resolution: resolution, ResolvedBy: lifecycle.ActorString(by), ResolvedAt: &end, Note: note}}
 	r.enqueue(w)
 	switch resolution {

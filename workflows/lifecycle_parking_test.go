@@ -7,11 +7,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kooflow/kooflow/activities"
 	"github.com/kooflow/kooflow/internal/instance"
 	"github.com/kooflow/kooflow/internal/koogallery/orderquery"
 	"github.com/kooflow/kooflow/internal/lifecycle"
 	"github.com/kooflow/kooflow/internal/provisioning"
+	"github.com/kooflow/kooflow/internal/store"
 )
 
 // TestOrderQueryParksAndSkip: the marketplace refuses the order query (terminal), the instance parks at that
@@ -20,7 +20,7 @@ func TestOrderQueryParksAndSkip(t *testing.T) {
 	w := newWorld(t)
 	in := startInput("GONE", false) // the fake marketplace does not know this order: MKT.0101, terminal
 	var parked instance.Carry
-	var parkedRow activities.InstanceRow
+	var parkedRow store.InstanceRow
 	var skip *upd
 	w.run(in, func(h *harness) {
 		h.at(time.Hour, func() {
@@ -153,7 +153,7 @@ func TestReadModelOutageParks(t *testing.T) {
 	exp := t0.AddDate(0, 1, 0)
 	w.market.add("O1", orderquery.TypeNew, productMonthly, "crm-basic-month", 1, "100", &exp)
 	dbDown := false
-	w.db.fail = func(wr activities.Write) error {
+	w.db.fail = func(wr store.Write) error {
 		if dbDown {
 			return errors.New("connection refused")
 		}

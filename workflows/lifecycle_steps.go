@@ -12,6 +12,7 @@ import (
 	"github.com/kooflow/kooflow/internal/koogallery/orderquery"
 	"github.com/kooflow/kooflow/internal/lifecycle"
 	"github.com/kooflow/kooflow/internal/provisioning"
+	"github.com/kooflow/kooflow/internal/store"
 )
 
 // testFlag says whether a step belongs to a dial test: such orders are never settled and never provisioned for
@@ -33,8 +34,8 @@ func (r *run) testFlag(st *instance.Step) bool {
 }
 
 // orderRow builds an orders row from a queried order line.
-func (r *run) orderRow(f *activities.OrderFacts, typ string, paid decimal.Decimal, effective *time.Time, refersTo string, testFlag bool) activities.OrderRow {
-	return activities.OrderRow{
+func (r *run) orderRow(f *activities.OrderFacts, typ string, paid decimal.Decimal, effective *time.Time, refersTo string, testFlag bool) store.OrderRow {
+	return store.OrderRow{
 		OrderID: f.OrderID, OrderLineID: f.OrderLineID, InstanceID: r.in.InstanceID, OrderType: typ,
 		ProductID: f.Product.ProductID, SKUCode: f.Product.SKUCode, ChargingMode: f.ChargingMode,
 		PeriodType: f.PeriodType, PeriodNumber: f.PeriodNumber, Quantity: f.Product.Quantity,
@@ -46,12 +47,12 @@ func (r *run) orderRow(f *activities.OrderFacts, typ string, paid decimal.Decima
 // refundOrderRow builds an UNSUBSCRIBE row: paid_amount is minus the refunded amount, list_amount the order
 // line's currency as the marketplace gives it (orders contract). Without the queried order (the operator skipped
 // the query) it is built from the call and the instance's product, with no list amount.
-func (r *run) refundOrderRow(f *activities.OrderFacts, orderID, lineID string, amount decimal.Decimal, at time.Time, refersTo string, testFlag bool) activities.OrderRow {
+func (r *run) refundOrderRow(f *activities.OrderFacts, orderID, lineID string, amount decimal.Decimal, at time.Time, refersTo string, testFlag bool) store.OrderRow {
 	if f != nil {
 		return r.orderRow(f, orderquery.TypeUnsubscribe, amount.Neg(), &at, refersTo, testFlag)
 	}
 	p := r.s.Product
-	return activities.OrderRow{
+	return store.OrderRow{
 		OrderID: orderID, OrderLineID: lineID, InstanceID: r.in.InstanceID, OrderType: orderquery.TypeUnsubscribe,
 		ProductID: p.ProductID, SKUCode: p.SKUCode, ChargingMode: p.ChargingMode, PeriodType: p.PeriodType,
 		Quantity: max(p.Quantity, 1), PaidAmount: amount.Neg(), RefersToOrderID: refersTo,
@@ -85,7 +86,7 @@ func (r *run) purchase(ctx workflow.Context, st *instance.Step) {
 		r.event(ctx, st.ID+":accepted", "accepted", lifecycle.Marketplace, accepted, nil)))
 
 	f, _ := r.queryOrder(ctx, st, "purchase", r.in.OrderID, r.in.OrderLineID, orderquery.TypeNew, orderquery.TypeTrial)
-	var w activities.Write
+	var w store.Write
 	if f != nil {
 		r.s.Product, r.s.CustomerID = f.Product, f.CustomerID
 		if p := lifecycle.Purchase(&r.s); p == nil || p.Type != "TRIAL_TO_FORMAL" {
@@ -107,11 +108,11 @@ func (r *run) purchase(ctx workflow.Context, st *instance.Step) {
 		w = r.write("record purchase order "+f.OrderID, r.event(ctx, st.ID+":order", "order", lifecycle.Marketplace,
 			fmt.Sprintf("%s order %s: %s %s ×%d, paid %s, expires %s, supervision %s", f.OrderType, f.OrderID,
 				f.Product.ProductID, f.Product.SKUCode, f.Product.Quantity, paid, fmtTime(r.s.ExpireTime), r.s.Supervision), nil))
-		w.Orders = []activities.OrderRow{r.orderRow(f, f.OrderType, paid, nil, "", tf)}
+		w.Orders = []store.OrderRow{r.orderRow(f, f.OrderType, paid, nil, "", tf)}
 		if !f.Product.Known {
 			msg := fmt.Sprintf("product %s is not in the catalog: treated as supervised, general, provisioned by the default provisioner; add it to KOOFLOW_CATALOG_FILE", f.Product.ProductID)
 			w.Events = append(w.Events, r.event(ctx, st.ID+":unknown-product", "unknown-product", lifecycle.System, msg, nil))
-			w.Alerts = []activities.AlertRow{{Key: "unknown-product:" + f.Product.ProductID, Kind: "unknown-product",
+			w.Alerts = []store.AlertRow{{Key: "unknown-product:" + f.Product.ProductID, Kind: "unknown-product",
 				At: workflow.Now(ctx).UTC(), Message: msg}}
 		}
 	} else {
@@ -149,7 +150,7 @@ func (r *run) purchase(ctx workflow.Context, st *instance.Step) {
 	w = r.write("record instance provisioned", r.event(ctx, st.ID+":provisioned", "provisioned", lifecycle.System, summary, nil))
 	for _, o := range r.s.Ledger {
 		if (o.Type == orderquery.TypeNew || o.Type == orderquery.TypeTrial) && o.EffectiveAt != nil {
-			w.Effective = append(w.Effective, activities.OrderEffective{OrderID: o.OrderID, OrderLineID: o.OrderLineID, At: *o.EffectiveAt})
+			w.Effective = append(w.Effective, store.OrderEffective{OrderID: o.OrderID, OrderLineID: o.OrderLineID, At: *o.EffectiveAt})
 		}
 	}
 	r.syncSearchAttributes(ctx)
@@ -174,8 +175,8 @@ func (r *run) refreshStep(ctx workflow.Context, st *instance.Step) {
 		expect, what = []string{orderquery.TypeUnsubscribe}, "renewal refund"
 	}
 	f, _ := r.queryOrder(ctx, st, what, req.OrderID, req.OrderLineID, expect...)
-	var orders []activities.OrderRow
-	var events []activities.EventRow
+	var orders []store.OrderRow
+	var events []store.EventRow
 	kind, summary := "renewed", ""
 	switch req.Scene {
 	case instance.SceneRenewal, instance.SceneRenewalChange:
@@ -241,7 +242,7 @@ func (r *run) refreshStep(ctx workflow.Context, st *instance.Step) {
 			"unfrozen by the renewal ("+note+")", nil))
 	}
 	lifecycle.Touch(&r.s)
-	w := r.write("record "+what+" order "+req.OrderID, append([]activities.EventRow{
+	w := r.write("record "+what+" order "+req.OrderID, append([]store.EventRow{
 		r.event(ctx, st.ID+":"+kind, kind, lifecycle.Marketplace, summary, nil)}, events...)...)
 	w.Orders = orders
 	if req.Scene != instance.SceneUnsubscribeRenewalPeriod {
@@ -297,7 +298,7 @@ func (r *run) upgradeStep(ctx workflow.Context, st *instance.Step) {
 	req := st.Upgrade
 	tf := r.testFlag(st)
 	f, _ := r.queryOrder(ctx, st, "upgrade", req.OrderID, req.OrderLineID, orderquery.TypeChange)
-	var w activities.Write
+	var w store.Write
 	if f == nil {
 		lifecycle.Touch(&r.s)
 		w = r.write("record skipped upgrade order query", r.event(ctx, st.ID+":upgraded", "upgraded", lifecycle.System,
@@ -318,7 +319,7 @@ func (r *run) upgradeStep(ctx workflow.Context, st *instance.Step) {
 		}
 		lifecycle.Touch(&r.s)
 		w = r.write("record upgrade order "+req.OrderID, r.event(ctx, st.ID+":upgraded", "upgraded", lifecycle.Marketplace, summary, nil))
-		w.Orders = []activities.OrderRow{r.orderRow(f, orderquery.TypeChange, f.PaidAmount, &accepted, "", tf)}
+		w.Orders = []store.OrderRow{r.orderRow(f, orderquery.TypeChange, f.PaidAmount, &accepted, "", tf)}
 	}
 	r.syncSearchAttributes(ctx)
 	r.record(ctx, w)
@@ -329,7 +330,7 @@ func (r *run) upgradeStep(ctx workflow.Context, st *instance.Step) {
 func (r *run) releaseStep(ctx workflow.Context, st *instance.Step) {
 	req := st.Release
 	tf := r.testFlag(st)
-	var orders []activities.OrderRow
+	var orders []store.OrderRow
 	summary := "released by the marketplace"
 	if req.OrderID != "" {
 		f, _ := r.queryOrder(ctx, st, "unsubscribe", req.OrderID, req.OrderLineID, orderquery.TypeUnsubscribe)

@@ -9,14 +9,12 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
-	"go.temporal.io/api/serviceerror"
-	"go.temporal.io/sdk/client"
 
 	"github.com/kooflow/kooflow/api/httpx"
 	"github.com/kooflow/kooflow/internal/instance"
 	"github.com/kooflow/kooflow/internal/lifecycle"
+	"github.com/kooflow/kooflow/internal/store"
 )
 
 // updateTimeout bounds how long a console action waits for its workflow. Actions return once recorded, which
@@ -198,8 +196,8 @@ func (h *handlers) operator(c *gin.Context) {
 
 // refundView renders the workflow's answer as GET /instances/:id renders the refunds row (amounts with the
 // column's three decimals).
-func refundView(r instance.Refund) Refund {
-	v := Refund{RefundID: r.RefundID, OrderID: r.OrderID, OrderLineID: r.OrderLineID, Status: r.Status,
+func refundView(r instance.Refund) store.Refund {
+	v := store.Refund{RefundID: r.RefundID, OrderID: r.OrderID, OrderLineID: r.OrderLineID, Status: r.Status,
 		RequestedAmount: r.Requested.StringFixed(3), FullOnly: r.FullOnly, RequestedBy: lifecycle.ActorString(r.RequestedBy),
 		RequestedAt: r.RequestedAt, DecidedAt: r.DecidedAt}
 	v.Reason, v.DecisionNote = r.Reason, r.Note
@@ -229,8 +227,8 @@ func refundView(r instance.Refund) Refund {
 func (h *handlers) update(c *gin.Context, name string, arg, out any) bool {
 	id := c.Param("id")
 	ctx := c.Request.Context()
-	inst, err := h.instance(ctx, id)
-	if errors.Is(err, pgx.ErrNoRows) {
+	inst, err := h.store.Instance(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
 		httpx.WriteProblem(c, http.StatusNotFound, "no instance "+id)
 		return false
 	}
@@ -252,13 +250,7 @@ func (h *handlers) update(c *gin.Context, name string, arg, out any) bool {
 	}
 	uctx, cancel := context.WithTimeout(ctx, updateTimeout)
 	defer cancel()
-	handle, err := h.d.Temporal.UpdateWorkflow(uctx, client.UpdateWorkflowOptions{
-		WorkflowID: inst.WorkflowID, UpdateID: updateID, UpdateName: name, Args: []any{arg},
-		WaitForStage: client.WorkflowUpdateStageCompleted,
-	})
-	if err == nil {
-		err = handle.Get(uctx, out)
-	}
+	err = h.instances.Update(uctx, id, name, updateID, arg, out)
 	if err == nil {
 		httpx.Log(c).Info("console action applied", "instance_id", id, "update", name, "update_id", updateID)
 		return true
@@ -267,9 +259,8 @@ func (h *handlers) update(c *gin.Context, name string, arg, out any) bool {
 		httpx.WriteProblem(c, http.StatusConflict, r.Reason)
 		return false
 	}
-	var notFound *serviceerror.NotFound
 	switch {
-	case errors.As(err, &notFound):
+	case errors.Is(err, instance.ErrNoWorkflow):
 		httpx.WriteProblem(c, http.StatusConflict, "instance "+id+" has no running workflow (it was released or never started): "+err.Error())
 	case errors.Is(err, context.DeadlineExceeded) || uctx.Err() != nil:
 		httpx.WriteProblem(c, http.StatusGatewayTimeout, "the instance's workflow did not answer within "+updateTimeout.String()+

@@ -3,7 +3,9 @@ package console
 import (
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 
 	"github.com/gin-gonic/gin"
@@ -28,28 +30,16 @@ type CatalogWarning struct {
 // catalog: GET /catalog
 func (h *handlers) catalog(c *gin.Context) {
 	view := CatalogView{Source: h.d.CatalogSource, Products: h.d.Catalog.Products(), Warnings: []CatalogWarning{}}
-	rows, err := h.d.Pool.Query(c.Request.Context(), `SELECT product_id, count(*) FROM instances
-		WHERE product_id <> '' GROUP BY product_id ORDER BY product_id`)
+	inUse, err := h.store.ProductsInUse(c.Request.Context())
 	if err != nil {
 		h.internal(c, "read the products in use", err)
 		return
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var id string
-		var n int64
-		if err := rows.Scan(&id, &n); err != nil {
-			h.internal(c, "read the products in use", err)
-			return
-		}
+	for _, id := range slices.Sorted(maps.Keys(inUse)) {
 		if _, known := h.d.Catalog.Lookup(id); !known {
-			view.Warnings = append(view.Warnings, CatalogWarning{ProductID: id, Instances: n,
+			view.Warnings = append(view.Warnings, CatalogWarning{ProductID: id, Instances: inUse[id],
 				Message: "not in the catalog: its instances are treated as supervised (nothing is settled before acceptance), general, with no platform fee configured; add it to the catalog file"})
 		}
-	}
-	if err := rows.Err(); err != nil {
-		h.internal(c, "read the products in use", err)
-		return
 	}
 	if h.d.Config.ProvisionerURL == "" {
 		for _, p := range view.Products {

@@ -10,6 +10,8 @@ package console
 import (
 	"github.com/gin-gonic/gin"
 	"github.com/kooflow/kooflow/internal/app"
+	"github.com/kooflow/kooflow/internal/instance"
+	"github.com/kooflow/kooflow/internal/store"
 )
 
 // Mount adds the instance routes to the console group (which already requires a console token):
@@ -23,7 +25,7 @@ import (
 //	GET  /console/v1/alerts                                     open alerts, newest first
 //	GET  /console/v1/catalog                                    the product catalog, with warnings
 func Mount(g *gin.RouterGroup, d app.Deps) {
-	h := &handlers{d: d}
+	h := &handlers{d: d, store: &store.Store{Pool: d.Pool}, instances: instance.Client{Temporal: d.Temporal}}
 	g.GET("/instances", h.list)
 	g.GET("/instances/:id", h.get)
 	g.POST("/instances/:id/supervision", h.supervision)
@@ -34,4 +36,8 @@ func Mount(g *gin.RouterGroup, d app.Deps) {
 	g.GET("/catalog", h.catalog)
 }
 
-type handlers struct{ d app.Deps }
+type handlers struct {
+	d         app.Deps
+	store     *store.Store
+	instances instance.Client
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/kooflow/kooflow/api/httpx"
 	"github.com/kooflow/kooflow/internal/instance"
 	"github.com/kooflow/kooflow/internal/koogallery"
+	"github.com/kooflow/kooflow/internal/store"
 	"github.com/kooflow/kooflow/internal/testenv"
 	"github.com/kooflow/kooflow/worker"
 	"github.com/kooflow/kooflow/workflows"
@@ -90,7 +91,7 @@ func TestStandardPathThroughTheAPI(t *testing.T) {
 	if k := kinds(d); !slices.Equal(k, []string{"accepted", "order", "provisioned", "renewed", "frozen", "released"}) {
 		t.Fatalf("timeline %v", k)
 	}
-	var page console.InstancePage
+	var page store.InstancePage
 	s.do(http.MethodGet, "/instances?lifecycle=RELEASED&orderId="+orderID, nil, &page)
 	if len(page.Items) != 1 || page.Items[0].InstanceID != id {
 		t.Fatalf("filtered list %+v", page)
@@ -199,8 +200,8 @@ func TestSupervisionAndRefundsThroughTheConsole(t *testing.T) {
 	refused(http.StatusBadRequest, "/refunds", `{"amount":"1.0001"}`, "3 decimal places")
 
 	// A refund during the guarantee period: requested, then approved with a negotiated amount up to what was paid.
-	var rf console.Refund
-	var rfAgain console.Refund
+	var rf store.Refund
+	var rfAgain store.Refund
 	if code, p := s.do(http.MethodPost, path+"/refunds", map[string]any{"amount": "500", "reason": "only half the seats"}, &rf, "Idempotency-Key", "req-1"); code != http.StatusCreated {
 		t.Fatalf("refund request: %d %s", code, p.Detail)
 	}
@@ -210,7 +211,7 @@ func TestSupervisionAndRefundsThroughTheConsole(t *testing.T) {
 	refused(http.StatusConflict, "/refunds", map[string]any{"amount": "1"}, "still pending")
 	refused(http.StatusBadRequest, "/supervision", console.SupervisionBody{Step: instance.StepSubmitRequirement, Party: "seller"}, "must be customer")
 	refused(http.StatusConflict, "/refunds/"+rf.RefundID+"/decision", console.DecisionBody{Decision: "approve", Amount: ptr("2000.01")}, "exceeds what may still be refunded")
-	var approved console.Refund
+	var approved store.Refund
 	if code, p := s.do(http.MethodPost, path+"/refunds/"+rf.RefundID+"/decision", console.DecisionBody{Decision: "approve", Amount: ptr("450"), Note: "agreed by phone"}, &approved); code != http.StatusOK {
 		t.Fatalf("approve: %d %s", code, p.Detail)
 	}

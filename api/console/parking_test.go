@@ -16,6 +16,7 @@ import (
 	"github.com/kooflow/kooflow/internal/koogallery"
 	"github.com/kooflow/kooflow/internal/lifecycle"
 	"github.com/kooflow/kooflow/internal/provisioning"
+	"github.com/kooflow/kooflow/internal/store"
 	"github.com/kooflow/kooflow/internal/testenv"
 )
 
@@ -90,7 +91,7 @@ func TestParkingThroughTheConsole(t *testing.T) {
 	if code, p := s.do(http.MethodPost, path+"/operator", console.OperatorBody{Action: "skip"}, nil); code != http.StatusConflict || !strings.Contains(p.Detail, "not parked") {
 		t.Fatalf("operator on a running instance: %d %s", code, p.Detail)
 	}
-	var page console.InstancePage
+	var page store.InstancePage
 	s.do(http.MethodGet, "/instances?parked=false&productId=OFFI-NOT-IN-CATALOG", nil, &page)
 	if len(page.Items) != 1 {
 		t.Fatalf("filter parked=false: %+v", page)
@@ -206,7 +207,7 @@ func TestTrialUpgradeUnsubscribeAndDialTestThroughTheAPI(t *testing.T) {
 	usline := s.order(unsub, "UNSUBSCRIBE", monthly, "crm-pro-month", 4, "100", time.Time{})
 	call(map[string]any{"activity": "releaseInstance", "orderId": unsub, "orderLineId": usline})
 	d = s.waitFor(id, "the release", func(d console.InstanceDetail) bool { return d.Lifecycle == "RELEASED" })
-	var unsubRow *console.Order
+	var unsubRow *store.Order
 	for _, o := range ordersOfType(d, "UNSUBSCRIBE") {
 		if o.OrderID == unsub {
 			unsubRow = &o
@@ -235,7 +236,7 @@ func TestTrialUpgradeUnsubscribeAndDialTestThroughTheAPI(t *testing.T) {
 	if n := webhookCalls.Load(); n != 0 {
 		t.Fatalf("a dial test reached the webhook (%d calls)", n)
 	}
-	var page console.InstancePage
+	var page store.InstancePage
 	s.do(http.MethodGet, "/instances?testFlag=true", nil, &page)
 	if len(page.Items) != 1 || page.Items[0].InstanceID != r.InstanceID {
 		t.Fatalf("testFlag filter %+v", page)

@@ -21,6 +21,7 @@ import (
 	"github.com/kooflow/kooflow/internal/config"
 	"github.com/kooflow/kooflow/internal/instance"
 	"github.com/kooflow/kooflow/internal/koogallery"
+	"github.com/kooflow/kooflow/internal/store"
 	"github.com/kooflow/kooflow/internal/testenv"
 	"github.com/kooflow/kooflow/internal/teststack"
 )
@@ -222,8 +223,8 @@ func kinds(d console.InstanceDetail) []string {
 	return out
 }
 
-func ordersOfType(d console.InstanceDetail, typ string) []console.Order {
-	var out []console.Order
+func ordersOfType(d console.InstanceDetail, typ string) []store.Order {
+	var out []store.Order
 	for _, o := range d.Orders {
 		if o.OrderType == typ {
 			out = append(out, o)

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/kooflow/kooflow/internal/instance"
@@ -53,5 +52,6 @@ type InstanceView struct {
 	TestFlag bool
 }
 
-// ErrUnknownInstance means no workflow exists for the instance (resultCode 000003).
-var ErrUnknownInstance = errors.New("no such instance")
+// ErrUnknownInstance means no workflow exists for the instance (resultCode 000003). It is the instance client's
+// ErrNoWorkflow, so the backend's errors carry it as they come.
+var ErrUnknownInstance = instance.ErrNoWorkflow

@@ -22,6 +22,7 @@ import (
 	"github.com/kooflow/kooflow/internal/config"
 	"github.com/kooflow/kooflow/internal/instance"
 	"github.com/kooflow/kooflow/internal/koogallery"
+	"github.com/kooflow/kooflow/internal/store"
 )
 
 // NonceStore is the replay cache. Claim records nonce and reports whether it was new; it must be shared by
@@ -69,7 +70,7 @@ func Mount(r gin.IRoutes, console *gin.RouterGroup, d app.Deps, inbox *Inbox) {
 			Deadline:  d.Config.Deadline,
 			Nonces:    &PGNonces{Pool: d.Pool, Retain: 2 * window(d.Config.SignatureSkew), Log: d.Log},
 			Messages:  &PGMessages{Pool: d.Pool},
-			Backend:   &TemporalBackend{Client: d.Temporal, TaskQueue: d.Config.TaskQueue, Pool: d.Pool, Inbox: inbox},
+			Backend:   &TemporalBackend{Instances: instance.Client{Temporal: d.Temporal}, Store: &store.Store{Pool: d.Pool}, Inbox: inbox},
 		}
 		r.POST(d.Config.ProductionPath, h.Serve)
 	}

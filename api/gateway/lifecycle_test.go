@@ -317,11 +317,14 @@ func TestDialTestRoundsReuseTheirMockOrder(t *testing.T) {
 		s.eventually("the dial-test instance is released", func() bool { r, _ := s.row(id); return r.lifecycle == "RELEASED" })
 	}
 	round(1)
+	// The renewal may have continued the workflow as new before the release, so round 1 leaves one or two runs,
+	// all closed. Nothing after the release may add one.
+	released := s.runs(id)
 	round(2)
 	// Not a dial test: the released instance is gone.
 	s.call(`{"activity":"updateInstanceStatus","instanceId":"`+id+`","status":"FREEZE"}`).want(t, koogallery.ResultNotFound)
 	s.call(`{"activity":"queryInstance","instanceId":"`+id+`"}`).want(t, koogallery.ResultNotFound)
-	if n := s.runs(id); n != 1 {
-		t.Fatalf("%d runs; a released instance's workflow must never run again", n)
+	if n := s.runs(id); n != released || n < 1 {
+		t.Fatalf("%d runs after the second round, %d after the first; a released instance's workflow must never run again", n, released)
 	}
 }

@@ -7,13 +7,11 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/api/serviceerror"
-	"go.temporal.io/sdk/client"
 
 	"github.com/kooflow/kooflow/internal/instance"
 	"github.com/kooflow/kooflow/internal/koogallery"
+	"github.com/kooflow/kooflow/internal/store"
 )
 
 // TemporalBackend dispatches activities to the instance workflows (design decision 2) and reads queryInstance
@@ -26,9 +24,8 @@ import (
 // per delivery (the nonce, itself accepted once); a retried FREEZE becomes a second Update, which is harmless
 // because the workflow is idempotent by state (freezing a frozen instance succeeds without doing anything).
 type TemporalBackend struct {
-	Client    client.Client
-	TaskQueue string
-	Pool      *pgxpool.Pool
+	Instances instance.Client
+	Store     *store.Store
 	// Inbox records newInstance calls and starts their workflows.
 	Inbox *Inbox
 }
@@ -107,56 +104,21 @@ func isAlreadyStarted(err error) bool {
 // provisioned reports from the read model whether the instance's provisioning has finished (or the instance has
 // moved on, e.g. released); found is false when the workflow has not written its row yet.
 func (b *TemporalBackend) provisioned(ctx context.Context, id string) (done bool, lifecycle string, err error) {
-	err = b.Pool.QueryRow(ctx, `SELECT lifecycle, provisioned_at IS NOT NULL OR lifecycle <> 'PROVISIONING'
-		FROM instances WHERE instance_id = $1`, id).Scan(&lifecycle, &done)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return false, "", nil
-	}
-	if err != nil {
-		return false, "", fmt.Errorf("read instance %s: %w", id, err)
-	}
-	return done, lifecycle, nil
+	return b.Store.Provisioned(ctx, id)
 }
 
 // update sends one Update to an existing instance workflow and waits for its result.
 func (b *TemporalBackend) update(ctx context.Context, instanceID, name, updateID string, arg any) error {
-	send := func() error {
-		handle, err := b.Client.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-			WorkflowID:   instance.WorkflowID(instanceID),
-			UpdateName:   name,
-			UpdateID:     updateID,
-			WaitForStage: client.WorkflowUpdateStageCompleted,
-			Args:         []any{arg},
-		})
-		if err == nil {
-			err = handle.Get(ctx, nil)
-		}
-		return err
-	}
+	send := func() error { return b.Instances.Update(ctx, instanceID, name, updateID, arg, nil) }
 	err := send()
-	if err != nil && isNotFound(err) {
+	if errors.Is(err, instance.ErrNoWorkflow) {
 		if started, serr := b.ensureStarted(ctx, instanceID); serr != nil {
 			return fmt.Errorf("%s on instance %s, whose start is pending in the inbox: %w", name, instanceID, serr)
 		} else if started {
 			err = send()
 		}
 	}
-	if err == nil {
-		return nil
-	}
-	if isNotFound(err) {
-		return fmt.Errorf("%w: %s (%v)", ErrUnknownInstance, instanceID, err)
-	}
-	if _, ok := instance.AsRefusal(err); ok {
-		return err
-	}
-	return fmt.Errorf("%s Update on instance %s: %w", name, instanceID, err)
-}
-
-// isNotFound reports a workflow that does not exist or whose run has closed (an Update cannot reach it).
-func isNotFound(err error) bool {
-	var nf *serviceerror.NotFound
-	return errors.As(err, &nf)
+	return err
 }
 
 // Refresh moves the instance's expiry (renewal, trial to formal, renewal refund, renewal with change); its
@@ -190,15 +152,7 @@ func (b *TemporalBackend) dialTestRerun(ctx context.Context, instanceID string, 
 
 // releasedTestInstance reports whether the read model holds instanceID as a released dial-test instance.
 func (b *TemporalBackend) releasedTestInstance(ctx context.Context, instanceID string) (bool, error) {
-	var ok bool
-	err := b.Pool.QueryRow(ctx, `SELECT test_flag AND lifecycle = 'RELEASED' FROM instances WHERE instance_id = $1`, instanceID).Scan(&ok)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("read instance %s: %w", instanceID, err)
-	}
-	return ok, nil
+	return b.Store.ReleasedTestInstance(ctx, instanceID)
 }
 
 // UpdateStatus freezes or unfreezes; see the type's comment for why its Update ID is per delivery.
@@ -222,61 +176,36 @@ func (b *TemporalBackend) Upgrade(ctx context.Context, instanceID string, r inst
 // changes nothing, so it needs no deduplication.
 func (b *TemporalBackend) ChangeCheck(ctx context.Context, instanceID string, r instance.ChangeCheckRequest) (instance.ChangeCheckResult, error) {
 	var res instance.ChangeCheckResult
-	query := func() error {
-		v, err := b.Client.QueryWorkflow(ctx, instance.WorkflowID(instanceID), "", instance.QueryChangeCheck, r)
-		if err == nil {
-			err = v.Get(&res)
-		}
-		return err
-	}
+	query := func() error { return b.Instances.Query(ctx, instanceID, instance.QueryChangeCheck, &res, r) }
 	err := query()
-	if err != nil && isNotFound(err) {
+	if errors.Is(err, instance.ErrNoWorkflow) {
 		if started, serr := b.ensureStarted(ctx, instanceID); serr != nil {
 			return res, fmt.Errorf("changeInstanceCheck on instance %s, whose start is pending in the inbox: %w", instanceID, serr)
 		} else if started {
 			err = query()
 		}
 	}
-	switch {
-	case err == nil:
-		return res, nil
-	case isNotFound(err):
-		return res, fmt.Errorf("%w: %s (%v)", ErrUnknownInstance, instanceID, err)
-	}
-	if _, ok := instance.AsRefusal(err); ok {
-		return res, err
-	}
-	return res, fmt.Errorf("changeInstanceCheck Query on instance %s: %w", instanceID, err)
+	return res, err
 }
 
 // QueryInstances reads the instances and their access details from the read model, which the lifecycle
 // workflow writes once provisioning produced them.
 func (b *TemporalBackend) QueryInstances(ctx context.Context, ids []string) ([]InstanceView, error) {
-	rows, err := b.Pool.Query(ctx, `SELECT instance_id, lifecycle, app_info, test_flag FROM instances WHERE instance_id = ANY($1)`, ids)
+	rows, err := b.Store.InstancesAccess(ctx, ids)
 	if err != nil {
-		return nil, fmt.Errorf("query instances: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
-	var out []InstanceView
-	for rows.Next() {
-		var v InstanceView
-		var lifecycle string
-		var app []byte
-		if err := rows.Scan(&v.InstanceID, &lifecycle, &app, &v.TestFlag); err != nil {
-			return nil, fmt.Errorf("query instances: %w", err)
-		}
-		v.Lifecycle = instance.Lifecycle(lifecycle)
-		if len(app) > 0 && string(app) != "null" {
+	out := make([]InstanceView, 0, len(rows))
+	for _, r := range rows {
+		v := InstanceView{InstanceID: r.InstanceID, Lifecycle: instance.Lifecycle(r.Lifecycle), TestFlag: r.TestFlag}
+		if len(r.AppInfo) > 0 {
 			var ai koogallery.AppInfo
-			if err := json.Unmarshal(app, &ai); err != nil {
+			if err := json.Unmarshal(r.AppInfo, &ai); err != nil {
 				return nil, fmt.Errorf("instance %s has unreadable app_info: %w", v.InstanceID, err)
 			}
 			v.AppInfo = &ai
 		}
 		out = append(out, v)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("query instances: %w", err)
 	}
 	// An instance newInstance accepted whose workflow has not written its row yet is being provisioned, not
 	// unknown: the marketplace polls queryInstance right after newInstance's 000004.

@@ -12,9 +12,12 @@
 //
 // # The orders table: the contract between the lifecycle and settlement
 //
-// The lifecycle writes orders; settlement (internal/ledger) reads them, through the SQL this package exports
-// for it (SettlementCandidatesSQL and the Settlement* methods), and never writes them. One row per marketplace
-// order line, keyed (order_id, order_line_id), written once and never updated except effective_at:
+// The lifecycle writes orders (Store.Apply, from the instance's workflow); settlement reads them and never
+// writes them. It is the one exception to "every query here": a period's close decides millions of order lines
+// in one set-based statement per batch (internal/ledger's candidatesSQL), which must join orders and instances
+// with the ledger's own tables in a single query, so internal/ledger reads the columns below directly, read
+// only. One row per marketplace order line, keyed (order_id, order_line_id), written once and never updated
+// except effective_at:
 //
 //   - instance_id: the instance the line belongs to; an order line belongs to exactly one instance.
 //   - order_type: the marketplace's orderType (NEW, RENEW, CHANGE, UNSUBSCRIBE, …) as recorded; a refund line
