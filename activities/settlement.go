@@ -13,6 +13,7 @@ import (
 
 	"github.com/kooflow/kooflow/internal/catalog"
 	"github.com/kooflow/kooflow/internal/ledger"
+	"github.com/kooflow/kooflow/internal/refusal"
 	"github.com/kooflow/kooflow/internal/settlement"
 )
 
@@ -50,8 +51,8 @@ func SettlementTerms(c *catalog.Catalog) map[string]settlement.Terms {
 
 // settlementError turns a ledger refusal into a non-retryable failure and leaves everything else retryable.
 func settlementError(err error) error {
-	if r, ok := ledger.AsRefusal(err); ok {
-		return temporal.NewNonRetryableApplicationError(r.Msg, ErrSettlementRefused, err, r.Code)
+	if r, ok := refusal.As(err); ok {
+		return temporal.NewNonRetryableApplicationError(r.Reason, ErrSettlementRefused, err, r.Code)
 	}
 	return err
 }
@@ -214,7 +215,7 @@ func (a *Settlement) SettlementDue(ctx context.Context, at time.Time) ([]DuePeri
 			if err == nil && b.Closed() {
 				continue
 			}
-			if _, notFound := ledger.AsRefusal(err); err != nil && !notFound {
+			if _, notFound := refusal.As(err); err != nil && !notFound {
 				return nil, err
 			}
 			d.ProductTypes = append(d.ProductTypes, t)

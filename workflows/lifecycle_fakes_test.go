@@ -25,10 +25,12 @@ import (
 	"github.com/kooflow/kooflow/activities"
 	"github.com/kooflow/kooflow/internal/catalog"
 	"github.com/kooflow/kooflow/internal/instance"
+	"github.com/kooflow/kooflow/internal/koogallery"
 	"github.com/kooflow/kooflow/internal/koogallery/orderquery"
 	"github.com/kooflow/kooflow/internal/lifecycle"
 	"github.com/kooflow/kooflow/internal/logging"
 	"github.com/kooflow/kooflow/internal/provisioning"
+	"github.com/kooflow/kooflow/internal/refusal"
 	"github.com/kooflow/kooflow/internal/store"
 )
 
@@ -74,7 +76,7 @@ func (m *fakeMarket) QueryOrder(ctx context.Context, orderID, lineID string) (*o
 func (m *fakeMarket) add(id, typ, product, sku string, qty int64, paid string, expire *time.Time) string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	line := orderquery.OrderLine{OrderLineID: id + "-000001", ChargingMode: orderquery.ChargingPeriod, PeriodType: "month",
+	line := orderquery.OrderLine{OrderLineID: id + "-000001", ChargingMode: koogallery.ChargingPeriod, PeriodType: "month",
 		PeriodNumber: 1, ProductInfo: []orderquery.ProductInfo{{ProductID: product, SKUCode: sku, LinearValue: qty, ProductName: "p"}},
 		Currency: paid, CurrencyAfterDiscount: paid}
 	if expire != nil {
@@ -431,7 +433,7 @@ func (u *upd) refused(t *testing.T, code, want string) {
 	if u.rejected == nil {
 		t.Fatalf("%s was not refused (accepted=%v err=%v)", u.name, u.accepted, u.err)
 	}
-	r, ok := instance.AsRefusal(u.rejected)
+	r, ok := refusal.As(u.rejected)
 	if !ok || r.Code != code || !strings.Contains(r.Reason, want) {
 		t.Fatalf("%s refused with %v, want code %s containing %q", u.name, u.rejected, code, want)
 	}

@@ -6,16 +6,18 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/kooflow/kooflow/internal/instance"
+	"github.com/kooflow/kooflow/internal/koogallery"
 	"github.com/kooflow/kooflow/internal/lifecycle"
+	"github.com/kooflow/kooflow/internal/refusal"
 	"github.com/kooflow/kooflow/internal/store"
 )
 
-// refusal turns a rule's refusal into the error a validator returns.
-func refusal(r *instance.Refusal) error {
+// refused turns a rule's refusal into the error a validator returns.
+func refused(r *refusal.Error) error {
 	if r == nil {
 		return nil
 	}
-	return instance.Refuse(r.Code, "%s", r.Reason)
+	return r.Temporal()
 }
 
 func (r *run) register(ctx workflow.Context) error {
@@ -55,7 +57,7 @@ func (r *run) register(ctx workflow.Context) error {
 // Marketplace calls: validate, apply to the state, queue the work, answer at once.
 
 func (r *run) validateNewInstance(ctx workflow.Context, req instance.NewInstanceRequest) error {
-	return refusal(lifecycle.CheckNewInstance(r.in, req))
+	return refused(lifecycle.CheckNewInstance(r.in, req))
 }
 
 // newInstance answers at once: the purchase step started with the workflow, and the gateway must never wait for
@@ -65,12 +67,12 @@ func (r *run) newInstance(ctx workflow.Context, req instance.NewInstanceRequest)
 }
 
 func (r *run) validateRefresh(ctx workflow.Context, req instance.RefreshRequest) error {
-	return refusal(lifecycle.CheckRefresh(&r.s, req, workflow.Now(ctx)))
+	return refused(lifecycle.CheckRefresh(&r.s, req, workflow.Now(ctx)))
 }
 
 func (r *run) refresh(ctx workflow.Context, req instance.RefreshRequest) error {
 	now := workflow.Now(ctx)
-	if err := refusal(lifecycle.CheckRefresh(&r.s, req, now)); err != nil {
+	if err := refused(lifecycle.CheckRefresh(&r.s, req, now)); err != nil {
 		return err
 	}
 	lifecycle.ApplyRefresh(&r.s, req, now)
@@ -78,11 +80,11 @@ func (r *run) refresh(ctx workflow.Context, req instance.RefreshRequest) error {
 }
 
 func (r *run) validateStatus(ctx workflow.Context, req instance.StatusRequest) error {
-	return refusal(lifecycle.CheckStatus(&r.s, req))
+	return refused(lifecycle.CheckStatus(&r.s, req))
 }
 
 func (r *run) status(ctx workflow.Context, req instance.StatusRequest) error {
-	if err := refusal(lifecycle.CheckStatus(&r.s, req)); err != nil {
+	if err := refused(lifecycle.CheckStatus(&r.s, req)); err != nil {
 		return err
 	}
 	lifecycle.ApplyStatus(&r.s, req, workflow.Now(ctx), lifecycle.Marketplace)
@@ -97,11 +99,11 @@ func (r *run) release(ctx workflow.Context, req instance.ReleaseRequest) error {
 }
 
 func (r *run) validateUpgrade(ctx workflow.Context, req instance.UpgradeRequest) error {
-	return refusal(lifecycle.CheckUpgrade(&r.s, req))
+	return refused(lifecycle.CheckUpgrade(&r.s, req))
 }
 
 func (r *run) upgrade(ctx workflow.Context, req instance.UpgradeRequest) error {
-	if err := refusal(lifecycle.CheckUpgrade(&r.s, req)); err != nil {
+	if err := refused(lifecycle.CheckUpgrade(&r.s, req)); err != nil {
 		return err
 	}
 	lifecycle.ApplyUpgrade(&r.s, req, workflow.Now(ctx))
@@ -111,12 +113,12 @@ func (r *run) upgrade(ctx workflow.Context, req instance.UpgradeRequest) error {
 // Console actions: validate, apply, record, answer with the new state.
 
 func (r *run) validateSupervision(ctx workflow.Context, req instance.SupervisionRequest) error {
-	return refusal(lifecycle.CheckSupervision(&r.s, req, workflow.Now(ctx)))
+	return refused(lifecycle.CheckSupervision(&r.s, req, workflow.Now(ctx)))
 }
 
 func (r *run) supervision(ctx workflow.Context, req instance.SupervisionRequest) (instance.SupervisionResult, error) {
 	now := workflow.Now(ctx)
-	if err := refusal(lifecycle.CheckSupervision(&r.s, req, now)); err != nil {
+	if err := refused(lifecycle.CheckSupervision(&r.s, req, now)); err != nil {
 		return instance.SupervisionResult{}, err
 	}
 	took := lifecycle.ApplySupervision(&r.s, req, now)
@@ -135,12 +137,12 @@ func (r *run) supervision(ctx workflow.Context, req instance.SupervisionRequest)
 }
 
 func (r *run) validateRefund(ctx workflow.Context, req instance.RefundRequest) error {
-	return refusal(lifecycle.CheckRefund(&r.s, req, workflow.Now(ctx)))
+	return refused(lifecycle.CheckRefund(&r.s, req, workflow.Now(ctx)))
 }
 
 func (r *run) refund(ctx workflow.Context, req instance.RefundRequest) (instance.RefundResult, error) {
 	now := workflow.Now(ctx)
-	if err := refusal(lifecycle.CheckRefund(&r.s, req, now)); err != nil {
+	if err := refused(lifecycle.CheckRefund(&r.s, req, now)); err != nil {
 		return instance.RefundResult{}, err
 	}
 	rf, changed := lifecycle.ApplyRefund(&r.s, r.in.InstanceID, req, now)
@@ -164,7 +166,7 @@ func (r *run) refund(ctx workflow.Context, req instance.RefundRequest) (instance
 	w.Refunds = []store.RefundRow{refundRow(rf)}
 	if rf.Status == instance.RefundApproved {
 		w.Orders = []store.OrderRow{{
-			OrderID: rf.RefundOrderID, OrderLineID: rf.OrderLineID, InstanceID: r.in.InstanceID, OrderType: "REFUND",
+			OrderID: rf.RefundOrderID, OrderLineID: rf.OrderLineID, InstanceID: r.in.InstanceID, OrderType: koogallery.OrderTypeRefund,
 			ProductID: r.s.Product.ProductID, SKUCode: r.s.Product.SKUCode, ChargingMode: r.s.Product.ChargingMode,
 			PeriodType: r.s.Product.PeriodType, Quantity: r.s.Product.Quantity, PaidAmount: rf.Approved.Neg(),
 			RefersToOrderID: rf.OrderID, EffectiveAt: &now, TestFlag: r.in.TestFlag,
@@ -194,11 +196,11 @@ func refundRow(rf instance.Refund) store.RefundRow {
 // Operator actions on a parked step: by Update from the console, or by Signal from the Temporal web UI.
 
 func (r *run) validateOperator(ctx workflow.Context, a instance.OperatorAction) error {
-	return refusal(lifecycle.CheckOperator(&r.s, a))
+	return refused(lifecycle.CheckOperator(&r.s, a))
 }
 
 func (r *run) operatorUpdate(ctx workflow.Context, a instance.OperatorAction) (instance.OperatorResult, error) {
-	if err := refusal(lifecycle.CheckOperator(&r.s, a)); err != nil {
+	if err := refused(lifecycle.CheckOperator(&r.s, a)); err != nil {
 		return instance.OperatorResult{}, err
 	}
 	r.operator = &a

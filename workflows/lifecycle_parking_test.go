@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kooflow/kooflow/internal/instance"
+	"github.com/kooflow/kooflow/internal/koogallery"
 	"github.com/kooflow/kooflow/internal/koogallery/orderquery"
 	"github.com/kooflow/kooflow/internal/lifecycle"
 	"github.com/kooflow/kooflow/internal/provisioning"
@@ -65,7 +66,7 @@ func TestOrderQueryParksAndSkip(t *testing.T) {
 func TestRetriesAreBoundedThenParkAndResumeBySignal(t *testing.T) {
 	w := newWorld(t)
 	exp := t0.AddDate(0, 1, 0)
-	w.market.add("O1", orderquery.TypeNew, productMonthly, "crm-basic-month", 1, "100", &exp)
+	w.market.add("O1", koogallery.OrderTypeNew, productMonthly, "crm-basic-month", 1, "100", &exp)
 	// Two transient failures of the order query are absorbed by retries.
 	w.market.failNext("O1", errors.New("connection reset"), &orderquery.Error{HTTPStatus: 500, Code: "MKT.0999", Retryable: true})
 	down := true
@@ -115,7 +116,7 @@ func TestRetriesAreBoundedThenParkAndResumeBySignal(t *testing.T) {
 func TestReleaseWhileParkedAbandonsProvisioning(t *testing.T) {
 	w := newWorld(t)
 	exp := t0.AddDate(0, 1, 0)
-	w.market.add("O1", orderquery.TypeNew, productMonthly, "crm-basic-month", 1, "100", &exp)
+	w.market.add("O1", koogallery.OrderTypeNew, productMonthly, "crm-basic-month", 1, "100", &exp)
 	w.prov.fail = func(e provisioning.Event, attempt int) error { return needsPersonErr("quota exceeded") }
 	var release, late, freeze, refund *upd
 	w.run(startInput("O1", false), func(h *harness) {
@@ -151,7 +152,7 @@ func TestReleaseWhileParkedAbandonsProvisioning(t *testing.T) {
 func TestReadModelOutageParks(t *testing.T) {
 	w := newWorld(t)
 	exp := t0.AddDate(0, 1, 0)
-	w.market.add("O1", orderquery.TypeNew, productMonthly, "crm-basic-month", 1, "100", &exp)
+	w.market.add("O1", koogallery.OrderTypeNew, productMonthly, "crm-basic-month", 1, "100", &exp)
 	dbDown := false
 	w.db.fail = func(wr store.Write) error {
 		if dbDown {
@@ -193,7 +194,7 @@ func TestReadModelOutageParks(t *testing.T) {
 // warning: an alert row and a timeline event.
 func TestUnknownProduct(t *testing.T) {
 	w := newWorld(t)
-	w.market.add("X1", orderquery.TypeNew, "OFFI-NOT-IN-CATALOG", "sku-x", 1, "10", nil)
+	w.market.add("X1", koogallery.OrderTypeNew, "OFFI-NOT-IN-CATALOG", "sku-x", 1, "10", nil)
 	var s instance.Carry
 	var check instance.ChangeCheckResult
 	w.run(startInput("X1", false), func(h *harness) {
@@ -230,7 +231,7 @@ func TestUnknownProduct(t *testing.T) {
 func TestMarketplaceRetriesAreIdempotentByState(t *testing.T) {
 	w := newWorld(t)
 	exp := t0.AddDate(0, 1, 0)
-	w.market.add("O1", orderquery.TypeNew, productMonthly, "crm-basic-month", 1, "100", &exp)
+	w.market.add("O1", koogallery.OrderTypeNew, productMonthly, "crm-basic-month", 1, "100", &exp)
 	var calls []*upd
 	w.run(startInput("O1", false), func(h *harness) {
 		h.at(time.Hour, func() {

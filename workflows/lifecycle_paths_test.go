@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/kooflow/kooflow/internal/instance"
-	"github.com/kooflow/kooflow/internal/koogallery/orderquery"
+	"github.com/kooflow/kooflow/internal/koogallery"
 	"github.com/kooflow/kooflow/internal/lifecycle"
 	"github.com/kooflow/kooflow/internal/provisioning"
 )
@@ -24,14 +24,14 @@ func (h *harness) renewal(id string, exp time.Time) *upd {
 func TestYearOfMonthlyRenewals(t *testing.T) {
 	w := newWorld(t)
 	exp := t0.AddDate(0, 1, 0)
-	w.market.add("O1", orderquery.TypeNew, productMonthly, "crm-basic-month", 1, "100", &exp)
+	w.market.add("O1", koogallery.OrderTypeNew, productMonthly, "crm-basic-month", 1, "100", &exp)
 	in := startInput("O1", false)
 	expiries := []time.Time{exp}
 	var renewals []*upd
 	for i := 1; i <= 12; i++ {
 		prev, next := exp.AddDate(0, i-1, 0), exp.AddDate(0, i, 0)
 		id := fmt.Sprintf("R%02d", i)
-		w.market.add(id, orderquery.TypeRenew, productMonthly, "crm-basic-month", 1, "100", &next)
+		w.market.add(id, koogallery.OrderTypeRenew, productMonthly, "crm-basic-month", 1, "100", &next)
 		at := prev.Add(-5 * 24 * time.Hour).Sub(w.now)
 		nextIn := w.run(in, func(h *harness) {
 			h.at(at, func() {
@@ -92,8 +92,8 @@ func TestTrialToFormal(t *testing.T) {
 	w := newWorld(t)
 	trialExp := t0.AddDate(0, 0, 7)
 	formalExp := t0.AddDate(0, 1, 3)
-	w.market.add("T1", orderquery.TypeTrial, productMonthly, "crm-pro-month", 1, "", &trialExp)
-	w.market.add("F1", orderquery.TypeTrialToFormal, productMonthly, "crm-pro-month", 1, "300", &formalExp)
+	w.market.add("T1", koogallery.OrderTypeTrial, productMonthly, "crm-pro-month", 1, "", &trialExp)
+	w.market.add("F1", koogallery.OrderTypeTrialToFormal, productMonthly, "crm-pro-month", 1, "300", &formalExp)
 	in := startInput("T1", false)
 	var trial instance.Carry
 	var convert *upd
@@ -143,7 +143,7 @@ func supervisionStep(step, party, note string) instance.SupervisionRequest {
 // purchase effective (settleable) and closes the guarantee period.
 func TestSupervisionWithOneRejection(t *testing.T) {
 	w := newWorld(t)
-	w.market.add("S1", orderquery.TypeNew, productSupervised, "onboarding-once", 1, "2000", nil)
+	w.market.add("S1", koogallery.OrderTypeNew, productSupervised, "onboarding-once", 1, "2000", nil)
 	in := startInput("S1", false)
 	var start instance.Carry
 	var early, wrongParty, refundAfter *upd
@@ -236,7 +236,7 @@ func refundDecision(action, id, amount string) instance.RefundRequest {
 func TestRefundsInTheGuaranteePeriod(t *testing.T) {
 	w := newWorld(t)
 	exp := t0.AddDate(0, 1, 0)
-	w.market.add("O1", orderquery.TypeNew, productMonthly, "crm-basic-month", 1, "100", &exp)
+	w.market.add("O1", koogallery.OrderTypeNew, productMonthly, "crm-basic-month", 1, "100", &exp)
 	var req1, tooMuch, approve1, req2, overAsk, reject2, decidedTwice, afterExpiry *upd
 	w.run(startInput("O1", false), func(h *harness) {
 		h.at(time.Hour, func() { req1 = h.update(instance.UpdateRefund, refundRequest("", "30")) })
@@ -288,10 +288,10 @@ func TestRenewalRefunds(t *testing.T) {
 	w := newWorld(t)
 	exp1 := t0.AddDate(0, 1, 0)
 	exp2, exp3 := exp1.AddDate(0, 1, 0), exp1.AddDate(0, 2, 0)
-	w.market.add("O1", orderquery.TypeNew, productMonthly, "crm-basic-month", 1, "100", &exp1)
-	w.market.add("R1", orderquery.TypeRenew, productMonthly, "crm-basic-month", 1, "90", &exp2)
-	w.market.add("R2", orderquery.TypeRenew, productMonthly, "crm-basic-month", 1, "80", &exp3)
-	w.market.add("U2", orderquery.TypeUnsubscribe, productMonthly, "crm-basic-month", 1, "80", &exp2)
+	w.market.add("O1", koogallery.OrderTypeNew, productMonthly, "crm-basic-month", 1, "100", &exp1)
+	w.market.add("R1", koogallery.OrderTypeRenew, productMonthly, "crm-basic-month", 1, "90", &exp2)
+	w.market.add("R2", koogallery.OrderTypeRenew, productMonthly, "crm-basic-month", 1, "80", &exp3)
+	w.market.add("U2", koogallery.OrderTypeUnsubscribe, productMonthly, "crm-basic-month", 1, "80", &exp2)
 	in := startInput("O1", false)
 	next := w.run(in, func(h *harness) { h.at(24*time.Hour, func() { h.renewal("R1", exp2) }) })
 	// Run 2: R1 takes effect at exp1. Two days later R2 renews ahead; R1 is in effect, R2 is not.
@@ -351,10 +351,10 @@ func TestUnsubscribeRefunds(t *testing.T) {
 	w := newWorld(t)
 	exp1 := t0.AddDate(1, 0, 0)
 	exp2 := exp1.AddDate(1, 0, 0)
-	w.market.add("O1", orderquery.TypeNew, productMonthly, "crm-basic-month", 1, "1200", &exp1)
-	w.market.add("R1", orderquery.TypeRenew, productMonthly, "crm-basic-month", 1, "1100", &exp2)
-	w.market.add("U1", orderquery.TypeUnsubscribe, productMonthly, "crm-basic-month", 1, "1100", &exp1)
-	w.market.add("U0", orderquery.TypeUnsubscribe, productMonthly, "crm-basic-month", 1, "1200", nil)
+	w.market.add("O1", koogallery.OrderTypeNew, productMonthly, "crm-basic-month", 1, "1200", &exp1)
+	w.market.add("R1", koogallery.OrderTypeRenew, productMonthly, "crm-basic-month", 1, "1100", &exp2)
+	w.market.add("U1", koogallery.OrderTypeUnsubscribe, productMonthly, "crm-basic-month", 1, "1100", &exp1)
+	w.market.add("U0", koogallery.OrderTypeUnsubscribe, productMonthly, "crm-basic-month", 1, "1200", nil)
 	next := w.run(startInput("O1", false), func(h *harness) { h.at(24*time.Hour, func() { h.renewal("R1", exp2) }) })
 	var unsub, release *upd
 	w.run(*next, func(h *harness) {
@@ -389,7 +389,7 @@ func TestExpiryFreezeRelease(t *testing.T) {
 	w.cfg.ExpiryPolicy = lifecycle.PolicyFreeze
 	w.cfg.ExpiryGrace = 36 * time.Hour
 	exp := t0.AddDate(0, 1, 0)
-	w.market.add("O1", orderquery.TypeNew, productMonthly, "crm-basic-month", 1, "100", &exp)
+	w.market.add("O1", koogallery.OrderTypeNew, productMonthly, "crm-basic-month", 1, "100", &exp)
 	var before, after instance.Carry
 	var freezeAgain *upd
 	w.run(startInput("O1", false), func(h *harness) {
@@ -429,7 +429,7 @@ func TestExpiryPolicies(t *testing.T) {
 	t.Run("alert only", func(t *testing.T) {
 		w := newWorld(t)
 		exp := t0.AddDate(0, 1, 0)
-		w.market.add("O1", orderquery.TypeNew, productMonthly, "crm-basic-month", 1, "100", &exp)
+		w.market.add("O1", koogallery.OrderTypeNew, productMonthly, "crm-basic-month", 1, "100", &exp)
 		var s instance.Carry
 		w.run(startInput("O1", false), func(h *harness) {
 			h.at(exp.Add(25*time.Hour).Sub(t0), func() { s = h.state() })
@@ -446,7 +446,7 @@ func TestExpiryPolicies(t *testing.T) {
 		w := newWorld(t)
 		w.cfg.ExpiryPolicy = lifecycle.PolicyFreeze
 		exp := t0.AddDate(0, 1, 0)
-		w.market.add("O1", orderquery.TypeNew, productMonthly, "crm-basic-month", 1, "100", &exp)
+		w.market.add("O1", koogallery.OrderTypeNew, productMonthly, "crm-basic-month", 1, "100", &exp)
 		w.run(startInput("O1", false), func(h *harness) {
 			h.at(exp.Add(time.Minute).Sub(t0), func() { h.update(instance.UpdateStatus, instance.StatusRequest{Status: instance.StatusFreeze}) })
 			h.at(exp.Add(72*time.Hour).Sub(t0), func() { h.update(instance.UpdateRelease, instance.ReleaseRequest{}) })
@@ -469,8 +469,8 @@ func TestFreezeRenewalUnfreeze(t *testing.T) {
 			exp := t0.AddDate(0, 1, 0)
 			renewedAt := exp.Add(72 * time.Hour)
 			newExp := exp.AddDate(0, 1, 0)
-			w.market.add("O1", orderquery.TypeNew, productMonthly, "crm-basic-month", 1, "100", &exp)
-			w.market.add("R1", orderquery.TypeRenew, productMonthly, "crm-basic-month", 1, "100", &newExp)
+			w.market.add("O1", koogallery.OrderTypeNew, productMonthly, "crm-basic-month", 1, "100", &exp)
+			w.market.add("R1", koogallery.OrderTypeRenew, productMonthly, "crm-basic-month", 1, "100", &newExp)
 			var frozen instance.Carry
 			var calls []*upd
 			next := w.run(startInput("O1", false), func(h *harness) {
@@ -519,8 +519,8 @@ func TestFreezeRenewalUnfreeze(t *testing.T) {
 func TestUpgrade(t *testing.T) {
 	w := newWorld(t)
 	exp := t0.AddDate(0, 1, 0)
-	w.market.add("O1", orderquery.TypeNew, productMonthly, "crm-basic-month", 2, "200", &exp)
-	w.market.add("C1", orderquery.TypeChange, productMonthly, "crm-pro-month", 5, "650", &exp)
+	w.market.add("O1", koogallery.OrderTypeNew, productMonthly, "crm-basic-month", 2, "200", &exp)
+	w.market.add("C1", koogallery.OrderTypeChange, productMonthly, "crm-pro-month", 5, "650", &exp)
 	var a, b *upd
 	var after instance.Carry
 	w.run(startInput("O1", false), func(h *harness) {
@@ -554,7 +554,7 @@ func TestUpgrade(t *testing.T) {
 func TestDialTest(t *testing.T) {
 	w := newWorld(t)
 	exp := t0.AddDate(0, 1, 0)
-	w.market.add("D1", orderquery.TypeNew, productMonthly, "crm-basic-month", 1, "100", &exp)
+	w.market.add("D1", koogallery.OrderTypeNew, productMonthly, "crm-basic-month", 1, "100", &exp)
 	w.run(startInput("D1", true), func(h *harness) {
 		h.at(time.Hour, func() { h.update(instance.UpdateRelease, instance.ReleaseRequest{TestFlag: true}) })
 	})
@@ -577,8 +577,8 @@ func TestUnfreezeBeforeRenewalDoesNotRefreeze(t *testing.T) {
 	w.cfg.ExpiryPolicy = lifecycle.PolicyFreeze
 	exp := t0.AddDate(0, 1, 0)
 	newExp := exp.AddDate(0, 1, 0)
-	w.market.add("O1", orderquery.TypeNew, productMonthly, "crm-basic-month", 1, "100", &exp)
-	w.market.add("R1", orderquery.TypeRenew, productMonthly, "crm-basic-month", 1, "100", &newExp)
+	w.market.add("O1", koogallery.OrderTypeNew, productMonthly, "crm-basic-month", 1, "100", &exp)
+	w.market.add("R1", koogallery.OrderTypeRenew, productMonthly, "crm-basic-month", 1, "100", &newExp)
 	var between instance.Carry
 	next := w.run(startInput("O1", false), func(h *harness) {
 		h.at(exp.Add(time.Hour).Sub(t0), func() { h.update(instance.UpdateStatus, instance.StatusRequest{Status: instance.StatusFreeze}) })

@@ -9,7 +9,7 @@ import (
 
 	"github.com/kooflow/kooflow/activities"
 	"github.com/kooflow/kooflow/internal/instance"
-	"github.com/kooflow/kooflow/internal/koogallery/orderquery"
+	"github.com/kooflow/kooflow/internal/koogallery"
 	"github.com/kooflow/kooflow/internal/lifecycle"
 	"github.com/kooflow/kooflow/internal/provisioning"
 	"github.com/kooflow/kooflow/internal/store"
@@ -49,11 +49,11 @@ func (r *run) orderRow(f *activities.OrderFacts, typ string, paid decimal.Decima
 // the query) it is built from the call and the instance's product, with no list amount.
 func (r *run) refundOrderRow(f *activities.OrderFacts, orderID, lineID string, amount decimal.Decimal, at time.Time, refersTo string, testFlag bool) store.OrderRow {
 	if f != nil {
-		return r.orderRow(f, orderquery.TypeUnsubscribe, amount.Neg(), &at, refersTo, testFlag)
+		return r.orderRow(f, koogallery.OrderTypeUnsubscribe, amount.Neg(), &at, refersTo, testFlag)
 	}
 	p := r.s.Product
 	return store.OrderRow{
-		OrderID: orderID, OrderLineID: lineID, InstanceID: r.in.InstanceID, OrderType: orderquery.TypeUnsubscribe,
+		OrderID: orderID, OrderLineID: lineID, InstanceID: r.in.InstanceID, OrderType: koogallery.OrderTypeUnsubscribe,
 		ProductID: p.ProductID, SKUCode: p.SKUCode, ChargingMode: p.ChargingMode, PeriodType: p.PeriodType,
 		Quantity: max(p.Quantity, 1), PaidAmount: amount.Neg(), RefersToOrderID: refersTo,
 		EffectiveAt: utc(&at), TestFlag: testFlag,
@@ -85,12 +85,12 @@ func (r *run) purchase(ctx workflow.Context, st *instance.Step) {
 	r.record(ctx, r.write("record instance "+r.in.InstanceID+" accepted",
 		r.event(ctx, st.ID+":accepted", "accepted", lifecycle.Marketplace, accepted, nil)))
 
-	f, _ := r.queryOrder(ctx, st, "purchase", r.in.OrderID, r.in.OrderLineID, orderquery.TypeNew, orderquery.TypeTrial)
+	f, _ := r.queryOrder(ctx, st, "purchase", r.in.OrderID, r.in.OrderLineID, koogallery.OrderTypeNew, koogallery.OrderTypeTrial)
 	var w store.Write
 	if f != nil {
 		r.s.Product, r.s.CustomerID = f.Product, f.CustomerID
 		if p := lifecycle.Purchase(&r.s); p == nil || p.Type != "TRIAL_TO_FORMAL" {
-			r.s.Trial = f.OrderType == orderquery.TypeTrial
+			r.s.Trial = f.OrderType == koogallery.OrderTypeTrial
 		}
 		if r.s.ExpireTime == nil {
 			r.s.ExpireTime = f.ExpireTime
@@ -99,7 +99,7 @@ func (r *run) purchase(ctx workflow.Context, st *instance.Step) {
 			r.s.Supervision = lifecycle.InitialSupervision(f.Product)
 		}
 		paid := f.PaidAmount
-		if f.OrderType == orderquery.TypeTrial {
+		if f.OrderType == koogallery.OrderTypeTrial {
 			paid = decimal.Zero // a trial is never billed
 		}
 		r.s.Ledger = append([]instance.LedgerOrder{{OrderID: f.OrderID, OrderLineID: f.OrderLineID, Type: f.OrderType,
@@ -149,7 +149,7 @@ func (r *run) purchase(ctx workflow.Context, st *instance.Step) {
 	lifecycle.Provisioned(&r.s, now)
 	w = r.write("record instance provisioned", r.event(ctx, st.ID+":provisioned", "provisioned", lifecycle.System, summary, nil))
 	for _, o := range r.s.Ledger {
-		if (o.Type == orderquery.TypeNew || o.Type == orderquery.TypeTrial) && o.EffectiveAt != nil {
+		if (o.Type == koogallery.OrderTypeNew || o.Type == koogallery.OrderTypeTrial) && o.EffectiveAt != nil {
 			w.Effective = append(w.Effective, store.OrderEffective{OrderID: o.OrderID, OrderLineID: o.OrderLineID, At: *o.EffectiveAt})
 		}
 	}
@@ -166,13 +166,13 @@ func (r *run) refreshStep(ctx workflow.Context, st *instance.Step) {
 	what := "renewal"
 	switch req.Scene {
 	case instance.SceneRenewal:
-		expect = []string{orderquery.TypeRenew}
+		expect = []string{koogallery.OrderTypeRenew}
 	case instance.SceneRenewalChange:
-		expect = []string{orderquery.TypeRenew, orderquery.TypeChange}
+		expect = []string{koogallery.OrderTypeRenew, koogallery.OrderTypeChange}
 	case instance.SceneTrialToFormal:
-		expect, what = []string{orderquery.TypeTrialToFormal}, "trial-to-formal"
+		expect, what = []string{koogallery.OrderTypeTrialToFormal}, "trial-to-formal"
 	case instance.SceneUnsubscribeRenewalPeriod:
-		expect, what = []string{orderquery.TypeUnsubscribe}, "renewal refund"
+		expect, what = []string{koogallery.OrderTypeUnsubscribe}, "renewal refund"
 	}
 	f, _ := r.queryOrder(ctx, st, what, req.OrderID, req.OrderLineID, expect...)
 	var orders []store.OrderRow
@@ -188,7 +188,7 @@ func (r *run) refreshStep(ctx workflow.Context, st *instance.Step) {
 		if o := lifecycle.FindOrder(&r.s, req.OrderID); o != nil {
 			o.Known, o.Paid = true, f.PaidAmount
 		}
-		row := r.orderRow(f, orderquery.TypeRenew, f.PaidAmount, st.EffectiveAt, "", tf)
+		row := r.orderRow(f, koogallery.OrderTypeRenew, f.PaidAmount, st.EffectiveAt, "", tf)
 		exp := req.ExpireTime.UTC()
 		row.ExpireTime = &exp
 		orders = append(orders, row)
@@ -213,7 +213,7 @@ func (r *run) refreshStep(ctx workflow.Context, st *instance.Step) {
 		if o := lifecycle.FindOrder(&r.s, req.OrderID); o != nil {
 			o.Known, o.Paid = true, f.PaidAmount
 		}
-		orders = append(orders, r.orderRow(f, orderquery.TypeTrialToFormal, f.PaidAmount, &st.AcceptedAt, "", tf))
+		orders = append(orders, r.orderRow(f, koogallery.OrderTypeTrialToFormal, f.PaidAmount, &st.AcceptedAt, "", tf))
 		summary += ", paid " + f.PaidAmount.String()
 		if f.Product.ProductID != "" {
 			r.s.Product = f.Product
@@ -297,7 +297,7 @@ func (r *run) statusStep(ctx workflow.Context, st *instance.Step) {
 func (r *run) upgradeStep(ctx workflow.Context, st *instance.Step) {
 	req := st.Upgrade
 	tf := r.testFlag(st)
-	f, _ := r.queryOrder(ctx, st, "upgrade", req.OrderID, req.OrderLineID, orderquery.TypeChange)
+	f, _ := r.queryOrder(ctx, st, "upgrade", req.OrderID, req.OrderLineID, koogallery.OrderTypeChange)
 	var w store.Write
 	if f == nil {
 		lifecycle.Touch(&r.s)
@@ -313,13 +313,13 @@ func (r *run) upgradeStep(ctx workflow.Context, st *instance.Step) {
 			r.s.Product.Quantity, f.Product.SKUCode, f.Product.Quantity, f.PaidAmount, note)
 		accepted := st.AcceptedAt
 		r.s.Ledger = append(r.s.Ledger, instance.LedgerOrder{OrderID: f.OrderID, OrderLineID: f.OrderLineID,
-			Type: orderquery.TypeChange, Known: true, Paid: f.PaidAmount, AppliedAt: accepted, EffectiveAt: &accepted})
+			Type: koogallery.OrderTypeChange, Known: true, Paid: f.PaidAmount, AppliedAt: accepted, EffectiveAt: &accepted})
 		if f.Product.ProductID != "" {
 			r.s.Product = f.Product
 		}
 		lifecycle.Touch(&r.s)
 		w = r.write("record upgrade order "+req.OrderID, r.event(ctx, st.ID+":upgraded", "upgraded", lifecycle.Marketplace, summary, nil))
-		w.Orders = []store.OrderRow{r.orderRow(f, orderquery.TypeChange, f.PaidAmount, &accepted, "", tf)}
+		w.Orders = []store.OrderRow{r.orderRow(f, koogallery.OrderTypeChange, f.PaidAmount, &accepted, "", tf)}
 	}
 	r.syncSearchAttributes(ctx)
 	r.record(ctx, w)
@@ -333,7 +333,7 @@ func (r *run) releaseStep(ctx workflow.Context, st *instance.Step) {
 	var orders []store.OrderRow
 	summary := "released by the marketplace"
 	if req.OrderID != "" {
-		f, _ := r.queryOrder(ctx, st, "unsubscribe", req.OrderID, req.OrderLineID, orderquery.TypeUnsubscribe)
+		f, _ := r.queryOrder(ctx, st, "unsubscribe", req.OrderID, req.OrderLineID, koogallery.OrderTypeUnsubscribe)
 		var queried *decimal.Decimal
 		if f != nil {
 			q := f.PaidAmount

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/kooflow/kooflow/internal/instance"
-	"github.com/kooflow/kooflow/internal/koogallery/orderquery"
+	"github.com/kooflow/kooflow/internal/koogallery"
 	"github.com/kooflow/kooflow/internal/lifecycle"
 	"github.com/kooflow/kooflow/internal/provisioning"
 )
@@ -17,7 +17,7 @@ import (
 func TestPurchaseProvisionRelease(t *testing.T) {
 	w := newWorld(t)
 	exp := t0.AddDate(0, 1, 0)
-	w.market.add("O1", orderquery.TypeNew, productMonthly, "crm-basic-month", 5, "100.50", &exp)
+	w.market.add("O1", koogallery.OrderTypeNew, productMonthly, "crm-basic-month", 5, "100.50", &exp)
 	in := startInput("O1", false)
 	var first, later, wrong, release *upd
 	var mid instance.Carry
@@ -82,7 +82,7 @@ func TestPurchaseProvisionRelease(t *testing.T) {
 func TestParkingThenResume(t *testing.T) {
 	w := newWorld(t)
 	exp := t0.AddDate(0, 1, 0)
-	w.market.add("O1", orderquery.TypeNew, productMonthly, "crm-basic-month", 1, "100", &exp)
+	w.market.add("O1", koogallery.OrderTypeNew, productMonthly, "crm-basic-month", 1, "100", &exp)
 	broken := true
 	w.prov.fail = func(e provisioning.Event, attempt int) error {
 		if e.Type == "create" && broken {

@@ -26,6 +26,7 @@ import (
 	"github.com/kooflow/kooflow/internal/catalog"
 	"github.com/kooflow/kooflow/internal/instance"
 	"github.com/kooflow/kooflow/internal/ledger"
+	"github.com/kooflow/kooflow/internal/refusal"
 	"github.com/kooflow/kooflow/internal/settlement"
 	"github.com/kooflow/kooflow/workflows"
 )
@@ -61,7 +62,7 @@ func Mount(console *gin.RouterGroup, d app.Deps) {
 
 // fail answers a ledger error: refusals in their own terms, anything else as a logged 500.
 func fail(c *gin.Context, what string, err error) {
-	if r, ok := ledger.AsRefusal(err); ok {
+	if r, ok := refusal.As(err); ok {
 		status := http.StatusConflict
 		switch r.Code {
 		case ledger.CodeInvalid:
@@ -71,7 +72,7 @@ func fail(c *gin.Context, what string, err error) {
 		case ledger.CodeContentChanged:
 			status = http.StatusInternalServerError
 		}
-		httpx.WriteProblem(c, status, r.Msg)
+		httpx.WriteProblem(c, status, r.Reason)
 		return
 	}
 	httpx.Log(c).Error(what, "err", err)

@@ -14,6 +14,7 @@ import (
 	"github.com/kooflow/kooflow/api/httpx"
 	"github.com/kooflow/kooflow/internal/instance"
 	"github.com/kooflow/kooflow/internal/lifecycle"
+	"github.com/kooflow/kooflow/internal/refusal"
 	"github.com/kooflow/kooflow/internal/store"
 )
 
@@ -255,7 +256,7 @@ func (h *handlers) update(c *gin.Context, name string, arg, out any) bool {
 		httpx.Log(c).Info("console action applied", "instance_id", id, "update", name, "update_id", updateID)
 		return true
 	}
-	if r, ok := instance.AsRefusal(err); ok {
+	if r, ok := refusal.As(err); ok {
 		httpx.WriteProblem(c, http.StatusConflict, r.Reason)
 		return false
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/kooflow/kooflow/internal/config"
 	"github.com/kooflow/kooflow/internal/instance"
 	"github.com/kooflow/kooflow/internal/koogallery"
+	"github.com/kooflow/kooflow/internal/refusal"
 	"github.com/kooflow/kooflow/internal/store"
 )
 
@@ -342,7 +343,7 @@ func failure(err error, releasing bool) (koogallery.Response, string) {
 		}
 		return answer(koogallery.ResultNotFound, "the instance does not exist"), err.Error()
 	}
-	if ref, ok := instance.AsRefusal(err); ok {
+	if ref, ok := refusal.As(err); ok {
 		code := ref.Code
 		if len(code) != 6 {
 			code = koogallery.ResultInternal

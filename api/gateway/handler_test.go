@@ -24,6 +24,7 @@ import (
 	"github.com/kooflow/kooflow/internal/config"
 	"github.com/kooflow/kooflow/internal/instance"
 	"github.com/kooflow/kooflow/internal/koogallery"
+	"github.com/kooflow/kooflow/internal/refusal"
 )
 
 // These tests drive the handler over real HTTP with in-memory stand-ins for the replay cache, the message log
@@ -238,7 +239,7 @@ func (r reply) expect(t *testing.T, code string) {
 	}
 }
 
-var refusal = instance.Refuse("000005", "the instance is frozen; renew it before upgrading")
+var frozenRefusal = refusal.New("000005", "the instance is frozen; renew it before upgrading").Temporal()
 
 func TestActivities(t *testing.T) {
 	iid := instance.ID("O1", "O1-000001")
@@ -347,7 +348,7 @@ func TestActivities(t *testing.T) {
 			body: `{"activity":"refreshInstance","scene":"DOWNGRADE","orderId":"R1","orderLineId":"R1-000001","instanceId":"i-1","expireTime":"20270131155959"}`},
 		{name: "refresh unknown instance", code: "000003", setup: func(f *fakeBackend) { f.err = ErrUnknownInstance },
 			body: `{"activity":"refreshInstance","scene":"RENEWAL","orderId":"R1","orderLineId":"R1-000001","instanceId":"nope","expireTime":"20270131155959"}`},
-		{name: "refresh refused", code: "000005", msg: "frozen", setup: func(f *fakeBackend) { f.err = refusal },
+		{name: "refresh refused", code: "000005", msg: "frozen", setup: func(f *fakeBackend) { f.err = frozenRefusal },
 			body: `{"activity":"refreshInstance","scene":"RENEWAL","orderId":"R1","orderLineId":"R1-000001","instanceId":"i-1","expireTime":"20270131155959"}`},
 
 		{name: "FREEZE", code: "000000",
@@ -390,7 +391,7 @@ func TestActivities(t *testing.T) {
 			}},
 		{name: "upgrade unknown instance", code: "000003", setup: func(f *fakeBackend) { f.err = ErrUnknownInstance },
 			body: `{"activity":"upgradeInstance","instanceId":"nope","orderId":"C2","orderLineId":"C2-000001"}`},
-		{name: "upgrade refused", code: "000005", msg: "renew it", setup: func(f *fakeBackend) { f.err = refusal },
+		{name: "upgrade refused", code: "000005", msg: "renew it", setup: func(f *fakeBackend) { f.err = frozenRefusal },
 			body: `{"activity":"upgradeInstance","instanceId":"i-1","orderId":"C2","orderLineId":"C2-000001"}`},
 
 		{name: "changeInstanceCheck allowed", code: "000000", setup: func(f *fakeBackend) { f.change = instance.ChangeCheckResult{Allowed: true} },

@@ -23,6 +23,7 @@ import (
 	"github.com/kooflow/kooflow/internal/config"
 	"github.com/kooflow/kooflow/internal/instance"
 	"github.com/kooflow/kooflow/internal/koogallery"
+	"github.com/kooflow/kooflow/internal/refusal"
 	"github.com/kooflow/kooflow/internal/testenv"
 	"github.com/kooflow/kooflow/internal/teststack"
 )
@@ -83,7 +84,7 @@ func contractWorkflow(ctx workflow.Context, in instance.StartInput) error {
 			return nil
 		}, workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, r instance.UpgradeRequest) error {
 			if st.Lifecycle == instance.LifecycleFrozen {
-				return instance.Refuse("000005", "the instance is frozen; renew and unfreeze it before upgrading")
+				return refusal.New("000005", "the instance is frozen; renew and unfreeze it before upgrading").Temporal()
 			}
 			return nil
 		}})

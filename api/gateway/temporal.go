@@ -11,6 +11,7 @@ import (
 
 	"github.com/kooflow/kooflow/internal/instance"
 	"github.com/kooflow/kooflow/internal/koogallery"
+	"github.com/kooflow/kooflow/internal/refusal"
 	"github.com/kooflow/kooflow/internal/store"
 )
 
@@ -140,8 +141,8 @@ func (b *TemporalBackend) dialTestRerun(ctx context.Context, instanceID string, 
 	if err == nil || !testFlag {
 		return err
 	}
-	ref, refused := instance.AsRefusal(err)
-	if !errors.Is(err, ErrUnknownInstance) && !(refused && ref.Code == "000003") {
+	ref, refused := refusal.As(err)
+	if !errors.Is(err, ErrUnknownInstance) && !(refused && ref.Code == koogallery.ResultNotFound) {
 		return err
 	}
 	if ok, qerr := b.releasedTestInstance(ctx, instanceID); qerr != nil || !ok {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/kooflow/kooflow/internal/refusal"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 )
@@ -14,7 +15,7 @@ import (
 var ErrNoWorkflow = errors.New("no running workflow for the instance")
 
 // Client sends Updates and Queries to instance workflows and gives their failures the contract's meaning: a
-// step the workflow refused comes back as a *Refusal (AsRefusal), a missing or closed workflow wraps
+// step the workflow refused comes back as a refusal (refusal.As), a missing or closed workflow wraps
 // ErrNoWorkflow, anything else (Temporal unreachable, a deadline) is wrapped with the step and instance. The
 // gateway and the console both go through it, so a refusal reads the same wherever it surfaces.
 type Client struct {
@@ -50,7 +51,7 @@ func (c Client) wrap(err error, name, instanceID string) error {
 	if err == nil {
 		return nil
 	}
-	if _, ok := AsRefusal(err); ok {
+	if _, ok := refusal.As(err); ok {
 		return err
 	}
 	var nf *serviceerror.NotFound

@@ -9,13 +9,10 @@ package instance
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
-	"fmt"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
-	"go.temporal.io/sdk/temporal"
 )
 
 // idNamespace scopes the name-based UUIDs kooflow derives; changing it would change every instanceId ever issued.
@@ -202,40 +199,6 @@ type OperatorAction struct {
 	Action string `json:"action"` // "resume" (retry the parked step) or "skip"
 	Actor  Actor  `json:"actor"`
 	Note   string `json:"note,omitempty"`
-}
-
-// Refusal is the typed error a lifecycle workflow returns for a step that is impossible in the instance's
-// current state. Code is the KooGallery resultCode the gateway answers with; Reason is written for a person.
-type Refusal struct {
-	Code   string
-	Reason string
-}
-
-func (r *Refusal) Error() string { return fmt.Sprintf("refused (%s): %s", r.Code, r.Reason) }
-
-// RefusalErrorType is the Temporal ApplicationError type that carries a Refusal across the client boundary.
-const RefusalErrorType = "kooflow.Refused"
-
-// Refuse returns an ApplicationError that AsRefusal recognises on the client side.
-func Refuse(code, format string, args ...any) error {
-	reason := fmt.Sprintf(format, args...)
-	return temporal.NewApplicationErrorWithOptions(reason, RefusalErrorType, temporal.ApplicationErrorOptions{
-		NonRetryable: true,
-		Details:      []any{code},
-	})
-}
-
-// AsRefusal extracts a Refusal from an error returned by an Update or Query, if it is one.
-func AsRefusal(err error) (*Refusal, bool) {
-	var appErr *temporal.ApplicationError
-	if !errors.As(err, &appErr) || appErr.Type() != RefusalErrorType {
-		return nil, false
-	}
-	r := &Refusal{Reason: appErr.Message()}
-	if appErr.HasDetails() {
-		_ = appErr.Details(&r.Code)
-	}
-	return r, true
 }
 
 // StartInput is the lifecycle workflow's argument. newInstance starts the workflow with it (Update-With-Start),

@@ -15,6 +15,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/kooflow/kooflow/internal/catalog"
+	"github.com/kooflow/kooflow/internal/refusal"
 	"github.com/kooflow/kooflow/internal/settlement"
 )
 
@@ -68,11 +69,11 @@ func (s *Store) Prepare(ctx context.Context, req CloseRequest) (Plan, error) {
 		req.BatchSize = DefaultBatchSize
 	}
 	if req.Threshold.IsNegative() {
-		return plan, refuse(CodeInvalid, "threshold %s must not be negative", req.Threshold)
+		return plan, refusal.New(CodeInvalid, "threshold %s must not be negative", req.Threshold)
 	}
 	end := req.Period.End()
 	if req.Now.Before(end) {
-		return plan, refuse(CodePeriodNotEnded, "period %s has not ended yet (it ends %s Beijing time); ask for an estimate instead",
+		return plan, refusal.New(CodePeriodNotEnded, "period %s has not ended yet (it ends %s Beijing time); ask for an estimate instead",
 			req.Period, end.In(settlement.Beijing).Format("2006-01-02 15:04"))
 	}
 	types := req.Types
@@ -117,7 +118,7 @@ func (s *Store) Prepare(ctx context.Context, req CloseRequest) (Plan, error) {
 		err = tx.QueryRow(ctx, `SELECT period FROM settlement_bills WHERE product_type = $1 AND period > $2 AND status <> 'draft'
 			ORDER BY period LIMIT 1`, string(t), plan.Period).Scan(&later)
 		if err == nil {
-			return plan, refuse(CodeOutOfOrder, "the %s bill for %s is already closed; %s can no longer be closed (its orders were settled there or later)",
+			return plan, refusal.New(CodeOutOfOrder, "the %s bill for %s is already closed; %s can no longer be closed (its orders were settled there or later)",
 				t, later, plan.Period)
 		} else if !errors.Is(err, pgx.ErrNoRows) {
 			return plan, fmt.Errorf("check later bills: %w", err)
@@ -126,7 +127,7 @@ func (s *Store) Prepare(ctx context.Context, req CloseRequest) (Plan, error) {
 		err = tx.QueryRow(ctx, `SELECT period FROM settlement_bills WHERE product_type = $1 AND period < $2 AND status = 'draft'
 			ORDER BY period LIMIT 1`, string(t), plan.Period).Scan(&earlier)
 		if err == nil {
-			return plan, refuse(CodeEarlierOpen, "the %s bill for %s is still a draft; close %s first", t, earlier, earlier)
+			return plan, refusal.New(CodeEarlierOpen, "the %s bill for %s is still a draft; close %s first", t, earlier, earlier)
 		} else if !errors.Is(err, pgx.ErrNoRows) {
 			return plan, fmt.Errorf("check earlier bills: %w", err)
 		}
@@ -206,7 +207,7 @@ func (s *Store) existingPlan(ctx context.Context, tx pgx.Tx, closeID int64, plan
 		return plan, fmt.Errorf("read close %d: %w", closeID, err)
 	}
 	if status == "abandoned" {
-		return plan, refuse(CodeCloseAbandoned, "close %d of %s was abandoned by a newer run", closeID, plan.Period)
+		return plan, refusal.New(CodeCloseAbandoned, "close %d of %s was abandoned by a newer run", closeID, plan.Period)
 	}
 	compute, err := parseTypes(computeNames)
 	if err != nil {
@@ -276,7 +277,7 @@ func readClose(ctx context.Context, tx pgx.Tx, closeID int64, lock string) (clos
 	err := tx.QueryRow(ctx, `SELECT status, period_end, terms, bills FROM settlement_closes WHERE close_id = $1 `+lock, closeID).
 		Scan(&c.status, &c.periodEnd, &terms, &bills)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return c, refuse(CodeNotFound, "no settlement close %d", closeID)
+		return c, refusal.New(CodeNotFound, "no settlement close %d", closeID)
 	}
 	if err != nil {
 		return c, fmt.Errorf("read close %d: %w", closeID, err)
@@ -317,7 +318,7 @@ func (s *Store) ApplyNextBatch(ctx context.Context, closeID int64) (BatchResult,
 		res.Done = true
 		return res, tx.Commit(ctx)
 	case "abandoned":
-		return res, refuse(CodeCloseAbandoned, "close %d was abandoned by a newer run of its period", closeID)
+		return res, refusal.New(CodeCloseAbandoned, "close %d was abandoned by a newer run of its period", closeID)
 	}
 	var lo string
 	var hi *string
@@ -403,7 +404,7 @@ func (s *Store) Finalize(ctx context.Context, closeID int64) ([]BillSummary, err
 		return nil, err
 	}
 	if c.status == "abandoned" {
-		return nil, refuse(CodeCloseAbandoned, "close %d was abandoned by a newer run of its period", closeID)
+		return nil, refusal.New(CodeCloseAbandoned, "close %d was abandoned by a newer run of its period", closeID)
 	}
 	if c.status == "computing" {
 		var pending int
@@ -544,13 +545,13 @@ func (s *Store) Verify(ctx context.Context, period settlement.Period, types []ca
 		b, err := scanBill(tx.QueryRow(ctx, `SELECT `+billColumns+` FROM settlement_bills WHERE period = $1 AND product_type = $2`,
 			period.String(), string(t)))
 		if errors.Is(err, pgx.ErrNoRows) {
-			return nil, refuse(CodeNotFound, "no %s bill for %s", t, period)
+			return nil, refusal.New(CodeNotFound, "no %s bill for %s", t, period)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("read bill %s/%s: %w", period, t, err)
 		}
 		if !b.Closed() {
-			return nil, refuse(CodeInvalid, "the %s bill for %s is still a draft", t, period)
+			return nil, refusal.New(CodeInvalid, "the %s bill for %s is still a draft", t, period)
 		}
 		d, err := readLineDigest(ctx, tx, b.BillID)
 		if err != nil {
@@ -560,7 +561,7 @@ func (s *Store) Verify(ctx context.Context, period settlement.Period, types []ca
 			return nil, err
 		}
 		if got := contentHash(b, d); got != b.ContentHash {
-			return nil, refuse(CodeContentChanged, "the %s bill for %s no longer matches its content hash (recorded %s, recomputed %s): its lines were changed outside settlement",
+			return nil, refusal.New(CodeContentChanged, "the %s bill for %s no longer matches its content hash (recorded %s, recomputed %s): its lines were changed outside settlement",
 				t, period, b.ContentHash, got)
 		}
 		out = append(out, b)
@@ -573,7 +574,7 @@ func (s *Store) Bill(ctx context.Context, period string, t catalog.ProductType) 
 	b, err := scanBill(s.Pool.QueryRow(ctx, `SELECT `+billColumns+` FROM settlement_bills WHERE period = $1 AND product_type = $2`,
 		period, string(t)))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return b, refuse(CodeNotFound, "no %s bill for %s", t, period)
+		return b, refusal.New(CodeNotFound, "no %s bill for %s", t, period)
 	}
 	if err != nil {
 		return b, fmt.Errorf("read bill %s/%s: %w", period, t, err)

@@ -11,6 +11,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/kooflow/kooflow/internal/catalog"
+	"github.com/kooflow/kooflow/internal/refusal"
 	"github.com/kooflow/kooflow/internal/settlement"
 )
 
@@ -70,7 +71,7 @@ type CarriedView struct {
 // Explain explains every line of an order (or one line when orderLineID is set) as of now.
 func (s *Store) Explain(ctx context.Context, orderID, orderLineID string, now time.Time, cat *catalog.Catalog) ([]Explanation, error) {
 	if err := ValidOrderID(orderID); err != nil {
-		return nil, refuse(CodeInvalid, "%v", err)
+		return nil, refusal.New(CodeInvalid, "%v", err)
 	}
 	tx, err := s.Pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
@@ -86,7 +87,7 @@ func (s *Store) Explain(ctx context.Context, orderID, orderLineID string, now ti
 		if orderLineID != "" {
 			what += " line " + orderLineID
 		}
-		return nil, refuse(CodeNotFound, "no %s in the orders kooflow has recorded", what)
+		return nil, refusal.New(CodeNotFound, "no %s in the orders kooflow has recorded", what)
 	}
 	var out []Explanation
 	for _, target := range targets {

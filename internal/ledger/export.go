@@ -11,6 +11,7 @@ import (
 	"github.com/shopspring/decimal"
 	"github.com/xuri/excelize/v2"
 
+	"github.com/kooflow/kooflow/internal/refusal"
 	"github.com/kooflow/kooflow/internal/settlement"
 )
 
@@ -82,7 +83,7 @@ func excelNumber(d decimal.Decimal, places int32) any {
 // rounding rule) and a Lines sheet with the same columns as the CSV, amounts as numbers.
 func (s *Store) WriteXLSX(ctx context.Context, w io.Writer, b BillSummary) error {
 	if b.LineCount > MaxXLSXLines {
-		return refuse(CodeInvalid, "the bill has %d lines, more than a worksheet holds; export it as CSV", b.LineCount)
+		return refusal.New(CodeInvalid, "the bill has %d lines, more than a worksheet holds; export it as CSV", b.LineCount)
 	}
 	f := excelize.NewFile()
 	defer f.Close()

@@ -7,7 +7,6 @@ package ledger
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/big"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/kooflow/kooflow/internal/catalog"
+	"github.com/kooflow/kooflow/internal/refusal"
 	"github.com/kooflow/kooflow/internal/settlement"
 )
 
@@ -33,14 +33,6 @@ const (
 	StatusCarriedForward = "carried_forward"
 )
 
-// Refusal is a business refusal: the request cannot succeed as asked, and retrying will not change that.
-type Refusal struct {
-	Code string
-	Msg  string
-}
-
-func (r *Refusal) Error() string { return r.Msg }
-
 // Refusal codes.
 const (
 	CodePeriodNotEnded = "PERIOD_NOT_ENDED"
@@ -52,17 +44,6 @@ const (
 	CodeInvalid        = "INVALID"
 	CodeConflict       = "CONFLICT"
 )
-
-func refuse(code, format string, args ...any) error {
-	return &Refusal{Code: code, Msg: fmt.Sprintf(format, args...)}
-}
-
-// AsRefusal extracts a Refusal.
-func AsRefusal(err error) (*Refusal, bool) {
-	var r *Refusal
-	ok := errors.As(err, &r)
-	return r, ok
-}
 
 // lockKey serialises the steps that decide which bills exist (prepare, finalize) across processes.
 const lockKey = `SELECT pg_advisory_xact_lock(hashtext('kooflow.settlement'))`
@@ -196,7 +177,7 @@ func parseTypes(ss []string) ([]catalog.ProductType, error) {
 	for _, s := range ss {
 		t := catalog.ProductType(strings.TrimSpace(s))
 		if t != catalog.General && t != catalog.JointOperation {
-			return nil, refuse(CodeInvalid, "product type %q must be %q or %q", s, catalog.General, catalog.JointOperation)
+			return nil, refusal.New(CodeInvalid, "product type %q must be %q or %q", s, catalog.General, catalog.JointOperation)
 		}
 		out = append(out, t)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/kooflow/kooflow/internal/catalog"
 	"github.com/kooflow/kooflow/internal/ledger/fixture"
+	"github.com/kooflow/kooflow/internal/refusal"
 	"github.com/kooflow/kooflow/internal/settlement"
 	"github.com/kooflow/kooflow/internal/testenv"
 )
@@ -345,12 +346,12 @@ func TestPeriodsCloseInOrderAndNotBeforeTheyEnd(t *testing.T) {
 	s := &Store{Pool: pool}
 	closePeriod(t, s, "2026-09", "0", 100)
 	_, err := s.Prepare(ctx, CloseRequest{Period: settlement.MustPeriod("2026-08"), RunID: "r1", WorkflowID: "w", Terms: terms})
-	if r, ok := AsRefusal(err); !ok || r.Code != CodeOutOfOrder {
+	if r, ok := refusal.As(err); !ok || r.Code != CodeOutOfOrder {
 		t.Fatalf("closing August after September: %v", err)
 	}
 	now := time.Date(2026, 10, 15, 0, 0, 0, 0, time.UTC)
 	_, err = s.Prepare(ctx, CloseRequest{Period: settlement.MustPeriod("2026-10"), RunID: "r2", WorkflowID: "w", Terms: terms, Now: now})
-	if r, ok := AsRefusal(err); !ok || r.Code != CodePeriodNotEnded {
+	if r, ok := refusal.As(err); !ok || r.Code != CodePeriodNotEnded {
 		t.Fatalf("closing the running month: %v", err)
 	}
 	var n int
@@ -396,7 +397,7 @@ func TestVerifyDetectsAChangedLine(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = s.Verify(ctx, settlement.MustPeriod("2026-09"), []catalog.ProductType{catalog.General})
-	if r, ok := AsRefusal(err); !ok || r.Code != CodeContentChanged {
+	if r, ok := refusal.As(err); !ok || r.Code != CodeContentChanged {
 		t.Fatalf("verify after tampering: %v", err)
 	}
 }

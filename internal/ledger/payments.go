@@ -12,6 +12,7 @@ import (
 	"unicode"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/kooflow/kooflow/internal/refusal"
 )
 
 // Payment sources.
@@ -104,13 +105,13 @@ func utcPtr(t *time.Time) *time.Time {
 // It reports whether anything changed; the same state twice changes nothing and records no event.
 func (s *Store) SetPayment(ctx context.Context, orderID string, credit bool, repaidAt *time.Time, actor string, now time.Time) (PaymentState, bool, error) {
 	if err := ValidOrderID(orderID); err != nil {
-		return PaymentState{}, false, refuse(CodeInvalid, "%v", err)
+		return PaymentState{}, false, refusal.New(CodeInvalid, "%v", err)
 	}
 	if repaidAt != nil && !credit {
-		return PaymentState{}, false, refuse(CodeInvalid, "a repayment (回款) time only applies to a credit-paid (信用支付) order")
+		return PaymentState{}, false, refusal.New(CodeInvalid, "a repayment (回款) time only applies to a credit-paid (信用支付) order")
 	}
 	if repaidAt != nil && repaidAt.After(now.Add(5*time.Minute)) {
-		return PaymentState{}, false, refuse(CodeInvalid, "repaidAt %s is in the future", repaidAt.UTC().Format(time.RFC3339))
+		return PaymentState{}, false, refusal.New(CodeInvalid, "repaidAt %s is in the future", repaidAt.UTC().Format(time.RFC3339))
 	}
 	tx, err := s.Pool.Begin(ctx)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/kooflow/kooflow/internal/catalog"
+	"github.com/kooflow/kooflow/internal/refusal"
 	"github.com/kooflow/kooflow/internal/settlement"
 )
 
@@ -191,10 +192,10 @@ type NewAdjustment struct {
 // the adjustment recorded the first time (created false), or a refusal when the request differs.
 func (s *Store) AddAdjustment(ctx context.Context, n NewAdjustment) (a Adjustment, created bool, err error) {
 	if n.ProductType != catalog.General && n.ProductType != catalog.JointOperation {
-		return a, false, refuse(CodeInvalid, "productType must be %q or %q", catalog.General, catalog.JointOperation)
+		return a, false, refusal.New(CodeInvalid, "productType must be %q or %q", catalog.General, catalog.JointOperation)
 	}
 	if n.Amount.IsZero() || n.Amount.Exponent() < -2 {
-		return a, false, refuse(CodeInvalid, "amount must be a non-zero amount in yuan with at most two decimals, like -12.50")
+		return a, false, refusal.New(CodeInvalid, "amount must be a non-zero amount in yuan with at most two decimals, like -12.50")
 	}
 	var key *string
 	if n.IdempotencyKey != "" {
@@ -225,7 +226,7 @@ func (s *Store) AddAdjustment(ctx context.Context, n NewAdjustment) (a Adjustmen
 		return a, false, fmt.Errorf("read adjustment: %w", err)
 	}
 	if a.ProductType != n.ProductType || !a.Amount.Equal(n.Amount) || a.Reason != n.Reason || a.OrderID != n.OrderID {
-		return a, false, refuse(CodeConflict, "idempotency key %q was used for a different adjustment (%d)", n.IdempotencyKey, a.ID)
+		return a, false, refusal.New(CodeConflict, "idempotency key %q was used for a different adjustment (%d)", n.IdempotencyKey, a.ID)
 	}
 	return a, false, nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/text/encoding/simplifiedchinese"
 
+	"github.com/kooflow/kooflow/internal/refusal"
 	"github.com/kooflow/kooflow/internal/settlement"
 )
 
@@ -59,7 +60,7 @@ func ParseTransactions(data []byte) ([]TxRow, error) {
 	if !utf8.Valid(data) {
 		decoded, err := simplifiedchinese.GB18030.NewDecoder().Bytes(data)
 		if err != nil {
-			return nil, refuse(CodeInvalid, "the file is neither UTF-8 nor GB18030 text")
+			return nil, refusal.New(CodeInvalid, "the file is neither UTF-8 nor GB18030 text")
 		}
 		data = decoded
 	}
@@ -68,10 +69,10 @@ func ParseTransactions(data []byte) ([]TxRow, error) {
 	r.TrimLeadingSpace = true
 	header, err := r.Read()
 	if errors.Is(err, io.EOF) {
-		return nil, refuse(CodeInvalid, "the file is empty")
+		return nil, refusal.New(CodeInvalid, "the file is empty")
 	}
 	if err != nil {
-		return nil, refuse(CodeInvalid, "the file is not CSV: %v", err)
+		return nil, refusal.New(CodeInvalid, "the file is not CSV: %v", err)
 	}
 	col := map[string]int{}
 	for i, h := range header {
@@ -83,12 +84,12 @@ func ParseTransactions(data []byte) ([]TxRow, error) {
 		}
 	}
 	if _, ok := col["order"]; !ok {
-		return nil, refuse(CodeInvalid, "no order-number column (订单号 / orderId) in the header %q", strings.Join(header, ","))
+		return nil, refusal.New(CodeInvalid, "no order-number column (订单号 / orderId) in the header %q", strings.Join(header, ","))
 	}
 	_, hasMethod := col["method"]
 	_, hasStatus := col["status"]
 	if !hasMethod && !hasStatus {
-		return nil, refuse(CodeInvalid, "no payment-method (支付方式) or repayment-status (回款状态) column in the header %q", strings.Join(header, ","))
+		return nil, refusal.New(CodeInvalid, "no payment-method (支付方式) or repayment-status (回款状态) column in the header %q", strings.Join(header, ","))
 	}
 	field := func(rec []string, name string) string {
 		i, ok := col[name]
@@ -150,10 +151,10 @@ func ParseTransactions(data []byte) ([]TxRow, error) {
 		out = append(out, row)
 	}
 	if len(errs) > 0 {
-		return nil, refuse(CodeInvalid, "the transaction-detail file has %d unreadable rows, nothing was imported: %s", len(errs), joinErrors(errs))
+		return nil, refusal.New(CodeInvalid, "the transaction-detail file has %d unreadable rows, nothing was imported: %s", len(errs), joinErrors(errs))
 	}
 	if len(out) == 0 {
-		return nil, refuse(CodeInvalid, "the transaction-detail file has a header but no rows")
+		return nil, refusal.New(CodeInvalid, "the transaction-detail file has a header but no rows")
 	}
 	return out, nil
 }

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kooflow/kooflow/internal/refusal"
 )
 
 func TestParseTransactions(t *testing.T) {
@@ -42,7 +44,7 @@ func TestParseTransactions(t *testing.T) {
 		{"订单号,支付方式,回款状态\nA1,信用支付,已回款\n", "回款时间"},
 	} {
 		_, err := ParseTransactions([]byte(bad.file))
-		if r, ok := AsRefusal(err); !ok || r.Code != CodeInvalid || !strings.Contains(r.Msg, bad.mention) {
+		if r, ok := refusal.As(err); !ok || r.Code != CodeInvalid || !strings.Contains(r.Reason, bad.mention) {
 			t.Errorf("%q: %v, want a refusal mentioning %q", bad.file, err, bad.mention)
 		}
 	}

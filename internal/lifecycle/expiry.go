@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/kooflow/kooflow/internal/instance"
+	"github.com/kooflow/kooflow/internal/refusal"
 )
 
 // ExpiryPolicy is what the workflow does when the marketplace has not frozen an expired instance within the
@@ -76,12 +77,12 @@ func ExpiryHandled(s *instance.Carry) {
 }
 
 // CheckOperator says whether an operator action applies: only a parked instance can be resumed or skipped.
-func CheckOperator(s *instance.Carry, a instance.OperatorAction) *instance.Refusal {
+func CheckOperator(s *instance.Carry, a instance.OperatorAction) *refusal.Error {
 	if a.Action != instance.OperatorResume && a.Action != instance.OperatorSkip {
-		return refuse(CodeInvalid, "operator action %q is not resume or skip", a.Action)
+		return refusal.New(CodeInvalid, "operator action %q is not resume or skip", a.Action)
 	}
 	if s.Parked == nil {
-		return refuse(CodeConflict, "the instance is not parked; there is no step to %s", a.Action)
+		return refusal.New(CodeConflict, "the instance is not parked; there is no step to %s", a.Action)
 	}
 	return nil
 }

@@ -3,7 +3,7 @@
 // the refund limits of the guarantee period, and the expiry safety net. It is plain, deterministic Go: the
 // lifecycle workflow calls it and only orchestrates, so every rule is table-tested without Temporal.
 //
-// Functions come in pairs: CheckX says whether X is possible now and, if not, why (an *instance.Refusal a
+// Functions come in pairs: CheckX says whether X is possible now and, if not, why (an *refusal.Error a
 // person can act on); ApplyX changes the state and assumes CheckX passed. Workflow Update validators call the
 // Check functions so impossible steps never reach history.
 //
@@ -27,12 +27,14 @@ import (
 	"time"
 
 	"github.com/kooflow/kooflow/internal/instance"
+	"github.com/kooflow/kooflow/internal/koogallery"
+	"github.com/kooflow/kooflow/internal/refusal"
 )
 
-// Refusal codes.
+// Refusal codes. The marketplace's are koogallery's result codes, named here for what a refusal means.
 const (
-	CodeInvalid  = "000002"
-	CodeReleased = "000003"
+	CodeInvalid  = koogallery.ResultInvalidParams
+	CodeReleased = koogallery.ResultNotFound
 	// CodeConflict refuses a console action that the instance's state does not allow (HTTP 409).
 	CodeConflict = "CONFLICT"
 )
@@ -45,20 +47,16 @@ const (
 	keepChanges           = 8
 )
 
-func refuse(code, format string, args ...any) *instance.Refusal {
-	return &instance.Refusal{Code: code, Reason: fmt.Sprintf(format, args...)}
-}
-
 // Ended reports whether the instance was released or its release accepted; nothing but release applies then.
 func Ended(s *instance.Carry) bool {
 	return s.ReleaseAccepted || s.Lifecycle == instance.LifecycleReleased
 }
 
-func released(s *instance.Carry) *instance.Refusal {
+func released(s *instance.Carry) *refusal.Error {
 	if s.ReleasedAt != nil {
-		return refuse(CodeReleased, "the instance was released at %s and no longer exists", fmtTime(*s.ReleasedAt))
+		return refusal.New(CodeReleased, "the instance was released at %s and no longer exists", fmtTime(*s.ReleasedAt))
 	}
-	return refuse(CodeReleased, "the instance is being released (releaseInstance was accepted) and no longer exists")
+	return refusal.New(CodeReleased, "the instance is being released (releaseInstance was accepted) and no longer exists")
 }
 
 func fmtTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
@@ -148,7 +146,7 @@ func Provisioned(s *instance.Carry, now time.Time) {
 	if !s.Product.Supervised {
 		for i := range s.Ledger {
 			o := &s.Ledger[i]
-			if (o.Type == "NEW" || o.Type == "TRIAL") && o.EffectiveAt == nil {
+			if (o.Type == koogallery.OrderTypeNew || o.Type == koogallery.OrderTypeTrial) && o.EffectiveAt == nil {
 				o.EffectiveAt = &now
 			}
 		}
@@ -164,7 +162,7 @@ func Purchase(s *instance.Carry) *instance.LedgerOrder {
 		switch s.Ledger[i].Type {
 		case "TRIAL_TO_FORMAL":
 			return &s.Ledger[i]
-		case "NEW", "TRIAL":
+		case koogallery.OrderTypeNew, koogallery.OrderTypeTrial:
 			p = &s.Ledger[i]
 		}
 	}
@@ -187,9 +185,9 @@ func PruneLedger(s *instance.Carry, now time.Time) {
 	var effectiveRenewals, changes int
 	for _, o := range s.Ledger {
 		switch {
-		case o.Type == "RENEW" && o.Known && o.EffectiveAt != nil && !o.EffectiveAt.After(now):
+		case o.Type == koogallery.OrderTypeRenew && o.Known && o.EffectiveAt != nil && !o.EffectiveAt.After(now):
 			effectiveRenewals++
-		case o.Type == "CHANGE":
+		case o.Type == koogallery.OrderTypeChange:
 			changes++
 		}
 	}
@@ -198,10 +196,10 @@ func PruneLedger(s *instance.Carry, now time.Time) {
 	out := s.Ledger[:0:0]
 	for _, o := range s.Ledger {
 		switch {
-		case dropRenewals > 0 && o.Type == "RENEW" && o.Known && o.EffectiveAt != nil && !o.EffectiveAt.After(now):
+		case dropRenewals > 0 && o.Type == koogallery.OrderTypeRenew && o.Known && o.EffectiveAt != nil && !o.EffectiveAt.After(now):
 			dropRenewals--
 			continue
-		case dropChanges > 0 && o.Type == "CHANGE":
+		case dropChanges > 0 && o.Type == koogallery.OrderTypeChange:
 			dropChanges--
 			continue
 		}

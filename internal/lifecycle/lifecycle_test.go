@@ -8,6 +8,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/kooflow/kooflow/internal/instance"
+	"github.com/kooflow/kooflow/internal/refusal"
 )
 
 var t0 = time.Date(2026, 1, 10, 8, 0, 0, 0, time.UTC)
@@ -37,7 +38,7 @@ func supervised(state instance.Supervision) *instance.Carry {
 	return s
 }
 
-func wantRefusal(t *testing.T, r *instance.Refusal, code, contains string) {
+func wantRefusal(t *testing.T, r *refusal.Error, code, contains string) {
 	t.Helper()
 	if contains == "" && code == "" {
 		if r != nil {

@@ -4,33 +4,35 @@ import (
 	"time"
 
 	"github.com/kooflow/kooflow/internal/instance"
+	"github.com/kooflow/kooflow/internal/koogallery"
+	"github.com/kooflow/kooflow/internal/refusal"
 )
 
 // CheckNewInstance accepts newInstance for this instance's own order only. The instanceId is derived from the
 // order, so a mismatch means a caller bug, not a marketplace retry.
-func CheckNewInstance(start instance.StartInput, req instance.NewInstanceRequest) *instance.Refusal {
+func CheckNewInstance(start instance.StartInput, req instance.NewInstanceRequest) *refusal.Error {
 	if req.OrderID != start.OrderID || req.OrderLineID != start.OrderLineID {
-		return refuse(CodeInvalid, "instance %s belongs to order %s line %s, not to order %s line %s",
+		return refusal.New(CodeInvalid, "instance %s belongs to order %s line %s, not to order %s line %s",
 			start.InstanceID, start.OrderID, start.OrderLineID, req.OrderID, req.OrderLineID)
 	}
 	return nil
 }
 
 // CheckRefresh says whether refreshInstance can be applied.
-func CheckRefresh(s *instance.Carry, r instance.RefreshRequest, now time.Time) *instance.Refusal {
+func CheckRefresh(s *instance.Carry, r instance.RefreshRequest, now time.Time) *refusal.Error {
 	if Ended(s) {
 		return released(s)
 	}
 	switch r.Scene {
 	case instance.SceneRenewal, instance.SceneRenewalChange, instance.SceneTrialToFormal, instance.SceneUnsubscribeRenewalPeriod:
 	default:
-		return refuse(CodeInvalid, "scene %q is not one of TRIAL_TO_FORMAL, RENEWAL, UNSUBSCRIBE_RENEWAL_PERIOD, RENEWAL_CHANGE", r.Scene)
+		return refusal.New(CodeInvalid, "scene %q is not one of TRIAL_TO_FORMAL, RENEWAL, UNSUBSCRIBE_RENEWAL_PERIOD, RENEWAL_CHANGE", r.Scene)
 	}
 	if r.OrderID == "" {
-		return refuse(CodeInvalid, "orderId is missing")
+		return refusal.New(CodeInvalid, "orderId is missing")
 	}
 	if r.ExpireTime.IsZero() {
-		return refuse(CodeInvalid, "expireTime is missing")
+		return refusal.New(CodeInvalid, "expireTime is missing")
 	}
 	if IsApplied(s, RefreshKey(r)) {
 		return nil // a retry of a call already applied: success, nothing to do
@@ -38,18 +40,18 @@ func CheckRefresh(s *instance.Carry, r instance.RefreshRequest, now time.Time) *
 	switch r.Scene {
 	case instance.SceneTrialToFormal:
 		if s.Product.ProductID != "" && !s.Trial {
-			if p := Purchase(s); p != nil && p.Type == "TRIAL_TO_FORMAL" {
-				return refuse(CodeInvalid, "the trial was already converted to a formal order by order %s", p.OrderID)
+			if p := Purchase(s); p != nil && p.Type == koogallery.OrderTypeTrialToFormal {
+				return refusal.New(CodeInvalid, "the trial was already converted to a formal order by order %s", p.OrderID)
 			}
-			return refuse(CodeInvalid, "the instance was bought as a formal order, not a trial; TRIAL_TO_FORMAL does not apply")
+			return refusal.New(CodeInvalid, "the instance was bought as a formal order, not a trial; TRIAL_TO_FORMAL does not apply")
 		}
 	case instance.SceneUnsubscribeRenewalPeriod:
 		if s.ExpireTime != nil && r.ExpireTime.After(*s.ExpireTime) {
-			return refuse(CodeInvalid, "a renewal refund moves the expiry earlier, but %s is after the current expiry %s",
+			return refusal.New(CodeInvalid, "a renewal refund moves the expiry earlier, but %s is after the current expiry %s",
 				fmtTime(r.ExpireTime), fmtTime(*s.ExpireTime))
 		}
 		if len(RenewalsRefundedBy(s, r.ExpireTime, now)) == 0 {
-			return refuse(CodeInvalid, "no renewal of this instance is still to take effect after %s; a renewal that already took effect cannot be refunded",
+			return refusal.New(CodeInvalid, "no renewal of this instance is still to take effect after %s; a renewal that already took effect cannot be refunded",
 				fmtTime(r.ExpireTime))
 		}
 	}
@@ -84,7 +86,7 @@ func ApplyRefresh(s *instance.Carry, r instance.RefreshRequest, now time.Time) *
 	case instance.SceneRenewal, instance.SceneRenewalChange:
 		eff := RenewalEffective(s.ExpireTime, now)
 		step.EffectiveAt = &eff
-		s.Ledger = append(s.Ledger, instance.LedgerOrder{OrderID: r.OrderID, OrderLineID: r.OrderLineID, Type: "RENEW",
+		s.Ledger = append(s.Ledger, instance.LedgerOrder{OrderID: r.OrderID, OrderLineID: r.OrderLineID, Type: koogallery.OrderTypeRenew,
 			AppliedAt: now, EffectiveAt: &eff, ExpireTime: &expire})
 	case instance.SceneTrialToFormal:
 		step.EffectiveAt = &now
@@ -108,7 +110,7 @@ func RenewalsRefundedBy(s *instance.Carry, newExpire, now time.Time) []*instance
 	var out []*instance.LedgerOrder
 	for i := range s.Ledger {
 		o := &s.Ledger[i]
-		if o.Type != "RENEW" || o.EffectiveAt == nil {
+		if o.Type != koogallery.OrderTypeRenew || o.EffectiveAt == nil {
 			continue
 		}
 		if o.EffectiveAt.After(now) && !o.EffectiveAt.Before(newExpire) {
@@ -120,12 +122,12 @@ func RenewalsRefundedBy(s *instance.Carry, newExpire, now time.Time) []*instance
 
 // CheckStatus says whether updateInstanceStatus can be applied. Freezing a frozen instance or unfreezing an
 // active one succeeds without doing anything (spec §9.2: idempotent by state).
-func CheckStatus(s *instance.Carry, r instance.StatusRequest) *instance.Refusal {
+func CheckStatus(s *instance.Carry, r instance.StatusRequest) *refusal.Error {
 	if Ended(s) {
 		return released(s)
 	}
 	if r.Status != instance.StatusFreeze && r.Status != instance.StatusUnfreeze {
-		return refuse(CodeInvalid, "status %q is not FREEZE or UNFREEZE", r.Status)
+		return refusal.New(CodeInvalid, "status %q is not FREEZE or UNFREEZE", r.Status)
 	}
 	return nil
 }
@@ -169,12 +171,12 @@ func ApplyStatus(s *instance.Carry, r instance.StatusRequest, now time.Time, by 
 }
 
 // CheckUpgrade says whether upgradeInstance can be applied.
-func CheckUpgrade(s *instance.Carry, r instance.UpgradeRequest) *instance.Refusal {
+func CheckUpgrade(s *instance.Carry, r instance.UpgradeRequest) *refusal.Error {
 	if Ended(s) {
 		return released(s)
 	}
 	if r.OrderID == "" {
-		return refuse(CodeInvalid, "orderId is missing")
+		return refusal.New(CodeInvalid, "orderId is missing")
 	}
 	return nil
 }

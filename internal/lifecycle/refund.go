@@ -7,6 +7,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/kooflow/kooflow/internal/instance"
+	"github.com/kooflow/kooflow/internal/refusal"
 )
 
 // Refund rules of the transaction guarantee period (交易担保期, spec §10.4):
@@ -41,35 +42,35 @@ func FindRefund(s *instance.Carry, id string) *instance.Refund {
 }
 
 // refundTarget resolves the order a request refunds and checks it may be refunded now.
-func refundTarget(s *instance.Carry, orderID string, now time.Time) (*instance.LedgerOrder, *instance.Refusal) {
+func refundTarget(s *instance.Carry, orderID string, now time.Time) (*instance.LedgerOrder, *refusal.Error) {
 	var o *instance.LedgerOrder
 	if orderID == "" {
 		o = Purchase(s)
 		if o == nil {
-			return nil, refuse(CodeConflict, "the purchase order has not been recorded yet; try again shortly")
+			return nil, refusal.New(CodeConflict, "the purchase order has not been recorded yet; try again shortly")
 		}
 	} else if o = FindOrder(s, orderID); o == nil {
-		return nil, refuse(CodeConflict, "order %s is not a refundable order of this instance (renewals that took effect long ago are no longer tracked)", orderID)
+		return nil, refusal.New(CodeConflict, "order %s is not a refundable order of this instance (renewals that took effect long ago are no longer tracked)", orderID)
 	}
 	if !o.Known {
-		return nil, refuse(CodeConflict, "the amount of order %s is not known yet (its order query has not answered); try again shortly", o.OrderID)
+		return nil, refusal.New(CodeConflict, "the amount of order %s is not known yet (its order query has not answered); try again shortly", o.OrderID)
 	}
 	if o.Type == "RENEW" && o.EffectiveAt != nil && !o.EffectiveAt.After(now) {
-		return nil, refuse(CodeConflict, "renewal %s took effect at %s; a renewal that took effect cannot be refunded", o.OrderID, fmtTime(*o.EffectiveAt))
+		return nil, refusal.New(CodeConflict, "renewal %s took effect at %s; a renewal that took effect cannot be refunded", o.OrderID, fmtTime(*o.EffectiveAt))
 	}
 	if !o.Refundable().IsPositive() {
 		if o.Paid.IsZero() {
-			return nil, refuse(CodeConflict, "nothing was paid for order %s (%s)", o.OrderID, o.Type)
+			return nil, refusal.New(CodeConflict, "nothing was paid for order %s (%s)", o.OrderID, o.Type)
 		}
-		return nil, refuse(CodeConflict, "order %s was already refunded in full (%s of %s)", o.OrderID, o.Refunded, o.Paid)
+		return nil, refusal.New(CodeConflict, "order %s was already refunded in full (%s of %s)", o.OrderID, o.Refunded, o.Paid)
 	}
 	return o, nil
 }
 
 // CheckRefund says whether a refund request or decision is possible now.
-func CheckRefund(s *instance.Carry, r instance.RefundRequest, now time.Time) *instance.Refusal {
+func CheckRefund(s *instance.Carry, r instance.RefundRequest, now time.Time) *refusal.Error {
 	if r.Amount != nil && !r.Amount.IsPositive() {
-		return refuse(CodeInvalid, "the amount must be positive, got %s", r.Amount)
+		return refusal.New(CodeInvalid, "the amount must be positive, got %s", r.Amount)
 	}
 	switch r.Action {
 	case instance.RefundRequestAction:
@@ -77,33 +78,33 @@ func CheckRefund(s *instance.Carry, r instance.RefundRequest, now time.Time) *in
 	case instance.RefundApproveAction, instance.RefundRejectAction:
 		return checkRefundDecision(s, r, now)
 	}
-	return refuse(CodeInvalid, "refund action %q is not request, approve or reject", r.Action)
+	return refusal.New(CodeInvalid, "refund action %q is not request, approve or reject", r.Action)
 }
 
-func checkRefundRequest(s *instance.Carry, r instance.RefundRequest, now time.Time) *instance.Refusal {
+func checkRefundRequest(s *instance.Carry, r instance.RefundRequest, now time.Time) *refusal.Error {
 	if Ended(s) {
-		return refuse(CodeConflict, "%s", released(s).Reason)
+		return refusal.New(CodeConflict, "%s", released(s).Reason)
 	}
 	if p := PendingRefund(s); p != nil {
-		return refuse(CodeConflict, "refund request %s is still pending; the seller must decide it first", p.RefundID)
+		return refusal.New(CodeConflict, "refund request %s is still pending; the seller must decide it first", p.RefundID)
 	}
 	if s.Supervision == instance.SupervisionCompleted {
-		return refuse(CodeConflict, "the guarantee period ended when supervision was completed at %s; no refund after that",
+		return refusal.New(CodeConflict, "the guarantee period ended when supervision was completed at %s; no refund after that",
 			fmtTimePtr(s.SupervisionCompletedAt))
 	}
 	if s.ExpireTime != nil && !now.Before(*s.ExpireTime) {
-		return refuse(CodeConflict, "the instance expired at %s; an expired order cannot be refunded", fmtTime(*s.ExpireTime))
+		return refusal.New(CodeConflict, "the instance expired at %s; an expired order cannot be refunded", fmtTime(*s.ExpireTime))
 	}
-	o, refusal := refundTarget(s, r.OrderID, now)
-	if refusal != nil {
-		return refusal
+	o, refused := refundTarget(s, r.OrderID, now)
+	if refused != nil {
+		return refused
 	}
 	if r.Amount != nil && r.Amount.GreaterThan(o.Refundable()) {
-		return refuse(CodeConflict, "%s exceeds what may still be refunded of order %s (paid %s, refunded %s)",
+		return refusal.New(CodeConflict, "%s exceeds what may still be refunded of order %s (paid %s, refunded %s)",
 			r.Amount, o.OrderID, o.Paid, o.Refunded)
 	}
 	if fullOnly(o, now) && r.Amount != nil && !r.Amount.Equal(o.Refundable()) {
-		return refuse(CodeConflict, "renewal %s has not taken effect yet and is refunded in full (%s) or not at all", o.OrderID, o.Refundable())
+		return refusal.New(CodeConflict, "renewal %s has not taken effect yet and is refunded in full (%s) or not at all", o.OrderID, o.Refundable())
 	}
 	return nil
 }
@@ -112,33 +113,33 @@ func fullOnly(o *instance.LedgerOrder, now time.Time) bool {
 	return o.Type == "RENEW" && o.EffectiveAt != nil && o.EffectiveAt.After(now)
 }
 
-func checkRefundDecision(s *instance.Carry, r instance.RefundRequest, now time.Time) *instance.Refusal {
+func checkRefundDecision(s *instance.Carry, r instance.RefundRequest, now time.Time) *refusal.Error {
 	rf := FindRefund(s, r.RefundID)
 	if rf == nil {
-		return refuse(CodeConflict, "there is no refund request %q on this instance", r.RefundID)
+		return refusal.New(CodeConflict, "there is no refund request %q on this instance", r.RefundID)
 	}
 	if rf.Status != instance.RefundPending {
 		if sameDecision(rf, r) {
 			return nil // a repeated decision: success, nothing to do
 		}
-		return refuse(CodeConflict, "refund request %s is already %s (at %s)", rf.RefundID, rf.Status, fmtTimePtr(rf.DecidedAt))
+		return refusal.New(CodeConflict, "refund request %s is already %s (at %s)", rf.RefundID, rf.Status, fmtTimePtr(rf.DecidedAt))
 	}
 	if Ended(s) {
-		return refuse(CodeConflict, "%s", released(s).Reason)
+		return refusal.New(CodeConflict, "%s", released(s).Reason)
 	}
 	if r.Action == instance.RefundRejectAction {
 		return nil
 	}
 	// A refund takes effect when approved, so the limits of the guarantee period apply again now.
 	if s.ExpireTime != nil && !now.Before(*s.ExpireTime) {
-		return refuse(CodeConflict, "the instance expired at %s; the refund can no longer be approved, only rejected", fmtTime(*s.ExpireTime))
+		return refusal.New(CodeConflict, "the instance expired at %s; the refund can no longer be approved, only rejected", fmtTime(*s.ExpireTime))
 	}
 	o := FindOrder(s, rf.OrderID)
 	if o == nil {
-		return refuse(CodeConflict, "order %s is no longer tracked by this instance", rf.OrderID)
+		return refusal.New(CodeConflict, "order %s is no longer tracked by this instance", rf.OrderID)
 	}
 	if o.Type == "RENEW" && o.EffectiveAt != nil && !o.EffectiveAt.After(now) {
-		return refuse(CodeConflict, "renewal %s took effect at %s while the request was pending; it can no longer be refunded, only rejected",
+		return refusal.New(CodeConflict, "renewal %s took effect at %s while the request was pending; it can no longer be refunded, only rejected",
 			o.OrderID, fmtTime(*o.EffectiveAt))
 	}
 	amount := rf.Requested
@@ -146,11 +147,11 @@ func checkRefundDecision(s *instance.Carry, r instance.RefundRequest, now time.T
 		amount = *r.Amount
 	}
 	if amount.GreaterThan(o.Refundable()) {
-		return refuse(CodeConflict, "%s exceeds what may still be refunded of order %s (paid %s, refunded %s)",
+		return refusal.New(CodeConflict, "%s exceeds what may still be refunded of order %s (paid %s, refunded %s)",
 			amount, o.OrderID, o.Paid, o.Refunded)
 	}
 	if rf.FullOnly && !amount.Equal(o.Refundable()) {
-		return refuse(CodeConflict, "renewal %s is refunded in full (%s) or not at all", o.OrderID, o.Refundable())
+		return refusal.New(CodeConflict, "renewal %s is refunded in full (%s) or not at all", o.OrderID, o.Refundable())
 	}
 	return nil
 }

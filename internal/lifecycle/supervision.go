@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/kooflow/kooflow/internal/instance"
+	"github.com/kooflow/kooflow/internal/koogallery"
+	"github.com/kooflow/kooflow/internal/refusal"
 )
 
 // supervisionStep is one transition of the service-supervision flow (spec §10.3).
@@ -34,44 +36,44 @@ var waitingFor = map[instance.Supervision]string{
 }
 
 // CheckSupervision says whether a supervision step is possible now.
-func CheckSupervision(s *instance.Carry, r instance.SupervisionRequest, now time.Time) *instance.Refusal {
+func CheckSupervision(s *instance.Carry, r instance.SupervisionRequest, now time.Time) *refusal.Error {
 	st, ok := supervisionSteps[r.Step]
 	if !ok {
-		return refuse(CodeInvalid, "unknown supervision step %q", r.Step)
+		return refusal.New(CodeInvalid, "unknown supervision step %q", r.Step)
 	}
 	if Ended(s) {
-		return refuse(CodeConflict, "%s", released(s).Reason)
+		return refusal.New(CodeConflict, "%s", released(s).Reason)
 	}
 	if r.Actor.Party != st.party && r.Actor.Party != instance.PartyOperator {
-		return refuse(CodeConflict, "only the %s (or an operator on their behalf) can %s, not the %s", st.party, st.what, r.Actor.Party)
+		return refusal.New(CodeConflict, "only the %s (or an operator on their behalf) can %s, not the %s", st.party, st.what, r.Actor.Party)
 	}
 	switch s.Supervision {
 	case "":
-		return refuse(CodeConflict, "the purchase order has not been queried yet, so it is not known whether the product is supervised; try again shortly")
+		return refusal.New(CodeConflict, "the purchase order has not been queried yet, so it is not known whether the product is supervised; try again shortly")
 	case instance.SupervisionNotInvolved:
-		return refuse(CodeConflict, "product %s is not under service supervision (不涉及); there is nothing to %s", s.Product.ProductID, st.what)
+		return refusal.New(CodeConflict, "product %s is not under service supervision (不涉及); there is nothing to %s", s.Product.ProductID, st.what)
 	case instance.SupervisionCompleted:
-		return refuse(CodeConflict, "supervision was completed at %s by the customer's acceptance; it cannot %s again", fmtTimePtr(s.SupervisionCompletedAt), st.what)
+		return refusal.New(CodeConflict, "supervision was completed at %s by the customer's acceptance; it cannot %s again", fmtTimePtr(s.SupervisionCompletedAt), st.what)
 	}
 	if s.Supervision != st.from {
-		return refuse(CodeConflict, "cannot %s now: supervision is %s and waits for %s", st.what, s.Supervision, waitingFor[s.Supervision])
+		return refusal.New(CodeConflict, "cannot %s now: supervision is %s and waits for %s", st.what, s.Supervision, waitingFor[s.Supervision])
 	}
 	switch r.Step {
 	case instance.StepReject:
 		if r.Note == "" {
-			return refuse(CodeConflict, "say why the requirement is rejected (note), so the customer knows what to change")
+			return refusal.New(CodeConflict, "say why the requirement is rejected (note), so the customer knows what to change")
 		}
 	case instance.StepDeliver:
 		if !s.Provisioned {
-			return refuse(CodeConflict, "the instance is not provisioned yet; the service cannot be complete before it exists")
+			return refusal.New(CodeConflict, "the instance is not provisioned yet; the service cannot be complete before it exists")
 		}
 		if r.ActualStartTime != nil && r.ActualStartTime.After(now) {
-			return refuse(CodeConflict, "the actual service start time %s is in the future", fmtTime(*r.ActualStartTime))
+			return refusal.New(CodeConflict, "the actual service start time %s is in the future", fmtTime(*r.ActualStartTime))
 		}
 	case instance.StepAccept:
 		for _, rf := range s.Refunds {
 			if rf.Status == instance.RefundPending {
-				return refuse(CodeConflict, "refund request %s is pending; the seller must decide it before the service can be accepted", rf.RefundID)
+				return refusal.New(CodeConflict, "refund request %s is pending; the seller must decide it before the service can be accepted", rf.RefundID)
 			}
 		}
 	}
@@ -103,7 +105,7 @@ func ApplySupervision(s *instance.Carry, r instance.SupervisionRequest, now time
 		var took *instance.LedgerOrder
 		for i := range s.Ledger {
 			o := &s.Ledger[i]
-			if (o.Type == "NEW" || o.Type == "TRIAL") && o.EffectiveAt == nil {
+			if (o.Type == koogallery.OrderTypeNew || o.Type == koogallery.OrderTypeTrial) && o.EffectiveAt == nil {
 				o.EffectiveAt = &now
 				took = o
 			}

@@ -9,17 +9,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/kooflow/kooflow/internal/catalog"
-)
-
-// Order types as the lifecycle writes them to orders.order_type (see the orders contract).
-const (
-	TypeNew           = "NEW"
-	TypeTrial         = "TRIAL"
-	TypeTrialToFormal = "TRIAL_TO_FORMAL"
-	TypeRenew         = "RENEW"
-	TypeChange        = "CHANGE"
-	TypeUnsubscribe   = "UNSUBSCRIBE" // refund of a new purchase or of a not-yet-effective renewal
-	TypeRefund        = "REFUND"      // seller-approved negotiated refund
+	"github.com/kooflow/kooflow/internal/koogallery"
 )
 
 // Supervision states that allow settlement (spec §10.3: 不涉及 / 已完成).
@@ -30,8 +20,8 @@ const (
 
 // ChargeTypes are the order types that bring money in; RefundTypes give it back (negative paid amounts).
 var (
-	ChargeTypes = []string{TypeNew, TypeTrialToFormal, TypeRenew, TypeChange}
-	RefundTypes = []string{TypeUnsubscribe, TypeRefund}
+	ChargeTypes = []string{koogallery.OrderTypeNew, koogallery.OrderTypeTrialToFormal, koogallery.OrderTypeRenew, koogallery.OrderTypeChange}
+	RefundTypes = []string{koogallery.OrderTypeUnsubscribe, koogallery.OrderTypeRefund}
 )
 
 // IsCharge reports whether an order type is a charge line.
@@ -282,7 +272,7 @@ func chargeReasons(in Input, r OrderRow, test bool, inClose func(catalog.Product
 		rs = append(rs, Reason{ReasonTest, "dial-test order (testFlag=1): never settled"})
 	}
 	switch {
-	case r.OrderType == TypeTrial:
+	case r.OrderType == koogallery.OrderTypeTrial:
 		return append(rs, Reason{ReasonTrial, "trial orders are free and never billed"})
 	case !IsCharge(r.OrderType):
 		return append(rs, Reason{ReasonUnknownType, fmt.Sprintf("order type %q is not one settlement knows", r.OrderType)})
@@ -334,7 +324,7 @@ func notEffectiveDetail(r OrderRow, in Input) string {
 	if in.Instance.Supervision != SupervisionNotInvolved {
 		return "not effective yet: a supervised order takes effect when supervision completes (customer acceptance)"
 	}
-	if r.OrderType == TypeNew {
+	if r.OrderType == koogallery.OrderTypeNew {
 		return "not effective yet: provisioning has not succeeded"
 	}
 	return "not effective yet"

@@ -8,6 +8,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/kooflow/kooflow/internal/catalog"
+	"github.com/kooflow/kooflow/internal/koogallery"
 )
 
 func d(s string) decimal.Decimal { return decimal.RequireFromString(s) }
@@ -71,8 +72,8 @@ func TestEvaluate(t *testing.T) {
 			name: "seed example: 1200 order refunded in full two days later nets to 0",
 			end:  jan.End(), inst: notInvolved,
 			rows: []OrderRow{
-				charge("O1", TypeNew, "CRM", "1200", bj("2024-01-05 10:00")),
-				refund("U1", TypeUnsubscribe, "O1", "-1200", bj("2024-01-07 09:00")),
+				charge("O1", koogallery.OrderTypeNew, "CRM", "1200", bj("2024-01-05 10:00")),
+				refund("U1", koogallery.OrderTypeUnsubscribe, "O1", "-1200", bj("2024-01-07 09:00")),
 			},
 			want: map[string]want{
 				"O1": {eligible: true, amounts: amounts("1200.00", "60.00", "1140.00")},
@@ -84,8 +85,8 @@ func TestEvaluate(t *testing.T) {
 			name: "not-yet-effective renewal refunded in full is billed with its refund",
 			end:  jan.End(), inst: notInvolved,
 			rows: []OrderRow{
-				charge("R1", TypeRenew, "CRM", "1200", bj("2024-06-01 00:00")),
-				refund("U2", TypeUnsubscribe, "R1", "-1200", bj("2024-01-20 12:00")),
+				charge("R1", koogallery.OrderTypeRenew, "CRM", "1200", bj("2024-06-01 00:00")),
+				refund("U2", koogallery.OrderTypeUnsubscribe, "R1", "-1200", bj("2024-01-20 12:00")),
 			},
 			want: map[string]want{
 				"R1": {eligible: true, amounts: amounts("1200.00", "60.00", "1140.00")},
@@ -96,15 +97,15 @@ func TestEvaluate(t *testing.T) {
 		{
 			name: "renewal counts by its effective time, not its payment",
 			end:  jan.End(), inst: notInvolved,
-			rows: []OrderRow{charge("R2", TypeRenew, "CRM", "1200", bj("2024-02-01 00:00"))},
+			rows: []OrderRow{charge("R2", koogallery.OrderTypeRenew, "CRM", "1200", bj("2024-02-01 00:00"))},
 			want: map[string]want{"R2": {codes: []ReasonCode{ReasonEffectiveLater}}},
 		},
 		{
 			name: "partial negotiated refund in the same period nets to the difference",
 			end:  jan.End(), inst: notInvolved,
 			rows: []OrderRow{
-				charge("O3", TypeNew, "CRM", "1200", bj("2024-01-05 10:00")),
-				refund("F3", TypeRefund, "O3", "-300", bj("2024-01-09 10:00")),
+				charge("O3", koogallery.OrderTypeNew, "CRM", "1200", bj("2024-01-05 10:00")),
+				refund("F3", koogallery.OrderTypeRefund, "O3", "-300", bj("2024-01-09 10:00")),
 			},
 			want: map[string]want{
 				"O3": {eligible: true, amounts: amounts("1200.00", "60.00", "1140.00")},
@@ -116,8 +117,8 @@ func TestEvaluate(t *testing.T) {
 			name: "refund of a line settled earlier is a negative line at the original rate",
 			end:  MustPeriod("2024-02").End(), inst: notInvolved,
 			rows: []OrderRow{
-				charge("O4", TypeNew, "CRM", "1200", bj("2024-01-05 10:00")),
-				refund("F4", TypeRefund, "O4", "-200", bj("2024-02-03 10:00")),
+				charge("O4", koogallery.OrderTypeNew, "CRM", "1200", bj("2024-01-05 10:00")),
+				refund("F4", koogallery.OrderTypeRefund, "O4", "-200", bj("2024-02-03 10:00")),
 			},
 			// The catalog's rate is 5 %, but the original was settled at 10 %: the refund follows the original.
 			settled: map[Key]SettledLine{{"O4", "O4-1"}: {Period: "2024-01", Type: catalog.General, Status: "final", Rate: d("0.10")}},
@@ -130,8 +131,8 @@ func TestEvaluate(t *testing.T) {
 			name: "refund effective after the period: the original is billed alone",
 			end:  jan.End(), inst: notInvolved,
 			rows: []OrderRow{
-				charge("O5", TypeNew, "CRM", "1200", bj("2024-01-30 10:00")),
-				refund("U5", TypeUnsubscribe, "O5", "-1200", bj("2024-02-01 08:00")),
+				charge("O5", koogallery.OrderTypeNew, "CRM", "1200", bj("2024-01-30 10:00")),
+				refund("U5", koogallery.OrderTypeUnsubscribe, "O5", "-1200", bj("2024-02-01 08:00")),
 			},
 			want: map[string]want{
 				"O5": {eligible: true, amounts: amounts("1200.00", "60.00", "1140.00")},
@@ -142,14 +143,14 @@ func TestEvaluate(t *testing.T) {
 			// Seed 003: credit-paid on 2020-01-01, supervision completed 2020-03-15, not repaid: not billed.
 			name: "seed example: credit-paid and not repaid is not billed",
 			end:  MustPeriod("2020-03").End(), inst: InstanceState{ID: "i1", Supervision: SupervisionCompleted},
-			rows:     []OrderRow{charge("C1", TypeNew, "ANALYTICS", "3000", bj("2020-03-15 16:00"))},
+			rows:     []OrderRow{charge("C1", koogallery.OrderTypeNew, "ANALYTICS", "3000", bj("2020-03-15 16:00"))},
 			payments: map[string]Payment{"C1": {Credit: true}},
 			want:     map[string]want{"C1": {codes: []ReasonCode{ReasonUnpaid}}},
 		},
 		{
 			name: "seed example continued: repaid in April, billed for April (on the 3rd of May)",
 			end:  MustPeriod("2020-04").End(), inst: InstanceState{ID: "i1", Supervision: SupervisionCompleted},
-			rows:     []OrderRow{charge("C1", TypeNew, "ANALYTICS", "3000", bj("2020-03-15 16:00"))},
+			rows:     []OrderRow{charge("C1", koogallery.OrderTypeNew, "ANALYTICS", "3000", bj("2020-03-15 16:00"))},
 			payments: map[string]Payment{"C1": {Credit: true, RepaidAt: bj("2020-04-10 11:00")}},
 			want:     map[string]want{"C1": {eligible: true, amounts: amounts("3000.00", "900.00", "2100.00")}},
 			totals:   map[catalog.ProductType]Amounts{catalog.JointOperation: *amounts("3000", "900", "2100")},
@@ -157,7 +158,7 @@ func TestEvaluate(t *testing.T) {
 		{
 			name: "repaid after the period end counts for the next period",
 			end:  MustPeriod("2020-03").End(), inst: InstanceState{ID: "i1", Supervision: SupervisionCompleted},
-			rows:     []OrderRow{charge("C2", TypeNew, "ANALYTICS", "3000", bj("2020-03-15 16:00"))},
+			rows:     []OrderRow{charge("C2", koogallery.OrderTypeNew, "ANALYTICS", "3000", bj("2020-03-15 16:00"))},
 			payments: map[string]Payment{"C2": {Credit: true, RepaidAt: bj("2020-04-01 00:00")}},
 			want:     map[string]want{"C2": {codes: []ReasonCode{ReasonUnpaid}}},
 		},
@@ -165,8 +166,8 @@ func TestEvaluate(t *testing.T) {
 			name: "supervision in progress holds the order and its refund",
 			end:  jan.End(), inst: InstanceState{ID: "i1", Supervision: "IN_SERVICE"},
 			rows: []OrderRow{
-				charge("S1", TypeNew, "CRM", "2000", nil),
-				refund("F6", TypeRefund, "S1", "-500", bj("2024-01-10 10:00")),
+				charge("S1", koogallery.OrderTypeNew, "CRM", "2000", nil),
+				refund("F6", koogallery.OrderTypeRefund, "S1", "-500", bj("2024-01-10 10:00")),
 			},
 			want: map[string]want{
 				"S1": {codes: []ReasonCode{ReasonSupervision, ReasonNotEffective}},
@@ -178,13 +179,13 @@ func TestEvaluate(t *testing.T) {
 			end:  jan.End(), inst: notInvolved,
 			rows: []OrderRow{
 				func() OrderRow {
-					r := charge("T1", TypeNew, "CRM", "100", bj("2024-01-02 00:00"))
+					r := charge("T1", koogallery.OrderTypeNew, "CRM", "100", bj("2024-01-02 00:00"))
 					r.TestFlag = true
 					return r
 				}(),
-				charge("T2", TypeTrial, "CRM", "0", bj("2024-01-02 00:00")),
-				charge("T3", TypeNew, "NOT-IN-CATALOG", "100", bj("2024-01-02 00:00")),
-				refund("T4", TypeRefund, "NOT-HERE", "-100", bj("2024-01-02 00:00")),
+				charge("T2", koogallery.OrderTypeTrial, "CRM", "0", bj("2024-01-02 00:00")),
+				charge("T3", koogallery.OrderTypeNew, "NOT-IN-CATALOG", "100", bj("2024-01-02 00:00")),
+				refund("T4", koogallery.OrderTypeRefund, "NOT-HERE", "-100", bj("2024-01-02 00:00")),
 			},
 			want: map[string]want{
 				"T1": {codes: []ReasonCode{ReasonTest}},
@@ -197,8 +198,8 @@ func TestEvaluate(t *testing.T) {
 			name: "a close for one product type leaves the other alone",
 			end:  jan.End(), inst: notInvolved, types: []catalog.ProductType{catalog.JointOperation},
 			rows: []OrderRow{
-				charge("G1", TypeNew, "CRM", "100", bj("2024-01-02 00:00")),
-				charge("J1", TypeChange, "ANALYTICS", "100.01", bj("2024-01-02 00:00")),
+				charge("G1", koogallery.OrderTypeNew, "CRM", "100", bj("2024-01-02 00:00")),
+				charge("J1", koogallery.OrderTypeChange, "ANALYTICS", "100.01", bj("2024-01-02 00:00")),
 			},
 			want: map[string]want{
 				"G1": {codes: []ReasonCode{ReasonOtherType}},
@@ -209,8 +210,8 @@ func TestEvaluate(t *testing.T) {
 			name: "period boundaries are Beijing midnight",
 			end:  jan.End(), inst: notInvolved,
 			rows: []OrderRow{
-				charge("B1", TypeNew, "CRM", "10", bj("2024-01-31 23:59")),
-				charge("B2", TypeNew, "CRM", "10", bj("2024-02-01 00:00")),
+				charge("B1", koogallery.OrderTypeNew, "CRM", "10", bj("2024-01-31 23:59")),
+				charge("B2", koogallery.OrderTypeNew, "CRM", "10", bj("2024-02-01 00:00")),
 			},
 			want: map[string]want{
 				"B1": {eligible: true, amounts: amounts("10.00", "0.50", "9.50")},
@@ -265,8 +266,8 @@ func sameAmounts(a, b Amounts) bool {
 
 func TestAttributionOfFullyRefundedRenewalIsTheRefundTime(t *testing.T) {
 	rows := []OrderRow{
-		charge("R1", TypeRenew, "CRM", "600", bj("2024-06-01 00:00")),
-		refund("U1", TypeUnsubscribe, "R1", "-600", bj("2024-01-20 12:00")),
+		charge("R1", koogallery.OrderTypeRenew, "CRM", "600", bj("2024-06-01 00:00")),
+		refund("U1", koogallery.OrderTypeUnsubscribe, "R1", "-600", bj("2024-01-20 12:00")),
 	}
 	vs := Evaluate(Input{End: MustPeriod("2024-01").End(), Instance: InstanceState{Supervision: SupervisionNotInvolved},
 		Rows: rows, Product: product})
@@ -332,8 +333,8 @@ func TestThresholdCarriesForwardUntilTheCumulativeTotalReachesIt(t *testing.T) {
 	threshold := d("1000")
 	// Month 1: 600 yuan eligible: below the threshold, carried forward. Month 2: 500 more, and the lines carried
 	// from month 1 are still unsettled, so they are evaluated again: 1100 reaches it.
-	o1 := charge("M1", TypeNew, "ANALYTICS", "857.16", bj("2024-01-10 00:00")) // 600.01 to the seller
-	o2 := charge("M2", TypeNew, "ANALYTICS", "714.29", bj("2024-02-10 00:00")) // 500.00 to the seller
+	o1 := charge("M1", koogallery.OrderTypeNew, "ANALYTICS", "857.16", bj("2024-01-10 00:00")) // 600.01 to the seller
+	o2 := charge("M2", koogallery.OrderTypeNew, "ANALYTICS", "714.29", bj("2024-02-10 00:00")) // 500.00 to the seller
 	inst := InstanceState{Supervision: SupervisionNotInvolved}
 	jan := Totals(Evaluate(Input{End: MustPeriod("2024-01").End(), Instance: inst, Rows: []OrderRow{o1, o2}, Product: product}))
 	if got := jan[catalog.JointOperation].Settlement; !got.Equal(d("600.01")) || MeetsThreshold(got, threshold) {

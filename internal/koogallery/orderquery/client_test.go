@@ -18,6 +18,7 @@ import (
 
 	"github.com/kooflow/kooflow/emulator/market"
 	"github.com/kooflow/kooflow/internal/config"
+	"github.com/kooflow/kooflow/internal/koogallery"
 )
 
 // The two official vectors of Huawei's Go SDK signer (signer_test.go), reproduced in spec §8.1: the signing
@@ -103,7 +104,7 @@ func TestAgainstEmulator(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if info.OrderType != TypeNew || len(info.OrderLine) != 1 || info.OrderLine[0].ChargingMode != ChargingPeriod ||
+		if info.OrderType != koogallery.OrderTypeNew || len(info.OrderLine) != 1 || info.OrderLine[0].ChargingMode != koogallery.ChargingPeriod ||
 			len(info.OrderLine[0].ProductInfo) != 1 || info.OrderLine[0].ProductInfo[0].LinearValue <= 0 {
 			t.Fatalf("order %+v", info)
 		}
@@ -125,7 +126,7 @@ func TestAgainstEmulator(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if info.OrderID != id || info.OrderType != TypeRenew || info.OrderLine[0].CurrencyAfterDiscount != "90.5" {
+		if info.OrderID != id || info.OrderType != koogallery.OrderTypeRenew || info.OrderLine[0].CurrencyAfterDiscount != "90.5" {
 			t.Fatalf("order %+v", info)
 		}
 	})

@@ -7,24 +7,6 @@ import (
 	"time"
 )
 
-// Order types (orderInfo.orderType).
-const (
-	TypeNew           = "NEW"
-	TypeTrial         = "TRIAL"
-	TypeTrialToFormal = "TRIAL_TO_FORMAL"
-	TypeUnsubscribe   = "UNSUBSCRIBE"
-	TypeRenew         = "RENEW"
-	TypeChange        = "CHANGE"
-)
-
-// Charging modes (orderLine.chargingMode).
-const (
-	ChargingPeriod      = "PERIOD"
-	ChargingOneTime     = "ONE_TIME"
-	ChargingOnDemand    = "ON_DEMAND"
-	ChargingOnDemandPkg = "ON_DEMAND_PKG"
-)
-
 // Response is the body of GET /api/mkp-openapi-public/global/v1/order/query.
 type Response struct {
 	ResultCode string     `json:"resultCode"`
