@@ -42,6 +42,10 @@ need_postgres() {
 # The Temporal CLI (dev server + web UI). v1.5.1 is the newest release that builds from the Go module proxy.
 need_temporal() {
   [ -n "${TEMPORAL_ADDRESS:-}" ] && return 0
+  if [ -n "${KOOFLOW_TEMPORAL_CLI:-}" ]; then # kooflow uses this binary instead of bin/temporal
+    [ -x "$KOOFLOW_TEMPORAL_CLI" ] && return 0
+    echo "KOOFLOW_TEMPORAL_CLI=$KOOFLOW_TEMPORAL_CLI is not an executable file" >&2; exit 1
+  fi
   [ -x "$BIN/temporal" ] && return 0
   say "building the Temporal CLI v1.5.1 into bin/ (once; a few minutes)"
   GOBIN="$BIN" go install -ldflags="-s -w" github.com/temporalio/cli/cmd/temporal@v1.5.1

@@ -151,6 +151,7 @@ func runDev(ctx context.Context, o devOptions) error {
 	}
 
 	// PostgreSQL.
+	pgCluster := "(external server)"
 	if url := os.Getenv(config.EnvDatabaseURL); url != "" {
 		env[config.EnvDatabaseURL] = url
 	} else {
@@ -167,6 +168,13 @@ func runDev(ctx context.Context, o devOptions) error {
 		}
 		stops = append(stops, pg.Stop)
 		env[config.EnvDatabaseURL] = pg.URL("")
+		pgCluster = pg.Dir + "  (run as " + pg.Owner + ")"
+		if pg.Relocation != "" {
+			// Root in a private checkout: say where the data went, since it is not under the state directory.
+			log.Info("PostgreSQL cluster placed outside the state directory, where its account can reach it",
+				"dir", pg.Dir, "owner", pg.Owner, "why", pg.Relocation)
+			pgCluster += "\n                       outside the state directory because " + pg.Relocation
+		}
 	}
 	if _, err := store.Migrate(ctx, env[config.EnvDatabaseURL], log); err != nil {
 		return err
@@ -217,7 +225,7 @@ func runDev(ctx context.Context, o devOptions) error {
 	if err := emulatorDevExtra(ctx, o, env, start); err != nil {
 		return err
 	}
-	printBanner(os.Stderr, &outMu, env, uiURL, stateDir)
+	printBanner(os.Stderr, &outMu, env, uiURL, stateDir, pgCluster)
 
 	// Run until Ctrl-C or until a child dies on its own.
 	select {
@@ -273,7 +281,7 @@ func waitReady(ctx context.Context, url string, p *devstack.Proc) error {
 	}
 }
 
-func printBanner(w io.Writer, mu *sync.Mutex, env map[string]string, uiURL, stateDir string) {
+func printBanner(w io.Writer, mu *sync.Mutex, env map[string]string, uiURL, stateDir, pgCluster string) {
 	mu.Lock()
 	defer mu.Unlock()
 	api := "http://" + env[config.EnvHTTPAddr]
@@ -293,6 +301,7 @@ func printBanner(w io.Writer, mu *sync.Mutex, env map[string]string, uiURL, stat
 		"  PostgreSQL           " + redactURL(env[config.EnvDatabaseURL]),
 		"  Marketplace APIs     " + env[config.EnvMarketEndpoint] + "  (order query; the emulator's, unless set)",
 		"  State directory      " + stateDir,
+		"  PostgreSQL cluster   " + pgCluster,
 		"",
 		"  Try it:  curl -s -X POST -H 'Authorization: Bearer " + token + "' " + api + "/console/v1/selfcheck",
 		"",

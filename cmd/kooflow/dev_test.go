@@ -22,16 +22,15 @@ import (
 // TestDevStack runs `kooflow dev` as a newcomer would (a real binary, real child processes), waits for its
 // banner, starts a workflow through the API, finds it in the Temporal web UI's API, then sends Ctrl-C (SIGINT) and
 // checks that every process it started is gone. A second run on the same state directory finds the first run's
-// row.
+// row. The state directory is under t.TempDir, which is private (0700): as root, the cluster must be placed
+// outside it, and the banner must say where.
 func TestDevStack(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), "kooflow")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	state := filepath.Join(t.TempDir(), "state")
-	for p := filepath.Dir(state); p != "/"; p = filepath.Dir(p) {
-		_ = os.Chmod(p, 0o755) // the private cluster runs as an unprivileged account when we are root
-	}
+	var clusters []string
 	ports := make([]int, 4)
 	for i := range ports {
 		ports[i], _ = devstack.FreePort()
@@ -72,6 +71,22 @@ func TestDevStack(t *testing.T) {
 				t.Fatalf("banner lacks %q:\n%s", want, out)
 			}
 		}
+		cluster := bannerValue(out, "PostgreSQL cluster")
+		if cluster == "" || !filepath.IsAbs(cluster) {
+			t.Fatalf("banner does not say where the PostgreSQL cluster is:\n%s", out)
+		}
+		if os.Geteuid() == 0 {
+			t.Cleanup(func() { _ = os.RemoveAll(cluster) })
+			if strings.HasPrefix(cluster, state+"/") || !strings.Contains(out, "outside the state directory") {
+				t.Fatalf("as root, with the state directory private, the cluster must be elsewhere; banner:\n%s", out)
+			}
+		} else if cluster != filepath.Join(state, "postgres") {
+			t.Fatalf("cluster at %s, want in the state directory", cluster)
+		}
+		if len(clusters) > 0 && clusters[0] != cluster {
+			t.Fatalf("second run's cluster %s differs from the first's %s", cluster, clusters[0])
+		}
+		clusters = append(clusters, cluster)
 		children := descendants(cmd.Process.Pid)
 		if len(children) < 4 { // temporal, postgres (+ its workers), worker, api
 			t.Fatalf("expected at least 4 child processes, found %v", children)
@@ -139,6 +154,18 @@ func TestDevStack(t *testing.T) {
 
 	first := run("")
 	run(first)
+}
+
+// bannerValue is the first word after label on the banner line that starts with it.
+func bannerValue(banner, label string) string {
+	for _, l := range strings.Split(banner, "\n") {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(l), label); ok {
+			if f := strings.Fields(rest); len(f) > 0 {
+				return f[0]
+			}
+		}
+	}
+	return ""
 }
 
 func cleanEnv() []string {

@@ -1,6 +1,7 @@
 // Command kooflow is the seller side of a KooGallery SaaS listing: `kooflow api` serves the production interface
 // and the console, `kooflow worker` runs the instance and settlement workflows, `kooflow migrate` applies the SQL
 // schema, and `kooflow dev` runs all of it on one machine with a Temporal dev server and a private PostgreSQL.
+// `kooflow --help` lists the commands a deployment runs apart from the ones for a developer's machine.
 package main
 
 import (
@@ -20,20 +21,41 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if err := newRootCmd().ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "kooflow:", err)
+		os.Exit(1)
+	}
+}
+
+// Command groups of `kooflow --help`. An operator should see at a glance which commands belong in a deployment and
+// which ones start local servers, play the marketplace or generate load, and must never be pointed at production.
+const (
+	groupProduction  = "production"
+	groupDevelopment = "development"
+)
+
+func newRootCmd() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "kooflow",
 		Short:         "KooGallery seller-side order lifecycle on Temporal",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newAPICmd(), newWorkerCmd(), newMigrateCmd(), newDevCmd(), newHealthcheckCmd())
-	root.AddCommand(newLoadCmd())
-	root.AddCommand(newEmulatorCmd())
-	root.AddCommand(newSettleCmd())
-	if err := root.ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "kooflow:", err)
-		os.Exit(1)
+	root.AddGroup(
+		&cobra.Group{ID: groupProduction, Title: "Production commands (what a deployment runs):"},
+		&cobra.Group{ID: groupDevelopment, Title: "Development commands (local stack, emulator, load and benchmarks; not for production):"},
+	)
+	add := func(group string, cmds ...*cobra.Command) {
+		for _, c := range cmds {
+			c.GroupID = group
+			root.AddCommand(c)
+		}
 	}
+	add(groupProduction, newAPICmd(), newWorkerCmd(), newMigrateCmd(), newHealthcheckCmd(), newSettleCmd())
+	// The settlement benchmark sits with the other development commands rather than under settle, whose
+	// subcommands all act on a deployment; `kooflow settle bench` still runs it.
+	add(groupDevelopment, newDevCmd(), newEmulatorCmd(), newLoadCmd(), newSettleBenchCmd())
+	return root
 }
 
 // setup reads the configuration and builds the process logger.

@@ -22,13 +22,23 @@ import (
 	"github.com/kooflow/kooflow/workflows"
 )
 
-// newSettleCmd groups the settlement operator commands and the benchmark.
+// newSettleCmd groups the settlement operator commands. The benchmark is `kooflow bench`, a development command;
+// it stays reachable here, hidden, as `kooflow settle bench`.
 func newSettleCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "settle",
-		Short: "Monthly settlement: close a period, estimate the running month, keep the schedule, benchmark",
+		Short: "Monthly settlement: close a period, estimate the running month, keep the schedule",
+		Long: `settle closes, estimates and schedules the monthly settlement of a deployment. The settlement benchmark,
+which starts its own servers and generates synthetic orders, is the development command "kooflow bench".`,
 	}
-	cmd.AddCommand(newSettleCloseCmd(), newSettleEstimateCmd(), newSettleScheduleCmd(), newSettleBenchCmd())
+	cmd.AddGroup(&cobra.Group{ID: groupProduction, Title: "Production commands (against the deployment's Temporal and PostgreSQL):"})
+	for _, c := range []*cobra.Command{newSettleCloseCmd(), newSettleEstimateCmd(), newSettleScheduleCmd()} {
+		c.GroupID = groupProduction
+		cmd.AddCommand(c)
+	}
+	bench := newSettleBenchCmd()
+	bench.Hidden = true
+	cmd.AddCommand(bench)
 	return cmd
 }
 
@@ -158,7 +168,7 @@ func newSettleBenchCmd() *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "bench",
-		Short: "Generate synthetic eligible orders and close their period through the real workflow, timed",
+		Short: "Settlement benchmark: close a period of synthetic orders through the real workflow, timed against SQL",
 		Long: `bench starts a private Temporal dev server and PostgreSQL (unless TEMPORAL_ADDRESS / DATABASE_URL are set:
 then it uses those, and the database must not hold bills for the period), generates --orders eligible orders,
 times one plain aggregate SQL query over the same rows (best of three after a warm-up), closes the period through

@@ -25,24 +25,16 @@ func repoBin() string {
 	return filepath.Join(filepath.Dir(filepath.Dir(file)), "bin")
 }
 
-func stateDir(t *testing.T) string {
-	d := t.TempDir()
-	// A cluster run as the postgres account must be able to traverse to its directory.
-	for p := d; p != "/" && p != "."; p = filepath.Dir(p) {
-		_ = os.Chmod(p, 0o755)
-	}
-	return d
-}
-
 // TestPostgresKeepsDataAcrossRestarts is what `kooflow dev` promises: the second run finds the first run's data.
 func TestPostgresKeepsDataAcrossRestarts(t *testing.T) {
 	ctx := context.Background()
-	dir := filepath.Join(stateDir(t), "pg")
+	dir := filepath.Join(t.TempDir(), "pg")
 	port, _ := FreePort()
 	pg, err := StartPostgres(ctx, PostgresOptions{Dir: dir, Port: port, Database: "kooflow", Output: io.Discard})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = os.RemoveAll(pg.Dir) }) // relocated when root: t.TempDir is private
 	conn, err := pgx.Connect(ctx, pg.URL(""))
 	if err != nil {
 		t.Fatal(err)

@@ -64,6 +64,15 @@ type Postgres struct {
 	Port     int
 	password string
 	Database string
+	// Dir holds the cluster (data/ and the socket): PostgresOptions.Dir, unless the account the server runs as
+	// cannot reach that (see Relocation).
+	Dir string
+	// Relocation is empty when Dir is the requested directory, else why the cluster lives elsewhere.
+	Relocation string
+	// Owner is the OS account the server runs as.
+	Owner string
+
+	requested string
 }
 
 // URL is the connection string for database db (the cluster's own database when empty).
@@ -76,28 +85,46 @@ func (p *Postgres) URL(db string) string {
 
 // StartPostgres initialises the cluster in o.Dir on first use and starts it. initdb and postgres refuse to run as
 // root, so when kooflow runs as root the cluster is owned by and run as the unprivileged "postgres" account (or
-// "nobody" when that does not exist). Authentication is scram-sha-256 with a password generated at initdb time and
-// kept in the state directory (mode 0600).
+// "nobody" when that does not exist). When that account cannot reach o.Dir (a checkout under /root, a private
+// $TMPDIR), the cluster lives in a directory of its own instead (see placeCluster and Postgres.Dir), and o.Dir
+// keeps only the password and a "cluster" link to it. Authentication is scram-sha-256 with a password generated
+// at initdb time and kept in o.Dir (mode 0600).
 func StartPostgres(ctx context.Context, o PostgresOptions) (*Postgres, error) {
 	bin, err := FindPostgresBin()
 	if err != nil {
 		return nil, err
 	}
-	dir, err := filepath.Abs(o.Dir)
+	requested, err := filepath.Abs(o.Dir)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("cluster directory %s: %w", o.Dir, err)
 	}
-	data := filepath.Join(dir, "data")
-	pwFile := filepath.Join(dir, "password")
 	cred, owner, err := runAs()
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("create %s: %w", dir, err)
+	if err := os.MkdirAll(requested, 0o755); err != nil {
+		return nil, fmt.Errorf("create %s: %w", requested, err)
+	}
+	place, err := placeCluster(requested, cred, owner)
+	if err != nil {
+		return nil, fmt.Errorf("place the PostgreSQL cluster of %s: %w", requested, err)
+	}
+	dir := place.dir
+	data := filepath.Join(dir, "data")
+	pwFile := filepath.Join(requested, "password")
+	if place.why != "" {
+		if o.Output != nil {
+			fmt.Fprintf(o.Output, "PostgreSQL cluster of %s lives in %s: %s\n", requested, dir, place.why)
+		}
+		if fileExists(filepath.Join(data, "PG_VERSION")) && !fileExists(pwFile) {
+			// The state directory was reset but its cluster, elsewhere, was not: start afresh, as in place.
+			if err := os.RemoveAll(data); err != nil {
+				return nil, fmt.Errorf("remove the cluster of reset %s: %w", requested, err)
+			}
+		}
 	}
 	if !fileExists(filepath.Join(data, "PG_VERSION")) {
-		if err := initCluster(ctx, bin, dir, data, pwFile, cred, owner, o.Output); err != nil {
+		if err := initCluster(ctx, bin, dir, data, pwFile, cred, owner, o.Fsync, o.Output); err != nil {
 			return nil, err
 		}
 	}
@@ -116,6 +143,7 @@ func StartPostgres(ctx context.Context, o PostgresOptions) (*Postgres, error) {
 		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
 	}
 	cmd := exec.Command(filepath.Join(bin, "postgres"), args...)
+	cmd.Dir = dir // the account may not be able to enter our working directory
 	cmd.Stdout, cmd.Stderr = o.Output, o.Output
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	// SIGINT is PostgreSQL's "fast shutdown": roll back sessions, checkpoint, exit cleanly.
@@ -123,7 +151,8 @@ func StartPostgres(ctx context.Context, o PostgresOptions) (*Postgres, error) {
 	if err != nil {
 		return nil, err
 	}
-	pg := &Postgres{Proc: proc, Port: o.Port, password: strings.TrimSpace(string(pw)), Database: o.Database}
+	pg := &Postgres{Proc: proc, Port: o.Port, password: strings.TrimSpace(string(pw)), Database: o.Database,
+		Dir: dir, Relocation: place.why, Owner: owner, requested: requested}
 	readyCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	err = waitFor(readyCtx, proc, "PostgreSQL", func(ctx context.Context) error {
@@ -146,22 +175,23 @@ func StartPostgres(ctx context.Context, o PostgresOptions) (*Postgres, error) {
 	return pg, nil
 }
 
-func initCluster(ctx context.Context, bin, dir, data, pwFile string, cred *syscall.Credential, owner string, out io.Writer) error {
+func initCluster(ctx context.Context, bin, dir, data, pwFile string, cred *syscall.Credential, owner string, fsync bool, out io.Writer) error {
 	buf := make([]byte, 18)
 	if _, err := rand.Read(buf); err != nil {
-		return err
+		return fmt.Errorf("generate cluster password: %w", err)
 	}
-	if err := os.WriteFile(pwFile, []byte(hex.EncodeToString(buf)+"\n"), 0o600); err != nil {
+	if err := writeNewFile(pwFile, []byte(hex.EncodeToString(buf)+"\n"), 0o600); err != nil {
 		return fmt.Errorf("write cluster password: %w", err)
 	}
-	// initdb reads the password file as the cluster owner; hand it a copy it can read, then remove it.
+	// initdb reads the password file as the cluster owner; hand it a copy it can read, in the cluster directory
+	// (which placeCluster made reachable, and which is the owner's alone), then remove it.
 	tmpPw := filepath.Join(dir, "initdb-password")
-	if err := os.WriteFile(tmpPw, []byte(hex.EncodeToString(buf)+"\n"), 0o600); err != nil {
-		return err
+	if err := writeNewFile(tmpPw, []byte(hex.EncodeToString(buf)+"\n"), 0o600); err != nil {
+		return fmt.Errorf("write initdb's password file: %w", err)
 	}
 	defer os.Remove(tmpPw)
 	if err := os.MkdirAll(data, 0o700); err != nil {
-		return err
+		return fmt.Errorf("create %s: %w", data, err)
 	}
 	if cred != nil {
 		for _, p := range []string{dir, data, tmpPw} {
@@ -170,9 +200,14 @@ func initCluster(ctx context.Context, bin, dir, data, pwFile string, cred *sysca
 			}
 		}
 	}
-	cmd := exec.CommandContext(ctx, filepath.Join(bin, "initdb"), "-D", data, "-U", "kooflow",
-		"--auth=scram-sha-256", "--pwfile="+tmpPw, "-E", "UTF8", "--locale=C", "--no-instructions")
+	args := []string{"-D", data, "-U", "kooflow", "--auth=scram-sha-256", "--pwfile=" + tmpPw, "-E", "UTF8",
+		"--locale=C", "--no-instructions"}
+	if !fsync {
+		args = append(args, "--no-sync") // a throwaway cluster need not survive a crash, only start quickly
+	}
+	cmd := exec.CommandContext(ctx, filepath.Join(bin, "initdb"), args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	cmd.Dir = dir
 	if o, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("initdb %s (as %s): %w\n%s", data, owner, err, o)
 	}
@@ -223,3 +258,16 @@ func (p *Postgres) CreateDatabase(ctx context.Context, db, template string) erro
 
 // Stop shuts the cluster down (fast shutdown).
 func (p *Postgres) Stop() error { return p.Proc.Stop(syscall.SIGINT, 30*time.Second) }
+
+// Discard stops a throwaway cluster and deletes it: the requested directory and, when the cluster was relocated,
+// its directory elsewhere, which removing the requested directory alone would leave behind until a later
+// relocation notices the orphan.
+func (p *Postgres) Discard() error {
+	err := p.Stop()
+	for _, d := range []string{p.Dir, p.requested} {
+		if rerr := os.RemoveAll(d); rerr != nil && err == nil {
+			err = fmt.Errorf("remove cluster directory: %w", rerr)
+		}
+	}
+	return err
+}

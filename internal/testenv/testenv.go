@@ -65,7 +65,7 @@ func (e *env) stop() {
 		_ = e.dev.Stop()
 	}
 	if e.pg != nil {
-		_ = e.pg.Stop()
+		_ = e.pg.Discard() // also its directory outside e.tmp, if it had to be placed there
 	}
 	if e.tmp != "" {
 		_ = os.RemoveAll(e.tmp)
@@ -96,13 +96,11 @@ func (e *env) tempDir() (string, error) {
 	if e.tmp != "" {
 		return e.tmp, nil
 	}
+	// Private (0700), like $TMPDIR may be: when the postgres account cannot reach it, StartPostgres places the
+	// cluster where it can.
 	d, err := os.MkdirTemp("", "kooflow-test-")
 	if err != nil {
-		return "", err
-	}
-	// A private cluster run as the postgres account must be able to reach its directory.
-	if err := os.Chmod(d, 0o755); err != nil {
-		return "", err
+		return "", fmt.Errorf("create the test state directory: %w", err)
 	}
 	e.tmp = d
 	return d, nil
