@@ -62,7 +62,8 @@ type InstanceRow struct {
 	ServiceStartAt         *time.Time `json:"serviceStartAt,omitempty"`
 }
 
-// OrderRow is one row of orders, per /work/notes/orders-contract (amounts in yuan, refunds negative).
+// OrderRow is one row of orders, per the orders contract (docs/architecture.md, "The orders contract"; amounts
+// in yuan, refunds negative).
 type OrderRow struct {
 	OrderID         string          `json:"orderId"`
 	OrderLineID     string          `json:"orderLineId"`

@@ -11,7 +11,7 @@ import (
 	"github.com/kooflow/kooflow/internal/catalog"
 )
 
-// Order types as the lifecycle writes them to orders.order_type (see the orders contract).
+// Order types as the lifecycle writes them to orders.order_type (docs/architecture.md, "The orders contract").
 const (
 	TypeNew           = "NEW"
 	TypeTrial         = "TRIAL"
@@ -22,7 +22,7 @@ const (
 	TypeRefund        = "REFUND"      // seller-approved negotiated refund
 )
 
-// Supervision states that allow settlement (spec §10.3: 不涉及 / 已完成).
+// Supervision states that allow settlement (docs/koogallery.md, "Service supervision": 不涉及 / 已完成).
 const (
 	SupervisionNotInvolved = "NOT_INVOLVED"
 	SupervisionCompleted   = "COMPLETED"
@@ -133,8 +133,8 @@ type Reason struct {
 type Verdict struct {
 	Row      OrderRow `json:"order"`
 	Eligible bool     `json:"eligible"`
-	// AttributedAt is when the line counts for settlement (spec §10.5): a charge's effective time (for a fully
-	// refunded charge, the refund time if earlier), a refund's own effective time.
+	// AttributedAt is when the line counts for settlement (docs/koogallery.md, "Settlement rules"): a charge's
+	// effective time (for a fully refunded charge, the refund time if earlier), a refund's own effective time.
 	AttributedAt *time.Time `json:"attributedAt,omitempty"`
 	Terms        Terms      `json:"-"`
 	Amounts      Amounts    `json:"amounts"`
