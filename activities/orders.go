@@ -42,9 +42,10 @@ type OrderFacts struct {
 	Raw json.RawMessage `json:"raw,omitempty"`
 }
 
-// QueryOrder asks the marketplace what an order bought (spec §8.2, §8.3). Transport failures and the
-// marketplace's retryable codes are returned as they are, so Temporal retries them with backoff; a terminal
-// marketplace answer (unknown order, refused credentials) or an order that does not fit the step needs a person.
+// QueryOrder asks the marketplace what an order bought (docs/koogallery.md, "Order query"). Transport failures
+// and the marketplace's retryable codes are returned as they are, so Temporal retries them with backoff; a
+// terminal marketplace answer (unknown order, refused credentials) or an order that does not fit the step needs a
+// person.
 func (a *Lifecycle) QueryOrder(ctx context.Context, in QueryOrderInput) (OrderFacts, error) {
 	if a.Orders == nil {
 		return OrderFacts{}, needsPerson("the marketplace order query is not configured: set KOOGALLERY_AK, KOOGALLERY_SK and KOOGALLERY_API_ENDPOINT", nil)

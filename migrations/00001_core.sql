@@ -49,9 +49,10 @@ CREATE TABLE orders (
     paid_amount         numeric(18, 3) NOT NULL DEFAULT 0,
     refers_to_order_id  text,            -- refunds: the order they refund
     placed_at           timestamptz,     -- the marketplace's createTime
-    -- The time the order counts from for settlement (spec §10.5), NULL while not yet effective: a new order's
-    -- provisioning success (supervised products: supervision completion), a renewal's effective time (the expiry
-    -- it extends), an upgrade's application, a refund's approval or the unsubscribe/renewal-refund call.
+    -- The time the order counts from for settlement (docs/architecture.md, "The orders contract"), NULL while not
+    -- yet effective: a new order's provisioning success (supervised products: supervision completion), a renewal's
+    -- effective time (the expiry it extends), an upgrade's application, a refund's approval or the
+    -- unsubscribe/renewal-refund call.
     effective_at        timestamptz,
     expire_time         timestamptz,
     test_flag           boolean NOT NULL DEFAULT false,

@@ -10,8 +10,9 @@ CREATE TABLE koogallery_nonces (
 );
 CREATE INDEX koogallery_nonces_seen_idx ON koogallery_nonces (seen_at);
 
--- Every inbound production-interface call, as received and as answered (design decision 4): the seller's
--- evidence in a dispute and the operator's view of failed calls, like the marketplace's 生产接口消息 page.
+-- Every inbound production-interface call, as received and as answered (docs/architecture.md,
+-- "Every message is kept"): the seller's evidence in a dispute and the operator's view of failed calls, like the
+-- marketplace's 生产接口消息 page.
 -- A row is written before the response is sent, and never changed afterwards.
 CREATE TABLE koogallery_messages (
     id                bigserial PRIMARY KEY,

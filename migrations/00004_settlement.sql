@@ -1,7 +1,8 @@
 -- +goose Up
--- Monthly settlement (spec §10.4–§10.5): bills per (period, product type), their lines, the closes that compute
--- them in bounded batches, settlement's own payment state (credit-paid orders and their repayments), and
--- adjustments. Settlement reads instances and orders and never writes them.
+-- Monthly settlement (docs/koogallery.md, "Settlement rules"; docs/architecture.md,
+-- "The flow of one settlement"): bills per (period, product type), their lines, the closes that compute them in
+-- bounded batches, settlement's own payment state (credit-paid orders and their repayments), and adjustments.
+-- Settlement reads instances and orders and never writes them.
 --
 -- The ledger's promises are constraints, not conventions: an order line is settled at most once (the primary key
 -- of settlement_lines), a bill exists once per period and product type, and a final bill, its lines and the

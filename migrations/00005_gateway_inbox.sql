@@ -1,5 +1,5 @@
 -- +goose Up
--- The production interface's inbox for newInstance (design: "verify signature, store in inbox"). A newInstance
+-- The production interface's inbox for newInstance (docs/architecture.md, "newInstance"). A newInstance
 -- is answered once its order is durable here; the instance's workflow is then started from this row, at once by
 -- the API process that took the call and, should that process die first, by any API process's re-driver. The
 -- primary key is the instanceId derived from orderId + orderLineId, so marketplace retries find one row.

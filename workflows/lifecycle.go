@@ -23,13 +23,14 @@ type LifecycleConfig struct {
 
 // Lifecycle is the instance lifecycle workflow: one per KooGallery instance, from the paid order to release.
 //
-// Marketplace calls arrive as Updates. Their validators refuse impossible transitions before they reach history;
-// their handlers apply the change to the state at once and queue a step, so the gateway gets its answer without
-// waiting for the order query or the provisioner. The main loop runs the queued steps in order: it queries the
-// order, calls the provisioner and records the read model, retrying with backoff, and parks the instance for an
-// operator when a step fails in a way retries cannot fix. Console actions (supervision, refunds, operator
-// resume/skip) are Updates that return once recorded. A renewal ends the run with Continue-As-New, so the
-// history of an instance renewed monthly for years stays small.
+// newInstance starts it (from the gateway's inbox); the other marketplace calls arrive as Updates. Their
+// validators refuse impossible transitions before they reach history; their handlers apply the change to the
+// state at once and queue a step, so the gateway gets its answer without waiting for the order query or the
+// provisioner. The main loop runs the queued steps in order: it queries the order, calls the provisioner and
+// records the read model, retrying with backoff, and parks the instance for an operator when a step fails in a
+// way retries cannot fix. Console actions (supervision, refunds, operator resume/skip) are Updates that return
+// once recorded. A renewal ends the run with Continue-As-New, so the history of an instance renewed monthly for
+// years stays small.
 type Lifecycle struct {
 	Config LifecycleConfig
 }
@@ -70,7 +71,8 @@ func (l *Lifecycle) Run(ctx workflow.Context, in instance.StartInput) error {
 		r.s = *in.Carry
 		r.in.Carry = nil
 	} else {
-		// The purchase path starts from StartInput alone: the newInstance Update may never land.
+		// The purchase path starts from StartInput alone: the inbox starts the workflow and sends no newInstance
+		// Update.
 		r.s = instance.Carry{Lifecycle: instance.LifecycleProvisioning}
 		lifecycle.NewStep(&r.s, instance.StepPurchase, workflow.Now(ctx), lifecycle.Marketplace)
 	}

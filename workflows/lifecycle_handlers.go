@@ -61,7 +61,9 @@ func (r *run) validateNewInstance(ctx workflow.Context, req instance.NewInstance
 }
 
 // newInstance answers at once: the purchase step started with the workflow, and the gateway must never wait for
-// provisioning (Provisioned false means 000004, "in progress").
+// provisioning (Provisioned false means 000004, "in progress"). The gateway no longer sends this Update (its
+// inbox starts the workflow); the handler stays so that histories of workflows started with Update-With-Start
+// still replay.
 func (r *run) newInstance(ctx workflow.Context, req instance.NewInstanceRequest) (instance.NewInstanceResult, error) {
 	return instance.NewInstanceResult{InstanceID: r.in.InstanceID, Provisioned: r.s.Provisioned}, nil
 }

@@ -45,8 +45,9 @@ func (r *run) orderRow(f *activities.OrderFacts, typ string, paid decimal.Decima
 }
 
 // refundOrderRow builds an UNSUBSCRIBE row: paid_amount is minus the refunded amount, list_amount the order
-// line's currency as the marketplace gives it (orders contract). Without the queried order (the operator skipped
-// the query) it is built from the call and the instance's product, with no list amount.
+// line's currency as the marketplace gives it (docs/architecture.md, "The orders contract"). Without the queried
+// order (the operator skipped the query) it is built from the call and the instance's product, with no list
+// amount.
 func (r *run) refundOrderRow(f *activities.OrderFacts, orderID, lineID string, amount decimal.Decimal, at time.Time, refersTo string, testFlag bool) store.OrderRow {
 	if f != nil {
 		return r.orderRow(f, koogallery.OrderTypeUnsubscribe, amount.Neg(), &at, refersTo, testFlag)

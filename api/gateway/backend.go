@@ -36,7 +36,7 @@ type NewInstanceCall struct {
 }
 
 // NewInstanceOutcome is what newInstance answers with. Note, when set, records for the message log how the
-// answer was reached when it was not the Update's own result (deadline passed, workflow closed).
+// answer was reached (recorded in the inbox, or a retry answered from the read model).
 type NewInstanceOutcome struct {
 	Result instance.NewInstanceResult
 	Note   string

@@ -1,8 +1,10 @@
 // Package gateway is kooflow's KooGallery V2 production interface: one signed POST endpoint on which the
-// marketplace announces purchases, renewals, freezes, upgrades and releases (spec §5). Each call is
-// authenticated (§3.2), checked against the shared replay cache, validated, turned into a Temporal Update on the
-// instance's workflow (or answered from PostgreSQL for queryInstance), answered with a Body-Signed body within
-// the configured deadline, and recorded in the message log before the answer leaves.
+// marketplace announces purchases, renewals, freezes, upgrades and releases (docs/koogallery.md, "Activities").
+// Each call is authenticated (docs/koogallery.md, "Request signature"), checked against the shared replay cache
+// and validated, then carried out: newInstance is recorded in the inbox, which starts the instance's workflow;
+// queryInstance is answered from PostgreSQL; every other call becomes a Temporal Update (or Query) on the
+// instance's workflow. The answer is Body-Signed, sent within the configured deadline, and recorded in the
+// message log before it leaves.
 package gateway
 
 import (
@@ -256,7 +258,8 @@ func loggableHeaders(h http.Header) map[string][]string {
 	return out
 }
 
-// dispatch runs a valid, authenticated request and maps the result to the spec's codes (§9.1).
+// dispatch runs a valid, authenticated request and maps the result to the marketplace's codes
+// (docs/koogallery.md, "Result codes").
 func (h *Handler) dispatch(ctx context.Context, r *koogallery.Request, cred koogallery.Credentials, received time.Time) (koogallery.Response, string) {
 	received = received.UTC()
 	switch r.Activity {
@@ -313,8 +316,9 @@ func (h *Handler) dispatch(ctx context.Context, r *koogallery.Request, cred koog
 			return failure(err, false)
 		}
 		if !res.Allowed {
-			// The spec defines no refusal code for this check (§5.7: anything but 000000 refuses); 000002 says
-			// "these target parameters are not acceptable", which is what a refused change is.
+			// The marketplace defines no refusal code for this check (docs/koogallery.md, "changeInstanceCheck":
+			// anything but 000000 refuses); 000002 says "these target parameters are not acceptable", which is
+			// what a refused change is.
 			reason := res.Reason
 			if reason == "" {
 				reason = "the requested specification change is not allowed for this instance"
@@ -335,7 +339,8 @@ func result(err error, releasing bool) (koogallery.Response, string) {
 }
 
 // failure maps a backend error to a result code. A release of an instance that does not exist (never created,
-// or already released and gone) succeeds: the marketplace's goal, no instance, holds (spec §5.5, §9.2).
+// or already released and gone) succeeds: the marketplace's goal, no instance, holds (docs/koogallery.md,
+// "releaseInstance" and "Idempotency").
 func failure(err error, releasing bool) (koogallery.Response, string) {
 	if errors.Is(err, ErrUnknownInstance) {
 		if releasing {
@@ -358,9 +363,8 @@ func failure(err error, releasing bool) (koogallery.Response, string) {
 
 // queryAnswer builds queryInstance's answer in the order the ids were asked. Unknown and released instances are
 // left out (a released instance no longer exists, as every other activity answers); if none is left the answer
-// is 000003. While any known instance is still provisioning without its access details
-// the answer is 000004, the spec's "in progress", so the marketplace asks again rather than record an instance
-// without them.
+// is 000003. While any known instance is still provisioning without its access details the answer is 000004,
+// the documented "in progress", so the marketplace asks again rather than record an instance without them.
 //
 // A dial test (testFlag) still sees released dial-test instances: the marketplace's next round of debug cases
 // reuses the mock orders, hence the instances, of the last round (see TemporalBackend.dialTestRerun).

@@ -44,7 +44,7 @@ type contractState struct {
 
 // contractWorkflow implements the gateway's side of the instance contract (instance/): the Update and Query
 // names, payloads, refusals, and closing after release. It is the smallest workflow that lets the gateway be
-// tested against real Temporal semantics (Update-With-Start, Update ID deduplication, ID reuse policy, closed
+// tested against real Temporal semantics (starts from the inbox, Update ID deduplication, ID reuse policy, closed
 // runs) independently of the lifecycle workflow's business rules. Like the real one it is idempotent by state.
 func contractWorkflow(ctx workflow.Context, in instance.StartInput) error {
 	st := contractState{Lifecycle: instance.LifecycleProvisioning, OrderID: in.OrderID}
@@ -651,9 +651,9 @@ func TestMessageLogConsole(t *testing.T) {
 }
 
 func TestNewInstanceOnClosedRunWithoutItsUpdate(t *testing.T) {
-	// The workflow was started (StartInput) but the newInstance Update never landed, then the instance was
-	// released and the run closed. A late newInstance is rejected by REJECT_DUPLICATE and answered from the
-	// read model with the same instanceId.
+	// The workflow was started from its StartInput alone (as the inbox starts it, with no newInstance Update),
+	// then the instance was released and the run closed. A late newInstance is rejected by REJECT_DUPLICATE and
+	// answered from the read model with the same instanceId.
 	e := newEnv(t, true, 0)
 	ctx := context.Background()
 	order := testenv.Unique("CS")

@@ -15,8 +15,8 @@ import (
 	"github.com/kooflow/kooflow/internal/store"
 )
 
-// TemporalBackend dispatches activities to the instance workflows (design decision 2) and reads queryInstance
-// from the PostgreSQL read model.
+// TemporalBackend dispatches activities to the instance workflows (docs/architecture.md,
+// "Marketplace calls become Updates") and reads queryInstance from the PostgreSQL read model.
 //
 // Update IDs come from each call's business key (instance.UpdateID), never from businessId, nonce or timestamp,
 // so a marketplace retry of the same step is deduplicated by Temporal and returns the first answer. The one
@@ -76,8 +76,8 @@ func (b *TemporalBackend) ensureStarted(ctx context.Context, id string) (ok bool
 	return true, nil
 }
 
-// answered completes a newInstance the workflow answered. Temporal answers a retried Update with its first
-// result, "in progress", however long ago that was; the read model says whether provisioning finished since.
+// answered completes the answer to a retried newInstance. The inbox only knows that the order was accepted
+// ("in progress"), however long ago that was; the read model says whether provisioning finished since.
 func (b *TemporalBackend) answered(ctx context.Context, id string, res instance.NewInstanceResult, note string) NewInstanceOutcome {
 	if res.InstanceID == "" {
 		res.InstanceID = id

@@ -1,9 +1,10 @@
 // Package deliver is how the emulated marketplace calls a seller's V2 production interface: it builds each
-// activity's JSON body, signs every single delivery with a fresh nonce and timestamp (spec §3.2), verifies every
-// response's Body-Sign (§3.4) — a bad one is a failed delivery — and retries failed calls for as long and as
-// often as the marketplace does (§9.3), on the emulator's scaled clock. A Dispatcher adds the faults a real
-// network and a real marketplace produce: duplicated deliveries, reordering, deliveries that arrive after the
-// seller's freshness window, and responses lost on the way back.
+// activity's JSON body, signs every single delivery with a fresh nonce and timestamp (docs/koogallery.md,
+// "Request signature"), verifies every response's Body-Sign ("Response signature") — a bad one is a failed
+// delivery — and retries failed calls for as long and as often as the marketplace does ("Retry windows"), on the
+// emulator's scaled clock. A Dispatcher adds the faults a real network and a real marketplace produce: duplicated
+// deliveries, reordering, deliveries that arrive after the seller's freshness window, and responses lost on the
+// way back.
 package deliver
 
 import (
@@ -33,7 +34,7 @@ const (
 	ChangeInstanceCheck  = "changeInstanceCheck"
 )
 
-// Result codes (spec §9.1).
+// Result codes (docs/koogallery.md, "Result codes").
 const (
 	CodeSuccess    = "000000"
 	CodeAuth       = "000001"
@@ -100,7 +101,7 @@ func writeKV(b *bytes.Buffer, k string, v any) {
 	b.Truncate(b.Len() - 1)
 }
 
-// AppInfo is what queryInstance reports for the customer (spec §5.2).
+// AppInfo is what queryInstance reports for the customer (docs/koogallery.md, "queryInstance").
 type AppInfo struct {
 	FrontEndURL string `json:"frontEndUrl"`
 	AdminURL    string `json:"adminUrl,omitempty"`
@@ -152,7 +153,7 @@ type Client struct {
 	URL       string // e.g. http://127.0.0.1:8080/koogallery/v2
 	AccessKey string
 	HTTP      *http.Client
-	// Timeout is the marketplace's patience per call: 5 s (spec §2).
+	// Timeout is the marketplace's patience per call: 5 s (docs/koogallery.md, "Transport").
 	Timeout time.Duration
 	// Now is the wall clock for signature timestamps; the seller checks them against its own clock, so
 	// this is real time even when the emulator's business clock runs fast.

@@ -11,8 +11,8 @@ import (
 	"github.com/kooflow/kooflow/emulator/clock"
 )
 
-// Policy is how long and how often the marketplace retries one activity (spec §9.3), in marketplace time.
-// A message gets 1 + Window/Interval attempts, the first at once.
+// Policy is how long and how often the marketplace retries one activity (docs/koogallery.md, "Retry windows"), in
+// marketplace time. A message gets 1 + Window/Interval attempts, the first at once.
 type Policy struct {
 	Window   time.Duration
 	Interval time.Duration

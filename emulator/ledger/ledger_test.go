@@ -14,7 +14,8 @@ func d(s string) decimal.Decimal { return decimal.RequireFromString(s) }
 func TestRefundNetsToZero(t *testing.T) {
 	l := New()
 	at := time.Date(2024, 1, 5, 0, 0, 0, 0, time.UTC)
-	// The spec's example (§10.5): 100 yuan/month x 12 bought, then unsubscribed; the two lines sum to 0.
+	// The documented example (docs/koogallery.md, "Settlement rules"): 100 yuan/month x 12 bought, then
+	// unsubscribed; the two lines sum to 0.
 	if err := l.Add(Entry{OrderID: "CS1", OrderLineID: "CS1-1", OrderType: "NEW", Amount: d("1200"), PlacedAt: at, Payment: Paid}); err != nil {
 		t.Fatal(err)
 	}

@@ -14,10 +14,11 @@ import (
 	"time"
 )
 
-// The API gateway's AK/SK scheme (spec §8.1). The marketplace verifies by recomputing the signature over whatever
-// headers the caller lists in SignedHeaders, which is why this is written out here instead of calling Huawei's
-// SDK signer: the SDK never signs content-type, but older signers do, and the gateway accepts both. The tests
-// check this verifier against the spec's vectors and against requests signed by the SDK itself.
+// The API gateway's AK/SK scheme (docs/koogallery.md, "Other signature schemes"). The marketplace verifies by
+// recomputing the signature over whatever headers the caller lists in SignedHeaders, which is why this is written
+// out here instead of calling Huawei's SDK signer: the SDK never signs content-type, but older signers do, and
+// the gateway accepts both. The tests check this verifier against the vectors in docs/koogallery.md
+// ("Test vectors") and against requests signed by the SDK itself.
 
 const (
 	akskAlgorithm  = "SDK-HMAC-SHA256"
@@ -128,7 +129,7 @@ func verifyAKSK(r *http.Request, body []byte, ak, sk string, now time.Time, skew
 	return nil
 }
 
-// canonicalRequest builds the string the gateway hashes (spec §8.1).
+// canonicalRequest builds the string the gateway hashes (docs/koogallery.md, "Other signature schemes").
 func canonicalRequest(method, path string, query url.Values, headers map[string]string, signed []string, bodyHash string) string {
 	segs := strings.Split(path, "/")
 	for i, s := range segs {

@@ -14,7 +14,8 @@ import (
 	"github.com/huaweicloud/huaweicloud-sdk-go-v3/core/request"
 )
 
-// The two vectors of spec §8.1 (from Huawei's signer_test.go): AK "AccessKey", SK "SecretKey".
+// The two AK/SK vectors of docs/koogallery.md, "Test vectors" (from Huawei's signer_test.go): AK "AccessKey", SK
+// "SecretKey".
 func TestAKSKSpecVectors(t *testing.T) {
 	emptyHash := "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 	cr := canonicalRequest("GET", "/path", url.Values{"limit": {"1"}}, map[string]string{"x-sdk-date": "20060102T150405Z"},

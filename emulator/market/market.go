@@ -1,8 +1,8 @@
-// Package market is the KooGallery emulator's open APIs: the order query (spec §8.2) and the pay-per-use usage
-// push (§8.4), as an http.Handler that verifies the seller's AK/SK signatures exactly as the marketplace's API
-// gateway does (§8.1). It serves the orders the emulator's customers place (PutOrder) plus the marketplace's fixed
-// debugging orders (MOCKPERIODYEARNEW, ...), and can inject the failures a real marketplace shows: 5xx answers
-// and hanging requests at a chosen rate.
+// Package market is the KooGallery emulator's open APIs: the order query (docs/koogallery.md, "Order query") and
+// the pay-per-use usage push ("Usage push"), as an http.Handler that verifies the seller's AK/SK signatures
+// exactly as the marketplace's API gateway does ("Other signature schemes"). It serves the orders the emulator's
+// customers place (PutOrder) plus the marketplace's fixed debugging orders (MOCKPERIODYEARNEW, ...), and can
+// inject the failures a real marketplace shows: 5xx answers and hanging requests at a chosen rate.
 //
 // Use it in-process from tests:
 //
@@ -67,7 +67,8 @@ type Options struct {
 	AK string // the seller's access key ID for the open APIs
 	SK string // its secret
 	// SellerKey is the seller's production-interface key (KOOGALLERY_ACCESS_KEY); the usage push's header
-	// signature uses it (spec §8.4). Empty means usage pushes can only authenticate with AK/SK.
+	// signature uses it (docs/koogallery.md, "Usage push"). Empty means usage pushes can only authenticate with
+	// AK/SK.
 	SellerKey string
 	// DateSkew is how far X-Sdk-Date (and the usage push's ts) may be from Now; 15 minutes if zero, as the
 	// API gateway allows.
@@ -474,7 +475,8 @@ func validateOrder(o Order) error {
 	return nil
 }
 
-// mockOrders are the marketplace's fixed debugging orders (spec §8.2), placed at now with line <id>-000001.
+// mockOrders are the marketplace's fixed debugging orders (docs/koogallery.md, "Order query"), placed at now with
+// line <id>-000001.
 func mockOrders(now time.Time) map[string]Order {
 	now = now.Truncate(time.Second)
 	endOfDay := func(t time.Time) time.Time {
@@ -643,7 +645,8 @@ func (m *Market) authenticateUsage(r *http.Request, body []byte) (int, string, s
 	return 0, "", ""
 }
 
-// checkRecord validates one usage record against spec §8.4's per-record codes. The caller holds m.mu.
+// checkRecord validates one usage record against the per-record codes of docs/koogallery.md ("Usage push"). The
+// caller holds m.mu.
 func (m *Market) checkRecord(rec usageRecord, now time.Time, inRequest map[string]bool) (string, string, UsageRecord) {
 	var u UsageRecord
 	if rec.MeteringSN == "" {

@@ -1,7 +1,8 @@
 package market
 
-// The marketplace's JSON, written from spec §8.2 and §8.4 and kept apart from kooflow's own client types
-// (koogallery/orderquery) on purpose: if both sides shared one struct, a wrong field name would pass every test.
+// The marketplace's JSON, written from docs/koogallery.md ("Order query", "Usage push") and kept apart from
+// kooflow's own client types (koogallery/orderquery) on purpose: if both sides shared one struct, a wrong field
+// name would pass every test.
 
 // queryResponse is the body of GET .../order/query, errors included.
 type queryResponse struct {
@@ -65,7 +66,7 @@ type usageRecord struct {
 	RecordTime        string `json:"record_time"`
 	BeginTime         string `json:"begin_time"`
 	EndTime           string `json:"end_time"`
-	UsageValue        any    `json:"usage_value"` // a number, or a string in one table (spec §8.4)
+	UsageValue        any    `json:"usage_value"` // a number, or a string (docs/koogallery.md, "Usage push")
 	MeteringSN        string `json:"metering_sn"`
 	RelatePkgInstance string `json:"relate_pkg_instance,omitempty"`
 }

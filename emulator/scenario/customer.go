@@ -33,7 +33,8 @@ const (
 	SupCompleted           = "COMPLETED"
 )
 
-// Retention is how long a frozen instance is kept before the marketplace releases it (spec §10.2).
+// Retention is how long a frozen instance is kept before the marketplace releases it (docs/koogallery.md,
+// "Expiry, freeze and release").
 const Retention = 15 * 24 * time.Hour
 
 type orderRef struct {
@@ -213,7 +214,8 @@ func addPeriod(t time.Time, period string, n int) time.Time {
 	}
 }
 
-// amount is unit price x periods x quantity, the documented sales revenue formula (spec §10.5).
+// amount is unit price x periods x quantity, the documented sales revenue formula (docs/koogallery.md,
+// "Settlement rules").
 func amount(unit decimal.Decimal, periods int, qty int64) decimal.Decimal {
 	return unit.Mul(decimal.NewFromInt(int64(periods))).Mul(decimal.NewFromInt(qty)).Round(2)
 }
@@ -317,7 +319,8 @@ func (r *Runner) buy(ctx context.Context, c *customer) error {
 	}
 	if !out.Delivered {
 		// The seller never accepted the order in the whole window: the marketplace judges it failed and refunds
-		// the customer by itself (spec §9.3). No instanceId was ever returned, so nothing is sent.
+		// the customer by itself (docs/koogallery.md, "Retry windows"). No instanceId was ever returned, so
+		// nothing is sent.
 		r.setDelivery(ref, out, "")
 		now := r.deps.Clock.Now().UTC().Truncate(time.Second)
 		refundID := r.orderID(now)
@@ -343,7 +346,8 @@ func (r *Runner) buy(ctx context.Context, c *customer) error {
 	return r.pollAppInfo(ctx, c)
 }
 
-// pollAppInfo calls queryInstance until the seller reports how the customer reaches the service (spec §5.2).
+// pollAppInfo calls queryInstance until the seller reports how the customer reaches the service
+// (docs/koogallery.md, "queryInstance").
 func (r *Runner) pollAppInfo(ctx context.Context, c *customer) error {
 	id := c.instanceID
 	msg := r.message(c, deliver.QueryInstance, deliver.Field{Name: "instanceId", Value: id})
@@ -436,7 +440,7 @@ func (r *Runner) release(ctx context.Context, c *customer, unsub *orderRef) erro
 
 // renew buys another period (with change: another SKU, after asking the seller with changeInstanceCheck). A
 // renewal during the freeze counts from the original expiry and is followed by UNFREEZE, sent together with
-// the refresh in no particular order (spec §10.1).
+// the refresh in no particular order (docs/koogallery.md, "updateInstanceStatus").
 func (r *Runner) renew(ctx context.Context, c *customer, change bool) error {
 	sku, qty := c.sku, c.qty
 	scene := "RENEWAL"

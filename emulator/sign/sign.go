@@ -1,7 +1,8 @@
-// Package sign is the marketplace's half of KooGallery's message signing, written from the specification
-// (koogallery-spec.md §3.2, §3.4, §8.4) and checked against its test vectors only. It deliberately shares no code
-// with kooflow's gateway: the emulator and the seller must agree because both follow the spec, not because they
-// call the same function, so a bug on one side shows up as a failed delivery instead of being hidden.
+// Package sign is the marketplace's half of KooGallery's message signing, written from the marketplace's
+// contract (docs/koogallery.md, "Request signature", "Response signature", "Other signature schemes") and checked
+// against its test vectors ("Test vectors") only. It deliberately shares no code with kooflow's gateway: the
+// emulator and the seller must agree because both follow the contract, not because they call the same function,
+// so a bug on one side shows up as a failed delivery instead of being hidden.
 package sign
 
 import (
@@ -27,11 +28,12 @@ func hmacSHA256(key, msg []byte) []byte {
 	return h.Sum(nil)
 }
 
-// CanonicalPayload is the "RequestPayload" of spec §3.2 as Huawei's V2 demo builds it: the body parsed as a flat
-// map of strings, top-level keys sorted ascending, null entries dropped, written compactly with HTML characters
-// left unescaped. Numbers and booleans become strings, as they do when the demo reads the body into a
-// Map<String,String>. Nested objects (changeInstanceCheck's productInfo) keep their own bytes, compacted; the
-// emulator always writes them with sorted keys so the ambiguity the spec notes (§3.5) never arises.
+// CanonicalPayload is the "RequestPayload" (docs/koogallery.md, "Canonical payload") as Huawei's V2 demo builds
+// it: the body parsed as a flat map of strings, top-level keys sorted ascending, null entries dropped, written
+// compactly with HTML characters left unescaped. Numbers and booleans become strings, as they do when the demo
+// reads the body into a Map<String,String>. Nested objects (changeInstanceCheck's productInfo) keep their own
+// bytes, compacted; the emulator always writes them with sorted keys so the ambiguity docs/koogallery.md notes
+// ("Canonical payload") never arises.
 func CanonicalPayload(body []byte) ([]byte, error) {
 	var m map[string]json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -86,7 +88,7 @@ func writeString(buf *bytes.Buffer, s string) {
 	buf.Write(bytes.TrimRight(b.Bytes(), "\n"))
 }
 
-// RequestSignature computes the V2 production-interface signature (spec §3.2):
+// RequestSignature computes the V2 production-interface signature (docs/koogallery.md, "Request signature"):
 // hex(HMAC(ak, ak + nonce + timestamp + hex(HMAC(ak, RequestPayload)))).
 func RequestSignature(accessKey string, body []byte, nonce, timestamp string) (string, error) {
 	payload, err := CanonicalPayload(body)
@@ -98,7 +100,7 @@ func RequestSignature(accessKey string, body []byte, nonce, timestamp string) (s
 	return hex.EncodeToString(hmacSHA256(key, []byte(accessKey+nonce+timestamp+inner))), nil
 }
 
-// Nonce returns a fresh 64-character upper-case hex nonce, the form the spec's examples show.
+// Nonce returns a fresh 64-character upper-case hex nonce, the form the documented examples show.
 func Nonce() (string, error) {
 	b := make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {
@@ -124,12 +126,13 @@ func SignedQuery(accessKey string, body []byte, now time.Time) (query string, er
 	return "signature=" + sig + "&timestamp=" + ts + "&nonce=" + nonce, nil
 }
 
-// BodySign is the Base64 HMAC-SHA256 of the exact response bytes under the access key (spec §3.4).
+// BodySign is the Base64 HMAC-SHA256 of the exact response bytes under the access key (docs/koogallery.md,
+// "Response signature").
 func BodySign(accessKey string, body []byte) string {
 	return base64.StdEncoding.EncodeToString(hmacSHA256([]byte(accessKey), body))
 }
 
-// BodySignHeader is the full Body-Sign header value, byte for byte as the spec's example (with the space after
+// BodySignHeader is the full Body-Sign header value, byte for byte as the documented example (with the space after
 // "signature=").
 func BodySignHeader(accessKey string, body []byte) string {
 	return `sign_type="HMAC-SHA256", signature= "` + BodySign(accessKey, body) + `"`
@@ -169,8 +172,8 @@ func VerifyBodySign(accessKey string, body []byte, header string) error {
 	return nil
 }
 
-// SortedJSON re-serialises a JSON document with object keys sorted at every level ("natural order", spec §8.4),
-// compact, numbers kept exactly as written.
+// SortedJSON re-serialises a JSON document with object keys sorted at every level ("natural order",
+// docs/koogallery.md, "Usage push"), compact, numbers kept exactly as written.
 func SortedJSON(body []byte) ([]byte, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
@@ -187,7 +190,7 @@ func SortedJSON(body []byte) ([]byte, error) {
 	return bytes.TrimRight(b.Bytes(), "\n"), nil
 }
 
-// UsageSignature is the usage-push header signature (spec §8.4):
+// UsageSignature is the usage-push header signature (docs/koogallery.md, "Other signature schemes"):
 // Base64(HMAC-SHA256(sellerKey, "ts={ts}&nonce={nonce}&body={body in natural key order}")).
 func UsageSignature(sellerKey, ts, nonce string, body []byte) (string, error) {
 	sorted, err := SortedJSON(body)

@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// The spec's test vectors (koogallery-spec.md §3.2, §3.4, §8.4), computed there by an independent JDK program.
+// The test vectors of docs/koogallery.md ("Test vectors"), computed by an independent JDK program.
 const vectorKey = "0123456789abcdef-test-access-key"
 
 func TestRequestSignatureVector(t *testing.T) {

@@ -43,8 +43,8 @@ type Config struct {
 	LogLevel          string // KOOFLOW_LOG_LEVEL
 	LogFormat         string // KOOFLOW_LOG_FORMAT: text or json
 
-	// The production interface.
-	AccessKey      Secret        // KOOGALLERY_ACCESS_KEY: signs and verifies the production interface (spec §3)
+	// The production interface (docs/koogallery.md, "Signatures").
+	AccessKey      Secret        // KOOGALLERY_ACCESS_KEY: signs and verifies the production interface
 	ProductionPath string        // KOOGALLERY_PRODUCTION_PATH
 	Deadline       time.Duration // KOOGALLERY_DEADLINE: the gateway answers within this, whatever happens
 	SignatureSkew  time.Duration // KOOGALLERY_SIGNATURE_WINDOW: accepted |now - timestamp|
@@ -61,8 +61,9 @@ type Config struct {
 	ExpiryGrace       time.Duration
 	ExpiryPolicy      string // KOOFLOW_EXPIRY_POLICY: "alert" or "freeze"
 
-	// Monthly settlement (spec §10.5). Bill days are days of the month in Asia/Shanghai, moved to the next working
-	// day of the holiday calendar; the threshold is per product type, in yuan.
+	// Monthly settlement (docs/koogallery.md, "Settlement rules"). Bill days are days of the month in
+	// Asia/Shanghai, moved to the next working day of the holiday calendar; the threshold is per product type, in
+	// yuan.
 	SettlementDay        int             // KOOFLOW_SETTLEMENT_DAY: bill day for joint-operation products (default 3)
 	SettlementDayGeneral int             // KOOFLOW_SETTLEMENT_DAY_GENERAL: bill day for general products (default 7)
 	SettlementHour       int             // KOOFLOW_SETTLEMENT_HOUR: hour of the bill day, Asia/Shanghai (default 10)

@@ -18,9 +18,10 @@ import (
 // idNamespace scopes the name-based UUIDs kooflow derives; changing it would change every instanceId ever issued.
 var idNamespace = uuid.MustParse("5b0e1b7c-3f5e-4f63-9a53-2f4f3c6c9d10")
 
-// ID derives the instanceId returned to the marketplace from the newInstance idempotency key (spec §9.2):
-// orderId + orderLineId for period and one-time products. Because it is a pure function of the key, every retry of
-// newInstance, on any API process, finds the same instance without a lookup.
+// ID derives the instanceId returned to the marketplace from the newInstance idempotency key
+// (docs/koogallery.md, "instanceId"): orderId + orderLineId for period and one-time products. Because it is a
+// pure function of the key, every retry of newInstance, on any API process, finds the same instance without a
+// lookup.
 func ID(orderID, orderLineID string) string {
 	return uuid.NewSHA1(idNamespace, []byte("order:"+orderID+"\x00line:"+orderLineID)).String()
 }
@@ -72,7 +73,7 @@ func UpdateID(kind string, keyParts ...string) string {
 	return kind + ":sha256:" + hex.EncodeToString(sum[:])
 }
 
-// Lifecycle is the instance's state in the marketplace's sense (spec §10.1).
+// Lifecycle is the instance's state in the marketplace's sense (docs/koogallery.md, "Lifecycle states").
 type Lifecycle string
 
 const (
@@ -82,7 +83,7 @@ const (
 	LifecycleReleased     Lifecycle = "RELEASED"
 )
 
-// Supervision is the service-supervision (服务监管) state (spec §10.3).
+// Supervision is the service-supervision (服务监管) state (docs/koogallery.md, "Service supervision").
 type Supervision string
 
 const (
@@ -94,7 +95,9 @@ const (
 	SupervisionCompleted           Supervision = "COMPLETED"             // 已完成
 )
 
-// NewInstanceRequest is the payload of UpdateNewInstance (Update-With-Start).
+// NewInstanceRequest is the payload of UpdateNewInstance. The gateway no longer sends it (its inbox starts the
+// workflow with StartInput); the workflow keeps the handler so that histories of workflows started with
+// Update-With-Start still replay (docs/architecture.md, "Inside the lifecycle workflow").
 type NewInstanceRequest struct {
 	OrderID     string    `json:"orderId"`
 	OrderLineID string    `json:"orderLineId"`
@@ -109,7 +112,7 @@ type NewInstanceResult struct {
 	Provisioned bool   `json:"provisioned"`
 }
 
-// Refresh scenes (spec §5.3).
+// Refresh scenes (docs/koogallery.md, "refreshInstance").
 const (
 	SceneTrialToFormal            = "TRIAL_TO_FORMAL"
 	SceneRenewal                  = "RENEWAL"
@@ -201,9 +204,9 @@ type OperatorAction struct {
 	Note   string `json:"note,omitempty"`
 }
 
-// StartInput is the lifecycle workflow's argument. newInstance starts the workflow with it (Update-With-Start),
-// so the workflow knows its order from the start even if the accompanying Update never lands; it is also what
-// the workflow passes to itself on Continue-As-New, with Carry holding the state it keeps across runs.
+// StartInput is the lifecycle workflow's argument. The gateway's inbox starts the workflow with it when
+// newInstance is accepted, so the workflow knows its order from the start and needs no newInstance Update; it is
+// also what the workflow passes to itself on Continue-As-New, with Carry holding the state it keeps across runs.
 type StartInput struct {
 	InstanceID  string    `json:"instanceId"`
 	OrderID     string    `json:"orderId"`

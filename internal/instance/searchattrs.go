@@ -2,9 +2,10 @@ package instance
 
 import "go.temporal.io/sdk/temporal"
 
-// Search attributes kooflow registers on its namespace. They carry no personal data (spec: values are stored
-// unencrypted in visibility), only marketplace keys and states, so operators can filter in the Temporal web UI,
-// e.g. `Parked = true` or `LifecycleState = "FROZEN" AND ExpireTime < "2026-12-01T00:00:00Z"`.
+// Search attributes kooflow registers on its namespace. They carry no personal data (values are stored
+// unencrypted in visibility; docs/architecture.md, "Personal data and secrets"), only marketplace keys and
+// states, so operators can filter in the Temporal web UI, e.g. `Parked = true` or
+// `LifecycleState = "FROZEN" AND ExpireTime < "2026-12-01T00:00:00Z"`.
 var (
 	SAOrderID          = temporal.NewSearchAttributeKeyKeyword("OrderId")
 	SAInstanceID       = temporal.NewSearchAttributeKeyKeyword("InstanceId")

@@ -129,17 +129,17 @@ func parseValue(dec *json.Decoder, depth int) (value, error) {
 	return value{}, fmt.Errorf("%w: unexpected token %v", ErrNotObject, tok)
 }
 
-// canonOpts selects one reading of the canonical payload. The spec records two ambiguities (§3.5): whether
-// nested objects are key-sorted, and whether scalars are coerced to strings (the official demo reads the body
-// into a Map<String,String>).
+// canonOpts selects one reading of the canonical payload. docs/koogallery.md records two ambiguities
+// ("Canonical payload"): whether nested objects are key-sorted, and whether scalars are coerced to strings (the
+// official demo reads the body into a Map<String,String>).
 type canonOpts struct {
 	sortNested     bool
 	stringifyFlats bool
 }
 
-// Canonical returns the RequestPayload of spec §3.2 for body: top-level keys sorted ascending, null members
-// dropped, compact, HTML characters unescaped, numbers kept as sent, nested objects in their own order. It is
-// the form kooflow signs with when it plays the marketplace (load generator, tests).
+// Canonical returns the RequestPayload (docs/koogallery.md, "Canonical payload") for body: top-level keys sorted
+// ascending, null members dropped, compact, HTML characters unescaped, numbers kept as sent, nested objects in
+// their own order. It is the form kooflow signs with when it plays the marketplace (load generator, tests).
 func Canonical(body []byte) ([]byte, error) {
 	v, err := parseObject(body)
 	if err != nil {

@@ -163,7 +163,7 @@ func TestVerifyFailures(t *testing.T) {
 }
 
 func TestVerifySecondsTimestamp(t *testing.T) {
-	// Some documentation copies say seconds; 10 digits are read as seconds (spec §3.2 [D]).
+	// Some documentation copies say seconds; 10 digits are read as seconds (docs/koogallery.md, "Time formats").
 	now := time.Unix(1700000000, 0)
 	v := Verifier{AccessKey: vectorKey, Window: time.Minute, Now: func() time.Time { return now }}
 	b, _ := ParseBody([]byte(vectorBody))

@@ -13,7 +13,7 @@ import (
 	"github.com/kooflow/kooflow/internal/instance"
 )
 
-// Activities of the V2 production interface (spec §5).
+// Activities of the V2 production interface (docs/koogallery.md, "Activities").
 const (
 	ActivityNewInstance         = "newInstance"
 	ActivityQueryInstance       = "queryInstance"
@@ -34,11 +34,11 @@ func Activities() []string {
 // under 8 KiB.
 const MaxBodyBytes = 64 << 10
 
-// MaxQueryInstances is the most instance ids one queryInstance may ask for (spec §5.2).
+// MaxQueryInstances is the most instance ids one queryInstance may ask for (docs/koogallery.md, "queryInstance").
 const MaxQueryInstances = 100
 
 // Body is a request body parsed as one JSON object, kept with its raw bytes so the signature can be checked
-// against every reading the spec allows.
+// against every reading docs/koogallery.md lists ("Canonical payload").
 type Body struct {
 	raw   []byte
 	obj   value
@@ -83,8 +83,8 @@ func (e *FieldError) Error() string {
 	return e.Field + ": " + e.Problem
 }
 
-// ProductInfo is changeInstanceCheck's target spec. The spec does not show its sub-fields (§5.7); these are the
-// order query's ProductInfo names, the likeliest reading.
+// ProductInfo is changeInstanceCheck's target spec. The documents do not show its sub-fields (docs/koogallery.md,
+// "changeInstanceCheck"); these are the order query's ProductInfo names, the likeliest reading.
 type ProductInfo struct {
 	ProductID   string
 	SKUCode     string
@@ -183,7 +183,7 @@ func (b *Body) field(name string, required bool, maxLen int) (string, error) {
 	return t, nil
 }
 
-// Request validates the body against its activity's field table (spec §5) and returns it.
+// Request validates the body against its activity's field table (docs/koogallery.md, "Activities") and returns it.
 func (b *Body) Request() (*Request, error) {
 	var errs []error
 	get := func(name string, required bool, maxLen int) string {

@@ -6,7 +6,7 @@ import (
 	"unicode/utf8"
 )
 
-// Result codes the seller answers with (spec §9.1).
+// Result codes the seller answers with (docs/koogallery.md, "Result codes").
 const (
 	ResultSuccess       = "000000"
 	ResultAuthFailed    = "000001"
@@ -20,8 +20,8 @@ const (
 // polls queryInstance).
 func Succeeded(code string) bool { return code == ResultSuccess || code == ResultInProgress }
 
-// AppInfo is how the customer reaches the provisioned service (spec §5.2). V2 sends userName and password as
-// plain text (the spec's [D]: the V2 docs and the official demo do).
+// AppInfo is how the customer reaches the provisioned service (docs/koogallery.md, "queryInstance"). V2
+// sends userName and password as plain text (a reading: the V2 docs and the official demo do).
 type AppInfo struct {
 	FrontEndURL string `json:"frontEndUrl"`
 	AdminURL    string `json:"adminUrl,omitempty"`

@@ -11,10 +11,11 @@ import (
 	"time"
 )
 
-// BodySignHeaderName is the response header carrying the seller's signature of the response body (spec §3.4).
+// BodySignHeaderName is the response header carrying the seller's signature of the response body
+// (docs/koogallery.md, "Response signature").
 const BodySignHeaderName = "Body-Sign"
 
-// Query parameter names of a signed V2 request (spec §3.2).
+// Query parameter names of a signed V2 request (docs/koogallery.md, "Request signature").
 const (
 	ParamSignature = "signature"
 	ParamTimestamp = "timestamp"
@@ -29,14 +30,15 @@ func hmacSHA256(key string, msg ...[]byte) []byte {
 	return h.Sum(nil)
 }
 
-// RequestSignature computes the V2 request signature of spec §3.2 over an already canonical payload:
-// hex(HMAC(key, key + nonce + timestamp + hex(HMAC(key, payload)))), in lower case.
+// RequestSignature computes the V2 request signature (docs/koogallery.md, "Request signature") over an already
+// canonical payload: hex(HMAC(key, key + nonce + timestamp + hex(HMAC(key, payload)))), in lower case.
 func RequestSignature(accessKey string, payload []byte, nonce, timestamp string) string {
 	inner := hex.EncodeToString(hmacSHA256(accessKey, payload))
 	return hex.EncodeToString(hmacSHA256(accessKey, []byte(accessKey+nonce+timestamp+inner)))
 }
 
-// BodySign is Base64(HMAC-SHA256(accessKey, body)) over the exact response bytes (spec §3.4).
+// BodySign is Base64(HMAC-SHA256(accessKey, body)) over the exact response bytes (docs/koogallery.md,
+// "Response signature").
 func BodySign(accessKey string, body []byte) string {
 	return base64.StdEncoding.EncodeToString(hmacSHA256(accessKey, body))
 }

@@ -9,7 +9,8 @@ import (
 const TimeLayout = "20060102150405"
 
 // ParseTime reads a marketplace time such as refreshInstance's expireTime: 14 digits (yyyyMMddHHmmss) as the
-// field table says, or 17 digits with milliseconds as its example shows (spec §5.3 [D]). Both are UTC.
+// field table says, or 17 digits with milliseconds as its example shows (docs/koogallery.md, "Time formats").
+// Both are UTC.
 func ParseTime(s string) (time.Time, error) {
 	if !allDigits(s) || (len(s) != 14 && len(s) != 17) {
 		return time.Time{}, fmt.Errorf("%q is not a UTC time as yyyyMMddHHmmss (14 digits) or yyyyMMddHHmmssSSS (17 digits)", truncate(s, 40))

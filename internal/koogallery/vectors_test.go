@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// The spec's test vectors (koogallery-spec.md §3), computed there with an independent JDK program that follows
+// The test vectors of docs/koogallery.md ("Test vectors"), computed with an independent JDK program that follows
 // Huawei's demo.
 const vectorKey = "0123456789abcdef-test-access-key"
 
@@ -106,7 +106,8 @@ func TestBodySignVector(t *testing.T) {
 }
 
 func TestUsagePushVectorHMAC(t *testing.T) {
-	// §8.4's vector uses the same HMAC primitive with Base64 output; checking it guards hmacSHA256 itself.
+	// The usage push's vector uses the same HMAC primitive with Base64 output; checking it guards hmacSHA256
+	// itself.
 	msg := `ts=1709690865879&nonce=6c63c221-1f6b-4141-8ff4-22f5dfe82b65&body={"usage_records":[{"begin_time":"20220809T080000Z","end_time":"20220809T090000Z","instance_id":"7f141bf1-aec8-4859-8323-fb3a8ad50721","metering_sn":"sn-0001","record_time":"20220809T091000Z","usage_value":99}]}`
 	if got := BodySign(vectorKey, []byte(msg)); got != "Hcox4Jt8xsvKsQ99Zfaqnqd+Lax9EKsfAi+7H+9j//4=" {
 		t.Fatalf("usage signature = %s", got)

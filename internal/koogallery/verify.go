@@ -40,10 +40,11 @@ type Credentials struct {
 	Timestamp time.Time
 }
 
-// Verifier authenticates V2 production-interface requests (spec §3.2) with the seller's access key.
+// Verifier authenticates V2 production-interface requests (docs/koogallery.md, "Request signature") with the
+// seller's access key.
 type Verifier struct {
 	AccessKey string
-	// Window is the accepted |now - timestamp|; the spec's demo uses 60 s.
+	// Window is the accepted |now - timestamp|; Huawei's demo uses 60 s (docs/koogallery.md, "Timestamp window").
 	Window time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -119,7 +120,8 @@ func (v Verifier) Verify(rawQuery string, body *Body) (Credentials, error) {
 }
 
 // parseTimestamp reads the timestamp parameter: Unix epoch milliseconds (13 digits, every documented example).
-// Some copies of the documentation say seconds, so 10 digits are read as seconds (spec §3.2 [D]).
+// Some copies of the documentation say seconds, so 10 digits are read as seconds (docs/koogallery.md,
+// "Time formats").
 func parseTimestamp(s string) (time.Time, error) {
 	if !allDigits(s) || (len(s) != 13 && len(s) != 10) {
 		return time.Time{}, fmt.Errorf("the timestamp %q must be Unix epoch milliseconds (13 digits)", truncate(s, 40))

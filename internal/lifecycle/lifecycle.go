@@ -1,14 +1,15 @@
-// Package lifecycle holds the business rules of one KooGallery instance (spec §10): which marketplace calls and
-// console actions are possible in which state, what each does to the instance's state, the supervision steps,
-// the refund limits of the guarantee period, and the expiry safety net. It is plain, deterministic Go: the
-// lifecycle workflow calls it and only orchestrates, so every rule is table-tested without Temporal.
+// Package lifecycle holds the business rules of one KooGallery instance (docs/koogallery.md, "Lifecycle rules"):
+// which marketplace calls and console actions are possible in which state, what each does to the instance's
+// state, the supervision steps, the refund limits of the guarantee period, and the expiry safety net. It is
+// plain, deterministic Go: the lifecycle workflow calls it and only orchestrates, so every rule is table-tested
+// without Temporal.
 //
 // Functions come in pairs: CheckX says whether X is possible now and, if not, why (an *refusal.Error a
 // person can act on); ApplyX changes the state and assumes CheckX passed. Workflow Update validators call the
 // Check functions so impossible steps never reach history.
 //
-// Refusal codes. Marketplace calls are answered with the KooGallery result codes of spec §9.1; a refused
-// transition uses the nearest one the spec offers:
+// Refusal codes. Marketplace calls are answered with the KooGallery result codes (docs/koogallery.md,
+// "Result codes"); a refused transition uses the nearest one the marketplace offers:
 //
 //   - 000003 (instance does not exist): any call but releaseInstance on an instance that was released, or whose
 //     release was accepted. For the marketplace a released instance no longer exists; release itself stays
@@ -85,7 +86,8 @@ func IsApplied(s *instance.Carry, key string) bool {
 }
 
 // Remember records a business key as applied, keeping the newest MaxApplied. The marketplace retries a call for
-// at most a few hours (spec §9.3), far fewer than MaxApplied calls later, so an older key cannot come back.
+// at most a few hours (docs/koogallery.md, "Retry windows"), far fewer than MaxApplied calls later, so an older
+// key cannot come back.
 func Remember(s *instance.Carry, key string) {
 	if IsApplied(s, key) {
 		return
@@ -96,7 +98,7 @@ func Remember(s *instance.Carry, key string) {
 	}
 }
 
-// Business keys of marketplace calls (spec §9.2).
+// Business keys of marketplace calls (docs/koogallery.md, "Idempotency").
 func RefreshKey(r instance.RefreshRequest) string {
 	return "refresh:" + r.OrderID + ":" + r.OrderLineID
 }

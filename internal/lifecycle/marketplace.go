@@ -59,7 +59,7 @@ func CheckRefresh(s *instance.Carry, r instance.RefreshRequest, now time.Time) *
 }
 
 // RenewalEffective is the time a renewal takes effect: the expiry it extends, or now when the instance had
-// already expired (settlement attribution, spec §10.5).
+// already expired (settlement attribution, docs/koogallery.md, "Settlement rules").
 func RenewalEffective(prevExpire *time.Time, now time.Time) time.Time {
 	if prevExpire != nil && prevExpire.After(now) {
 		return prevExpire.UTC()
@@ -67,10 +67,10 @@ func RenewalEffective(prevExpire *time.Time, now time.Time) time.Time {
 	return now.UTC()
 }
 
-// ApplyRefresh applies an accepted refreshInstance: the expiry moves to the marketplace's expireTime (trusted
-// as given, spec §10.2), a renewal or trial conversion is entered in the ledger (its amount follows once the
-// order is queried) and restores access if the instance was frozen. It returns the step that queries and
-// records the order, or nil for a retry of a call already applied.
+// ApplyRefresh applies an accepted refreshInstance: the expiry moves to the marketplace's expireTime (trusted as
+// given, docs/koogallery.md, "refreshInstance"), a renewal or trial conversion is entered in the ledger (its
+// amount follows once the order is queried) and restores access if the instance was frozen. It returns the step
+// that queries and records the order, or nil for a retry of a call already applied.
 func ApplyRefresh(s *instance.Carry, r instance.RefreshRequest, now time.Time) *instance.Step {
 	key := RefreshKey(r)
 	if IsApplied(s, key) {
@@ -121,7 +121,7 @@ func RenewalsRefundedBy(s *instance.Carry, newExpire, now time.Time) []*instance
 }
 
 // CheckStatus says whether updateInstanceStatus can be applied. Freezing a frozen instance or unfreezing an
-// active one succeeds without doing anything (spec §9.2: idempotent by state).
+// active one succeeds without doing anything (docs/koogallery.md, "Idempotency": idempotent by state).
 func CheckStatus(s *instance.Carry, r instance.StatusRequest) *refusal.Error {
 	if Ended(s) {
 		return released(s)
@@ -194,8 +194,8 @@ func ApplyUpgrade(s *instance.Carry, r instance.UpgradeRequest, now time.Time) *
 	return step
 }
 
-// ApplyRelease accepts releaseInstance, which is always possible and idempotent per instance (spec §5.5). It
-// returns nil when the release was already accepted.
+// ApplyRelease accepts releaseInstance, which is always possible and idempotent per instance (docs/koogallery.md,
+// "releaseInstance"). It returns nil when the release was already accepted.
 func ApplyRelease(s *instance.Carry, r instance.ReleaseRequest, now time.Time) *instance.Step {
 	if Ended(s) {
 		return nil

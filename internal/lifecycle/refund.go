@@ -10,7 +10,7 @@ import (
 	"github.com/kooflow/kooflow/internal/refusal"
 )
 
-// Refund rules of the transaction guarantee period (交易担保期, spec §10.4):
+// Refund rules of the transaction guarantee period (交易担保期, docs/koogallery.md, "Refunds in the guarantee period"):
 //
 //   - a refund is decided by the seller: approved with an amount no larger than what was paid (less what was
 //     already refunded), or rejected;

@@ -8,7 +8,7 @@ import (
 	"github.com/kooflow/kooflow/internal/refusal"
 )
 
-// supervisionStep is one transition of the service-supervision flow (spec §10.3).
+// supervisionStep is one transition of the service-supervision flow (docs/koogallery.md, "Service supervision").
 type supervisionStep struct {
 	from  instance.Supervision
 	to    instance.Supervision

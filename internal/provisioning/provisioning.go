@@ -53,7 +53,7 @@ type Event struct {
 	OccurredAt time.Time `json:"occurredAt"`
 }
 
-// AppInfo is what the customer needs to use the service (spec §5.2 AppInfo).
+// AppInfo is what the customer needs to use the service (docs/koogallery.md, "queryInstance": appInfo).
 type AppInfo struct {
 	FrontEndURL string `json:"frontEndUrl"`
 	AdminURL    string `json:"adminUrl,omitempty"`
@@ -115,7 +115,7 @@ func (e Event) Validate() error {
 }
 
 // Validate checks what a provisioner answered for a create: the marketplace requires frontEndUrl when appInfo
-// is given (spec §5.2).
+// is given (docs/koogallery.md, "queryInstance").
 func (a *AppInfo) Validate() error {
 	if a == nil {
 		return nil

@@ -82,10 +82,11 @@ func (a Amounts) Add(b Amounts) Amounts {
 		Settlement: a.Settlement.Add(b.Settlement)}
 }
 
-// MeetsThreshold is the carry-forward rule (spec §10.5: "同一商品类型的账单累计出账达到1000元"): a product type's bill
-// is produced only when the total seller settlement amount of everything eligible for it, including what earlier
-// periods carried forward and pending adjustments, reaches the threshold. Otherwise nothing is settled and every
-// line stays eligible for the next period, so the total accumulates month after month.
+// MeetsThreshold is the carry-forward rule (docs/koogallery.md, "Settlement rules": "同一商品类型的账单累计出账达到1000元"):
+// a product type's bill is produced only when the total seller settlement amount of everything eligible for it,
+// including what earlier periods carried forward and pending adjustments, reaches the threshold. Otherwise
+// nothing is settled and every line stays eligible for the next period, so the total accumulates month after
+// month.
 func MeetsThreshold(total, threshold decimal.Decimal) bool {
 	return total.GreaterThanOrEqual(threshold)
 }

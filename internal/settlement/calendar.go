@@ -61,7 +61,7 @@ func (d Date) Before(e Date) bool {
 
 // Calendar says which Beijing dates are working days: Monday to Friday, minus listed holidays, plus listed
 // make-up working days (调休, weekends the State Council declares working days around long holidays). Bills are
-// only produced on working days (spec §10.5: "非工作日自动顺延至下一个工作日").
+// only produced on working days (docs/koogallery.md, "Settlement rules": "非工作日自动顺延至下一个工作日").
 type Calendar struct {
 	holidays map[Date]string
 	workdays map[Date]string

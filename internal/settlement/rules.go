@@ -12,7 +12,7 @@ import (
 	"github.com/kooflow/kooflow/internal/koogallery"
 )
 
-// Supervision states that allow settlement (spec §10.3: 不涉及 / 已完成).
+// Supervision states that allow settlement (docs/koogallery.md, "Service supervision": 不涉及 / 已完成).
 const (
 	SupervisionNotInvolved = "NOT_INVOLVED"
 	SupervisionCompleted   = "COMPLETED"
@@ -123,8 +123,8 @@ type Reason struct {
 type Verdict struct {
 	Row      OrderRow `json:"order"`
 	Eligible bool     `json:"eligible"`
-	// AttributedAt is when the line counts for settlement (spec §10.5): a charge's effective time (for a fully
-	// refunded charge, the refund time if earlier), a refund's own effective time.
+	// AttributedAt is when the line counts for settlement (docs/koogallery.md, "Settlement rules"): a charge's
+	// effective time (for a fully refunded charge, the refund time if earlier), a refund's own effective time.
 	AttributedAt *time.Time `json:"attributedAt,omitempty"`
 	Terms        Terms      `json:"-"`
 	Amounts      Amounts    `json:"amounts"`

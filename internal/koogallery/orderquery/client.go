@@ -21,7 +21,7 @@ import (
 	"github.com/kooflow/kooflow/internal/config"
 )
 
-// Path is the order query API's path on the marketplace host (spec §8.2).
+// Path is the order query API's path on the marketplace host (docs/koogallery.md, "Order query").
 const Path = "/api/mkp-openapi-public/global/v1/order/query"
 
 // maxResponseBytes bounds what is read from the marketplace; an order is a few KiB.
@@ -215,7 +215,8 @@ func decode(status int, body []byte, orderID string) (*OrderInfo, error) {
 	return r.OrderInfo, nil
 }
 
-// suffix is the numeric part of MKT.xxxx / CBC.xxxx; both prefixes carry the same numbers (spec §8.2 [D]).
+// suffix is the numeric part of MKT.xxxx / CBC.xxxx; both prefixes carry the same numbers (docs/koogallery.md,
+// "Order query").
 func suffix(code string) string {
 	if i := strings.LastIndexByte(code, '.'); i >= 0 {
 		return code[i+1:]
@@ -223,7 +224,7 @@ func suffix(code string) string {
 	return code
 }
 
-// Retryable and terminal marketplace codes by numeric suffix (spec §8.2's table).
+// Retryable and terminal marketplace codes by numeric suffix (docs/koogallery.md, "Order query").
 var (
 	retryableCodes = map[string]string{
 		"0999": "internal error",

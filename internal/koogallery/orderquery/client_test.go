@@ -21,8 +21,8 @@ import (
 	"github.com/kooflow/kooflow/internal/koogallery"
 )
 
-// The two official vectors of Huawei's Go SDK signer (signer_test.go), reproduced in spec §8.1: the signing
-// path the client uses must produce them exactly.
+// The two official vectors of Huawei's Go SDK signer (signer_test.go), reproduced in docs/koogallery.md
+// ("Test vectors"): the signing path the client uses must produce them exactly.
 func TestSignerVectors(t *testing.T) {
 	at := time.Date(2006, 1, 2, 15, 4, 5, 0, time.UTC)
 	cases := []struct {

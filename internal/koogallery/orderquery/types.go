@@ -1,5 +1,6 @@
-// Package orderquery is the client of the marketplace's order query API (spec §8.2): an AK/SK-signed GET that
-// tells the seller what was bought, since V2 production-interface calls carry no commercial data.
+// Package orderquery is the client of the marketplace's order query API (docs/koogallery.md, "Order query"): an
+// AK/SK-signed GET that tells the seller what was bought, since V2 production-interface calls carry no commercial
+// data.
 package orderquery
 
 import (
