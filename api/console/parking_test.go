@@ -98,9 +98,7 @@ func TestParkingThroughTheConsole(t *testing.T) {
 	if code, p := s.do(http.MethodGet, "/instances?parked=maybe&lifecycle=SLEEPING", nil, nil); code != http.StatusBadRequest || len(p.Errors) != 2 {
 		t.Fatalf("bad filters: %d %+v", code, p)
 	}
-	h := history(t, s, instance.WorkflowID(id), "")
-	replay(t, h)
-	record(t, h, "parking-resume-by-update-and-signal.json")
+	keepHistory(t, s, instance.WorkflowID(id), "", "parking-resume-by-update-and-signal.json")
 }
 
 // TestExpirySafetyNetAndRenewalThroughTheAPI: with policy "freeze" and a one-second grace, an instance whose expiry
@@ -143,9 +141,7 @@ func TestExpirySafetyNetAndRenewalThroughTheAPI(t *testing.T) {
 	if r := s.mp(map[string]any{"activity": "updateInstanceStatus", "instanceId": id, "status": "UNFREEZE"}); r.ResultCode != "000000" {
 		t.Fatalf("UNFREEZE %+v", r)
 	}
-	h := history(t, s, instance.WorkflowID(id), first.WorkflowExecutionInfo.Execution.RunId)
-	replay(t, h)
-	record(t, h, "expiry-policy-freeze-then-renewal.json")
+	keepHistory(t, s, instance.WorkflowID(id), first.WorkflowExecutionInfo.Execution.RunId, "expiry-policy-freeze-then-renewal.json")
 }
 
 // TestTrialUpgradeUnsubscribeAndDialTestThroughTheAPI: a trial converted to a formal order, upgraded, renewed,
