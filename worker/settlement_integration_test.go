@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
@@ -112,8 +113,9 @@ func supervision(state string) func(*settlement.OrderRow, *settlement.InstanceSt
 
 func testOrder(r *settlement.OrderRow, _ *settlement.InstanceState) { r.TestFlag = true }
 
-// close runs the period's workflow through Temporal and returns its result and its history length.
-func (r rig) close(t *testing.T, period string) (workflows.SettlementPeriodResult, int) {
+// close runs the period's workflow through Temporal, as the console and the CLI start it, and returns its result
+// and its history.
+func (r rig) close(t *testing.T, period string) (workflows.SettlementPeriodResult, *historypb.History) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -129,15 +131,7 @@ func (r rig) close(t *testing.T, period string) (workflows.SettlementPeriodResul
 	if err := run.Get(ctx, &res); err != nil {
 		t.Fatalf("close %s: %v", period, err)
 	}
-	it := r.tc.GetWorkflowHistory(ctx, run.GetID(), run.GetRunID(), false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	n := 0
-	for it.HasNext() {
-		if _, err := it.Next(); err != nil {
-			t.Fatal(err)
-		}
-		n++
-	}
-	return res, n
+	return res, testenv.History(t, r.tc, run.GetID(), run.GetRunID())
 }
 
 func bill(t *testing.T, res workflows.SettlementPeriodResult, typ catalog.ProductType) ledger.BillSummary {
@@ -194,8 +188,8 @@ func TestCloseRerunAndLateEligibleOrders(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	sep, events := r.close(t, "2026-09")
-	if events >= 200 {
+	sep, h := r.close(t, "2026-09")
+	if events := len(h.Events); events >= 200 {
 		t.Errorf("September's close took %d history events", events)
 	}
 	gen := bill(t, sep, catalog.General)
@@ -222,8 +216,8 @@ func TestCloseRerunAndLateEligibleOrders(t *testing.T) {
 	firstCSV := r.csv(t, gen)
 
 	// Re-run: the same bill, byte for byte.
-	again, events := r.close(t, "2026-09")
-	if events >= 200 {
+	again, h := r.close(t, "2026-09")
+	if events := len(h.Events); events >= 200 {
 		t.Errorf("re-run took %d history events", events)
 	}
 	if g := bill(t, again, catalog.General); g.ContentHash != gen.ContentHash || !bytes.Equal(r.csv(t, g), firstCSV) {

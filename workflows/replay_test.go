@@ -1,8 +1,10 @@
 package workflows
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -11,13 +13,75 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/worker"
+
+	"github.com/kooflow/kooflow/internal/instance"
 )
 
-// The histories in testdata/ were recorded from the real dev server by the integration tests of api/console
-// (KOOFLOW_RECORD_HISTORIES=$PWD/workflows/testdata go test ./api/console/). Replaying them against the current
-// code fails when a change would break workflows already running in production: such a change needs
-// workflow.GetVersion, not a re-recording.
+// The histories in testdata/ were recorded from the real dev server (started by the tests through
+// internal/testenv) by the integration tests that drive kooflow through its production paths: the lifecycle
+// through the real gateway and console with a real worker (api/console), settlement through the real worker
+// registration, the period workflow started as the console and the CLI start it and the tick started by the
+// settlement schedule (worker). Replaying them against the current code fails when a change would break
+// workflows already running in production: such a change needs workflow.GetVersion, not a re-recording.
+//
+// To record them, run the recording tests of each package with KOOFLOW_RECORD_HISTORIES naming this directory
+// (from the repository root; without the variable the same tests only replay the runs they produce):
+//
+//	KOOFLOW_RECORD_HISTORIES=$PWD/workflows/testdata go test ./api/console/ -count=1 -run '^(TestTrialUpgradeUnsubscribeAndDialTestThroughTheAPI|TestRenewalChangeThroughTheAPI)$'
+//	KOOFLOW_RECORD_HISTORIES=$PWD/workflows/testdata go test ./worker/ -count=1 -run '^TestSettlementHistoriesThroughTheWorker$'
+//
+// The first five histories below (beforeInbox) are kept as committed: they were recorded when the gateway still
+// sent newInstance as an Update-With-Start, and they are the only histories holding that Update, which the
+// workflow still accepts. The api/console tests that produced them still replay their runs, and would overwrite
+// them in record mode with runs that lack it; TestReplayRecordedHistories then fails until they are restored
+// (git checkout -- workflows/testdata).
+
+// recordedHistories is the set testdata/ must hold, one or more per step kind a workflow can be in the middle
+// of, with the test that records each and what its run must contain: accepted Updates ("refreshInstance:SCENE"
+// for a refresh), "signal:" signals, "activity:" activities and "child:" child workflows. A re-recording that no
+// longer covers its step therefore fails here as well.
+var recordedHistories = []struct {
+	file, pkg, test, workflowType string
+	contains                      []string
+	beforeInbox                   bool
+}{
+	{"standard-run1-purchase-renewal.json", "./api/console/", "TestStandardPathThroughTheAPI", instance.WorkflowType,
+		[]string{"newInstance", "refreshInstance:RENEWAL"}, true},
+	{"standard-run2-freeze-release.json", "./api/console/", "TestStandardPathThroughTheAPI", instance.WorkflowType,
+		[]string{"updateInstanceStatus", "releaseInstance"}, true},
+	{"supervision-refund-release.json", "./api/console/", "TestSupervisionAndRefundsThroughTheConsole", instance.WorkflowType,
+		[]string{"newInstance", "refund", "supervision", "releaseInstance"}, true},
+	{"parking-resume-by-update-and-signal.json", "./api/console/", "TestParkingThroughTheConsole", instance.WorkflowType,
+		[]string{"newInstance", "operatorAction", "signal:operator"}, true},
+	{"expiry-policy-freeze-then-renewal.json", "./api/console/", "TestExpirySafetyNetAndRenewalThroughTheAPI", instance.WorkflowType,
+		[]string{"newInstance", "refreshInstance:RENEWAL"}, true},
+	{"trial-run1-purchase-conversion.json", "./api/console/", "TestTrialUpgradeUnsubscribeAndDialTestThroughTheAPI", instance.WorkflowType,
+		[]string{"activity:Provision", "refreshInstance:TRIAL_TO_FORMAL"}, false},
+	{"trial-run2-upgrade-renewal.json", "./api/console/", "TestTrialUpgradeUnsubscribeAndDialTestThroughTheAPI", instance.WorkflowType,
+		[]string{"upgradeInstance", "refreshInstance:RENEWAL"}, false},
+	{"trial-run3-renewal-refund-unsubscribe-release.json", "./api/console/", "TestTrialUpgradeUnsubscribeAndDialTestThroughTheAPI", instance.WorkflowType,
+		[]string{"refreshInstance:UNSUBSCRIBE_RENEWAL_PERIOD", "releaseInstance"}, false},
+	{"renewal-change.json", "./api/console/", "TestRenewalChangeThroughTheAPI", instance.WorkflowType,
+		[]string{"activity:Provision", "refreshInstance:RENEWAL_CHANGE"}, false},
+	{"settlement-period-close.json", "./worker/", "TestSettlementHistoriesThroughTheWorker", SettlementPeriodWorkflowType,
+		[]string{"activity:SettlementPrepare", "activity:SettlementApplyBatches", "activity:SettlementFinalize"}, false},
+	{"settlement-period-rerun-verify.json", "./worker/", "TestSettlementHistoriesThroughTheWorker", SettlementPeriodWorkflowType,
+		[]string{"activity:SettlementPrepare", "activity:SettlementVerify"}, false},
+	{"settlement-tick.json", "./worker/", "TestSettlementHistoriesThroughTheWorker", SettlementTickWorkflowType,
+		[]string{"activity:SettlementDue", "child:" + SettlementPeriodWorkflowType}, false},
+	{"settlement-tick-period-close.json", "./worker/", "TestSettlementHistoriesThroughTheWorker", SettlementPeriodWorkflowType,
+		[]string{"activity:SettlementPrepare", "activity:SettlementApplyBatches", "activity:SettlementFinalize"}, false},
+}
+
+// howToRestore says how to bring back a history that is missing or no longer covers its step.
+func howToRestore(file, pkg, test string, beforeInbox bool) string {
+	if beforeInbox {
+		return fmt.Sprintf("restore it with git checkout -- workflows/testdata/%s (it was recorded when newInstance came as an Update-With-Start; a re-recording would not hold that Update)", file)
+	}
+	return fmt.Sprintf("record it from the repository root with\n\tKOOFLOW_RECORD_HISTORIES=$PWD/workflows/testdata go test %s -count=1 -run '^%s$'", pkg, test)
+}
 
 func loadHistory(t *testing.T, path string) *historypb.History {
 	t.Helper()
@@ -33,19 +97,72 @@ func loadHistory(t *testing.T, path string) *historypb.History {
 	return h
 }
 
+// historyContents lists what a history shows happened, in the notation of recordedHistories.
+func historyContents(t *testing.T, h *historypb.History) []string {
+	t.Helper()
+	var out []string
+	for _, e := range h.Events {
+		if a := e.GetWorkflowExecutionUpdateAcceptedEventAttributes(); a != nil {
+			in := a.GetAcceptedRequest().GetInput()
+			name := in.GetName()
+			if name == instance.UpdateRefreshInstance {
+				var req instance.RefreshRequest
+				if err := converter.GetDefaultDataConverter().FromPayloads(in.GetArgs(), &req); err != nil {
+					t.Fatalf("decode a %s Update: %v", name, err)
+				}
+				name += ":" + req.Scene
+			}
+			out = append(out, name)
+		}
+		if a := e.GetWorkflowExecutionSignaledEventAttributes(); a != nil {
+			out = append(out, "signal:"+a.GetSignalName())
+		}
+		if a := e.GetActivityTaskScheduledEventAttributes(); a != nil {
+			out = append(out, "activity:"+a.GetActivityType().GetName())
+		}
+		if a := e.GetStartChildWorkflowExecutionInitiatedEventAttributes(); a != nil {
+			out = append(out, "child:"+a.GetWorkflowType().GetName())
+		}
+	}
+	return out
+}
+
 func TestReplayRecordedHistories(t *testing.T) {
 	files, err := filepath.Glob("testdata/*.json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(files) < 5 {
-		t.Fatalf("found %d recorded histories in testdata/, want the 5 main paths", len(files))
+	want := map[string]bool{}
+	for _, rh := range recordedHistories {
+		want[rh.file] = true
+		if _, err := os.Stat(filepath.Join("testdata", rh.file)); err != nil {
+			t.Errorf("testdata/%s is missing (%v); %s", rh.file, err, howToRestore(rh.file, rh.pkg, rh.test, rh.beforeInbox))
+		}
 	}
 	for _, f := range files {
-		t.Run(filepath.Base(f), func(t *testing.T) {
+		if !want[filepath.Base(f)] {
+			t.Errorf("%s is not in recordedHistories: add it there with the test that records it and what it covers", f)
+		}
+	}
+	for _, rh := range recordedHistories {
+		f := filepath.Join("testdata", rh.file)
+		if _, err := os.Stat(f); err != nil {
+			continue // reported above
+		}
+		t.Run(rh.file, func(t *testing.T) {
+			h := loadHistory(t, f)
+			if got := h.Events[0].GetWorkflowExecutionStartedEventAttributes().GetWorkflowType().GetName(); got != rh.workflowType {
+				t.Fatalf("%s is a history of %q, want %q", f, got, rh.workflowType)
+			}
+			got := historyContents(t, h)
+			for _, c := range rh.contains {
+				if !slices.Contains(got, c) {
+					t.Fatalf("%s does not contain %s (it shows %v); %s", f, c, got, howToRestore(rh.file, rh.pkg, rh.test, rh.beforeInbox))
+				}
+			}
 			r := worker.NewWorkflowReplayer()
 			registerForTest(r, LifecycleConfig{})
-			if err := r.ReplayWorkflowHistory(nil, loadHistory(t, f)); err != nil {
+			if err := r.ReplayWorkflowHistory(nil, h); err != nil {
 				t.Fatalf("the current code cannot replay %s: %v", f, err)
 			}
 		})

@@ -3,8 +3,6 @@ package console_test
 import (
 	"context"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -12,7 +10,6 @@ import (
 
 	"github.com/shopspring/decimal"
 	historypb "go.temporal.io/api/history/v1"
-	"go.temporal.io/api/temporalproto"
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/kooflow/kooflow/api/console"
@@ -114,54 +111,28 @@ func TestStandardPathThroughTheAPI(t *testing.T) {
 	if runs[0] == runs[1] {
 		t.Fatal("the renewal did not continue as new")
 	}
-	for i, run := range runs {
-		h := history(t, s, wfID, run)
-		replay(t, h)
-		record(t, h, []string{"standard-run1-purchase-renewal.json", "standard-run2-freeze-release.json"}[i])
-	}
-}
-
-// history fetches one run's full history.
-func history(t *testing.T, s *stack, wfID, runID string) *historypb.History {
-	t.Helper()
-	it := s.tc.GetWorkflowHistory(context.Background(), wfID, runID, false, 0)
-	h := &historypb.History{}
-	for it.HasNext() {
-		e, err := it.Next()
-		if err != nil {
-			t.Fatal(err)
-		}
-		h.Events = append(h.Events, e)
-	}
-	return h
+	keepHistory(t, s, wfID, runs[0], "standard-run1-purchase-renewal.json")
+	keepHistory(t, s, wfID, runs[1], "standard-run2-freeze-release.json")
 }
 
 // replay runs a history through the current workflow code: a change that breaks running workflows fails here.
+// It replays a copy (testenv.ReplayCopy), so h stays as the server returned it.
 func replay(t *testing.T, h *historypb.History) {
 	t.Helper()
 	r := sdkworker.NewWorkflowReplayer()
 	worker.RegisterWorkflows(r, workflows.LifecycleConfig{})
-	if err := r.ReplayWorkflowHistory(nil, h); err != nil {
+	if err := r.ReplayWorkflowHistory(nil, testenv.ReplayCopy(t, h)); err != nil {
 		t.Fatalf("replay: %v", err)
 	}
 }
 
-// record writes a history where the replay tests of workflows/ read them, when KOOFLOW_RECORD_HISTORIES names
-// that directory.
-func record(t *testing.T, h *historypb.History, name string) {
+// keepHistory fetches one run's history (the latest run for an empty runID), replays it through the current
+// workflow code and, when KOOFLOW_RECORD_HISTORIES is set, records it as name for the replay tests of workflows/.
+func keepHistory(t *testing.T, s *stack, wfID, runID, name string) {
 	t.Helper()
-	dir := os.Getenv("KOOFLOW_RECORD_HISTORIES")
-	if dir == "" {
-		return
-	}
-	b, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, name), append(b, '\n'), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("recorded %s (%d events)", name, len(h.Events))
+	h := testenv.History(t, s.tc, wfID, runID)
+	testenv.RecordHistory(t, h, name)
+	replay(t, h)
 }
 
 // TestSupervisionAndRefundsThroughTheConsole takes a supervised purchase through the console: refused steps
@@ -261,9 +232,7 @@ func TestSupervisionAndRefundsThroughTheConsole(t *testing.T) {
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("without a token: %v %v", resp.StatusCode, err)
 	}
-	h := history(t, s, instance.WorkflowID(id), "")
-	replay(t, h)
-	record(t, h, "supervision-refund-release.json")
+	keepHistory(t, s, instance.WorkflowID(id), "", "supervision-refund-release.json")
 }
 
 func fieldText(p httpx.Problem) string {

@@ -99,9 +99,7 @@ func TestParkingThroughTheConsole(t *testing.T) {
 	if code, p := s.do(http.MethodGet, "/instances?parked=maybe&lifecycle=SLEEPING", nil, nil); code != http.StatusBadRequest || len(p.Errors) != 2 {
 		t.Fatalf("bad filters: %d %+v", code, p)
 	}
-	h := history(t, s, instance.WorkflowID(id), "")
-	replay(t, h)
-	record(t, h, "parking-resume-by-update-and-signal.json")
+	keepHistory(t, s, instance.WorkflowID(id), "", "parking-resume-by-update-and-signal.json")
 }
 
 // TestExpirySafetyNetAndRenewalThroughTheAPI: with policy "freeze" and a one-second grace, an instance whose expiry
@@ -144,14 +142,14 @@ func TestExpirySafetyNetAndRenewalThroughTheAPI(t *testing.T) {
 	if r := s.mp(map[string]any{"activity": "updateInstanceStatus", "instanceId": id, "status": "UNFREEZE"}); r.ResultCode != "000000" {
 		t.Fatalf("UNFREEZE %+v", r)
 	}
-	h := history(t, s, instance.WorkflowID(id), first.WorkflowExecutionInfo.Execution.RunId)
-	replay(t, h)
-	record(t, h, "expiry-policy-freeze-then-renewal.json")
+	keepHistory(t, s, instance.WorkflowID(id), first.WorkflowExecutionInfo.Execution.RunId, "expiry-policy-freeze-then-renewal.json")
 }
 
 // TestTrialUpgradeUnsubscribeAndDialTestThroughTheAPI: a trial converted to a formal order, upgraded, renewed,
 // the renewal refunded by the marketplace and the purchase unsubscribed (release with the unsubscribe order);
-// and a dial test, which reaches neither the seller's webhook nor settlement.
+// and a dial test, which reaches neither the seller's webhook nor settlement. The conversion and the renewal
+// each continue as new; the test waits for that before the next call, so the three runs hold the conversion,
+// the upgrade with the renewal, and the renewal refund with the release, and records each.
 func TestTrialUpgradeUnsubscribeAndDialTestThroughTheAPI(t *testing.T) {
 	var webhookCalls atomic.Int32
 	const secret = "console-webhook-secret-0123456"
@@ -166,10 +164,12 @@ func TestTrialUpgradeUnsubscribeAndDialTestThroughTheAPI(t *testing.T) {
 	trialID := testenv.Unique("TRL")
 	line := s.order(trialID, "TRIAL", monthly, "crm-basic-month", 1, "0", now.AddDate(0, 0, 7))
 	id := s.newInstance(trialID, line)
+	wfID := instance.WorkflowID(id)
 	d := s.waitFor(id, "the trial", func(d console.InstanceDetail) bool { return d.Lifecycle == "ACTIVE" })
 	if !d.Trial || ordersOfType(d, "TRIAL")[0].PaidAmount != "0.000" {
 		t.Fatalf("trial %+v orders %+v", d.Instance, d.Orders)
 	}
+	run1 := s.runID(wfID)
 	call := func(body map[string]any) {
 		t.Helper()
 		body["instanceId"] = id
@@ -181,7 +181,12 @@ func TestTrialUpgradeUnsubscribeAndDialTestThroughTheAPI(t *testing.T) {
 	exp1 := now.AddDate(0, 1, 0)
 	fline := s.order(formalID, "TRIAL_TO_FORMAL", monthly, "crm-basic-month", 1, "100", exp1)
 	call(map[string]any{"activity": "refreshInstance", "orderId": formalID, "orderLineId": fline, "scene": "TRIAL_TO_FORMAL", "expireTime": koogallery.FormatTime(exp1)})
-	s.waitFor(id, "the conversion", func(d console.InstanceDetail) bool { return !d.Trial && len(ordersOfType(d, "TRIAL_TO_FORMAL")) == 1 })
+	d = s.waitFor(id, "the conversion", func(d console.InstanceDetail) bool { return !d.Trial && len(ordersOfType(d, "TRIAL_TO_FORMAL")) == 1 })
+	if f := ordersOfType(d, "TRIAL_TO_FORMAL")[0]; f.PaidAmount != "100.000" || f.EffectiveAt == nil || !d.ExpireTime.Equal(exp1) ||
+		d.Lifecycle != "ACTIVE" || !slices.Contains(kinds(d), "trial-converted") {
+		t.Fatalf("after the conversion: order %+v, instance %+v, timeline %v", f, d.Instance, kinds(d))
+	}
+	run2 := s.waitForNewRun(wfID, run1, "the conversion")
 
 	changeID := testenv.Unique("CHG")
 	cline := s.order(changeID, "CHANGE", monthly, "crm-pro-month", 4, "600", exp1)
@@ -195,7 +200,11 @@ func TestTrialUpgradeUnsubscribeAndDialTestThroughTheAPI(t *testing.T) {
 	exp2 := exp1.AddDate(0, 1, 0)
 	rline := s.order(renewalID, "RENEW", monthly, "crm-pro-month", 4, "550", exp2)
 	call(map[string]any{"activity": "refreshInstance", "orderId": renewalID, "orderLineId": rline, "scene": "RENEWAL", "expireTime": koogallery.FormatTime(exp2)})
-	s.waitFor(id, "the renewal", func(d console.InstanceDetail) bool { return len(ordersOfType(d, "RENEW")) == 1 })
+	d = s.waitFor(id, "the renewal", func(d console.InstanceDetail) bool { return len(ordersOfType(d, "RENEW")) == 1 })
+	if r := ordersOfType(d, "RENEW")[0]; r.PaidAmount != "550.000" || !r.EffectiveAt.Equal(exp1) || !d.ExpireTime.Equal(exp2) {
+		t.Fatalf("renewal %+v, expiry %v", r, d.ExpireTime)
+	}
+	run3 := s.waitForNewRun(wfID, run2, "the renewal")
 	unsubRenewal := testenv.Unique("URN")
 	uline := s.order(unsubRenewal, "UNSUBSCRIBE", monthly, "crm-pro-month", 4, "550", exp1)
 	call(map[string]any{"activity": "refreshInstance", "orderId": unsubRenewal, "orderLineId": uline, "scene": "UNSUBSCRIBE_RENEWAL_PERIOD", "expireTime": koogallery.FormatTime(exp1)})
@@ -216,6 +225,15 @@ func TestTrialUpgradeUnsubscribeAndDialTestThroughTheAPI(t *testing.T) {
 	if unsubRow == nil || unsubRow.PaidAmount != "-100.000" || *unsubRow.RefersToOrderID != formalID {
 		t.Fatalf("unsubscribe of the purchase %+v", unsubRow)
 	}
+	if k := kinds(d); !slices.Equal(k, []string{"accepted", "order", "provisioned", "trial-converted", "upgraded", "renewed", "renewal-refunded", "released"}) {
+		t.Fatalf("timeline %v", k)
+	}
+	if last := s.runID(wfID); last != run3 {
+		t.Fatalf("the renewal refund or the release continued as new (run %s, want %s)", last, run3)
+	}
+	keepHistory(t, s, wfID, run1, "trial-run1-purchase-conversion.json")
+	keepHistory(t, s, wfID, run2, "trial-run2-upgrade-renewal.json")
+	keepHistory(t, s, wfID, run3, "trial-run3-renewal-refund-unsubscribe-release.json")
 	// Every product here is "builtin" in the catalog, so the configured webhook was never called.
 	if n := webhookCalls.Load(); n != 0 {
 		t.Fatalf("webhook called %d times for built-in products", n)

@@ -198,6 +198,33 @@ func (s *stack) waitFor(id, what string, cond func(d console.InstanceDetail) boo
 	}
 }
 
+// runID returns the ID of the workflow's current run.
+func (s *stack) runID(wfID string) string {
+	s.t.Helper()
+	d, err := s.tc.DescribeWorkflowExecution(context.Background(), wfID, "")
+	if err != nil {
+		s.t.Fatalf("describe %s: %v", wfID, err)
+	}
+	return d.WorkflowExecutionInfo.Execution.RunId
+}
+
+// waitForNewRun waits until the workflow has continued as new from run prev, and returns the new run's ID. A
+// test that records one history per run waits for it before the next call, so each call lands in the run it
+// is recorded in.
+func (s *stack) waitForNewRun(wfID, prev, what string) string {
+	s.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if id := s.runID(wfID); id != prev {
+			return id
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("timed out waiting for %s to continue as new", what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // countWorkflows counts the executions a visibility query matches, waiting for it to reach want (visibility is
 // eventually consistent).
 func (s *stack) countWorkflows(query string, want int64) int64 {
