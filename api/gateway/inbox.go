@@ -113,9 +113,11 @@ func (in *Inbox) Accepted(ctx context.Context, ids []string) (map[string]bool, e
 // Dispatch starts the workflow recorded for id and marks the row. It is safe to call concurrently and again.
 func (in *Inbox) Dispatch(ctx context.Context, id string) error {
 	var r InboxRow
-	err := in.Pool.QueryRow(ctx, `SELECT instance_id, order_id, order_line_id, business_id, test_flag, received_at, dispatched_at
+	err := in.Pool.QueryRow(ctx, `SELECT instance_id, order_id, order_line_id, business_id, test_flag, received_at, dispatched_at,
+			attempts
 		FROM koogallery_inbox WHERE instance_id = $1`, id).
-		Scan(&r.InstanceID, &r.OrderID, &r.OrderLineID, &r.BusinessID, &r.TestFlag, &r.ReceivedAt, &r.DispatchedAt)
+		Scan(&r.InstanceID, &r.OrderID, &r.OrderLineID, &r.BusinessID, &r.TestFlag, &r.ReceivedAt, &r.DispatchedAt,
+			&r.Attempts)
 	if err != nil {
 		return fmt.Errorf("read inbox row %s: %w", id, err)
 	}
@@ -140,6 +142,8 @@ func (in *Inbox) Dispatch(ctx context.Context, id string) error {
 		TestFlag: r.TestFlag, ReceivedAt: r.ReceivedAt.UTC(),
 	})
 	if err != nil && !isAlreadyStarted(err) {
+		// Each failed start doubles the wait before the re-driver tries again (1 s, 2 s, 4 s, … at most a
+		// minute), so rows pending through a Temporal outage do not retry it every tick.
 		backoff := min(time.Duration(1<<min(r.Attempts, 6))*time.Second, time.Minute)
 		if _, uerr := in.Pool.Exec(context.WithoutCancel(ctx), `UPDATE koogallery_inbox
 			SET attempts = attempts + 1, last_error = $2, next_attempt_at = now() + $3::interval
