@@ -8,6 +8,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/kooflow/kooflow/internal/store"
 	"github.com/kooflow/kooflow/internal/testenv"
 )
 
@@ -22,7 +23,7 @@ func (refusingClient) ExecuteWorkflow(context.Context, client.StartWorkflowOptio
 // (1 s, 2 s, 4 s, …), and the failure is recorded on the row.
 func TestDispatchBacksOffByAttempts(t *testing.T) {
 	pool := testenv.Pool(t)
-	in := &Inbox{Pool: pool, Client: refusingClient{}, TaskQueue: "unused", Log: testenv.Logger(t)}
+	in := &Inbox{Store: &store.Store{Pool: pool}, Client: refusingClient{}, TaskQueue: "unused", Log: testenv.Logger(t)}
 	ctx := context.Background()
 	id := "inbox-backoff-1"
 	if _, _, err := in.Accept(ctx, id, NewInstanceCall{OrderID: "CS1", OrderLineID: "CS1-000001", BusinessID: "b-1",
