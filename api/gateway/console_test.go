@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -33,6 +34,7 @@ func TestMessageListRefusesForeignCursors(t *testing.T) {
 		"JSON null":        "bnVsbA",
 		"another position": store.EncodeCursor(map[string]any{"x": 1}),
 		"no message id":    store.EncodeCursor(store.MessageCursor{Failed: true, ReceivedAt: time.Now()}),
+		"trailing data":    base64.RawURLEncoding.EncodeToString([]byte(`{"f":true,"t":"2026-11-29T08:00:00Z","i":7}}`)),
 	} {
 		t.Run(name, func(t *testing.T) {
 			resp, err := http.Get(srv.URL + "/koogallery/messages?cursor=" + url.QueryEscape(token))
