@@ -2,16 +2,16 @@ package activities
 
 import (
 	"context"
-	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/sdk/activity"
+
+	"github.com/kooflow/kooflow/internal/store"
 )
 
 // SelfCheck holds the self-check activity's dependencies.
 type SelfCheck struct {
-	Pool   *pgxpool.Pool
+	Store  *store.Store
 	Worker string // the worker's identity, recorded so an operator sees which process ran the check
 }
 
@@ -35,15 +35,11 @@ func (s *SelfCheck) RecordSelfCheck(ctx context.Context, in SelfCheckInput) (Sel
 	if worker == "" {
 		worker = activity.GetInfo(ctx).TaskQueue
 	}
-	var out SelfCheckResult
-	err := s.Pool.QueryRow(ctx, `
-		INSERT INTO selfcheck_runs (run_id, requested_by, requested_at, worker)
-		VALUES ($1, $2, $3, $4)
-		ON CONFLICT (run_id) DO UPDATE SET run_id = EXCLUDED.run_id
-		RETURNING run_id, written_at, worker`,
-		in.RunID, in.RequestedBy, in.RequestedAt, worker).Scan(&out.RunID, &out.WrittenAt, &out.Worker)
+	row, err := s.Store.RecordSelfCheck(ctx, store.SelfCheckRun{
+		RunID: in.RunID, RequestedBy: in.RequestedBy, RequestedAt: in.RequestedAt, Worker: worker,
+	})
 	if err != nil {
-		return out, fmt.Errorf("record self-check %s: %w", in.RunID, err)
+		return SelfCheckResult{}, err
 	}
-	return out, nil
+	return SelfCheckResult{RunID: row.RunID, WrittenAt: row.WrittenAt, Worker: row.Worker}, nil
 }

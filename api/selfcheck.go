@@ -8,18 +8,19 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"go.temporal.io/sdk/client"
 
 	"github.com/kooflow/kooflow/activities"
 	"github.com/kooflow/kooflow/api/httpx"
 	"github.com/kooflow/kooflow/internal/app"
+	"github.com/kooflow/kooflow/internal/store"
 	"github.com/kooflow/kooflow/workflows"
 )
 
 // mountSelfCheck adds POST /console/v1/selfcheck, which runs the SelfCheck workflow end to end (API → Temporal →
 // worker → PostgreSQL) and answers with what the activity wrote, and GET /console/v1/selfcheck/:runId.
 func mountSelfCheck(console *gin.RouterGroup, d app.Deps) {
+	st := &store.Store{Pool: d.Pool}
 	console.POST("/selfcheck", func(c *gin.Context) {
 		in := activities.SelfCheckInput{
 			RunID:       uuid.NewString(),
@@ -58,12 +59,8 @@ func mountSelfCheck(console *gin.RouterGroup, d app.Deps) {
 			httpx.WriteProblem(c, http.StatusBadRequest, "runId must be a UUID", httpx.FieldError{Field: "runId", Detail: err.Error()})
 			return
 		}
-		var out activities.SelfCheckInput
-		var res activities.SelfCheckResult
-		err := d.Pool.QueryRow(c.Request.Context(),
-			`SELECT run_id, requested_by, requested_at, written_at, worker FROM selfcheck_runs WHERE run_id = $1`, id).
-			Scan(&out.RunID, &out.RequestedBy, &out.RequestedAt, &res.WrittenAt, &res.Worker)
-		if errors.Is(err, pgx.ErrNoRows) {
+		run, err := st.SelfCheck(c.Request.Context(), id)
+		if errors.Is(err, store.ErrNoSelfCheckRun) {
 			httpx.WriteProblem(c, http.StatusNotFound, "no self-check run "+id)
 			return
 		}
@@ -72,7 +69,7 @@ func mountSelfCheck(console *gin.RouterGroup, d app.Deps) {
 			httpx.WriteProblem(c, http.StatusInternalServerError, "could not read the self-check row")
 			return
 		}
-		c.JSON(http.StatusOK, gin.H{"runId": out.RunID, "requestedBy": out.RequestedBy,
-			"requestedAt": out.RequestedAt, "writtenAt": res.WrittenAt, "worker": res.Worker})
+		c.JSON(http.StatusOK, gin.H{"runId": run.RunID, "requestedBy": run.RequestedBy,
+			"requestedAt": run.RequestedAt, "writtenAt": run.WrittenAt, "worker": run.Worker})
 	})
 }

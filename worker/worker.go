@@ -14,6 +14,7 @@ import (
 
 	"github.com/kooflow/kooflow/activities"
 	"github.com/kooflow/kooflow/internal/app"
+	"github.com/kooflow/kooflow/internal/store"
 )
 
 // Identity names this worker process in Temporal's history and in the rows its activities write.
@@ -40,7 +41,7 @@ func New(d app.Deps) (sdkworker.Worker, error) {
 	})
 	RegisterWorkflows(w, lcfg)
 	RegisterActivities(w, Activities{
-		SelfCheck:  &activities.SelfCheck{Pool: d.Pool, Worker: Identity()},
+		SelfCheck:  &activities.SelfCheck{Store: &store.Store{Pool: d.Pool}, Worker: Identity()},
 		Lifecycle:  lc,
 		Settlement: st,
 	})

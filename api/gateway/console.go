@@ -13,15 +13,16 @@ import (
 
 	"github.com/kooflow/kooflow/api/httpx"
 	"github.com/kooflow/kooflow/internal/koogallery"
+	"github.com/kooflow/kooflow/internal/store"
 )
 
 // mountConsole adds the message log to the console API (the group already requires a console token):
 //
 //	GET /console/v1/koogallery/messages       list, failed calls first, filters and keyset pagination
 //	GET /console/v1/koogallery/messages/:id   one call with its raw request and response bytes
-func mountConsole(console *gin.RouterGroup, store *PGMessages) {
-	console.GET("/koogallery/messages", listMessages(store))
-	console.GET("/koogallery/messages/:id", getMessage(store))
+func mountConsole(console *gin.RouterGroup, st *store.Store) {
+	console.GET("/koogallery/messages", listMessages(st))
+	console.GET("/koogallery/messages/:id", getMessage(st))
 }
 
 // MessageSummary is one row of the list.
@@ -45,7 +46,7 @@ type MessageSummary struct {
 	RequestID    string             `json:"requestId"`
 }
 
-func summarize(m *Message) MessageSummary {
+func summarize(m *store.Message) MessageSummary {
 	ids := m.InstanceIDs
 	if ids == nil {
 		ids = []string{}
@@ -92,9 +93,9 @@ func text(b []byte) *string {
 }
 
 // listMessages: GET /koogallery/messages?activity=&resultCode=&failed=true&instanceId=&orderId=&from=&to=&limit=&cursor=
-func listMessages(store *PGMessages) gin.HandlerFunc {
+func listMessages(st *store.Store) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		var f Filter
+		var f store.MessageFilter
 		var problems []httpx.FieldError
 		bad := func(field, detail string) {
 			problems = append(problems, httpx.FieldError{Field: field, Detail: detail})
@@ -139,17 +140,17 @@ func listMessages(store *PGMessages) gin.HandlerFunc {
 			f.Limit = n
 		}
 		if v := c.Query("cursor"); v != "" {
-			cur, err := DecodeCursor(v)
-			if err != nil {
-				bad("cursor", err.Error())
+			var cur store.MessageCursor
+			if err := store.DecodeCursor(v, &cur); err != nil || cur.ID <= 0 {
+				bad("cursor", store.ErrBadCursor.Error())
 			}
-			f.After = cur
+			f.After = &cur
 		}
 		if len(problems) > 0 {
 			httpx.WriteProblem(c, http.StatusBadRequest, "the message filter is invalid", problems...)
 			return
 		}
-		msgs, next, err := store.List(c.Request.Context(), f)
+		msgs, next, err := st.ListMessages(c.Request.Context(), f)
 		if err != nil {
 			httpx.Log(c).Error("list production-interface messages", "err", err)
 			httpx.WriteProblem(c, http.StatusInternalServerError, "the message log could not be read; see the server log for request "+httpx.RequestID(c))
@@ -160,7 +161,7 @@ func listMessages(store *PGMessages) gin.HandlerFunc {
 			page.Items = append(page.Items, summarize(m))
 		}
 		if next != nil {
-			page.NextCursor = next.Encode()
+			page.NextCursor = store.EncodeCursor(next)
 		}
 		c.JSON(http.StatusOK, page)
 	}
@@ -175,7 +176,7 @@ func isDigits(s string) bool {
 	return s != ""
 }
 
-func getMessage(store *PGMessages) gin.HandlerFunc {
+func getMessage(st *store.Store) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		id, err := strconv.ParseInt(c.Param("id"), 10, 64)
 		if err != nil || id <= 0 {
@@ -183,8 +184,8 @@ func getMessage(store *PGMessages) gin.HandlerFunc {
 				httpx.FieldError{Field: "id", Detail: "not a message id"})
 			return
 		}
-		m, err := store.Get(c.Request.Context(), id)
-		if errors.Is(err, ErrNoMessage) {
+		m, err := st.GetMessage(c.Request.Context(), id)
+		if errors.Is(err, store.ErrNoMessage) {
 			httpx.WriteProblem(c, http.StatusNotFound, "no production-interface message "+c.Param("id"))
 			return
 		}
@@ -211,7 +212,7 @@ func getMessage(store *PGMessages) gin.HandlerFunc {
 // mountInboxConsole shows the newInstance inbox: GET /console/v1/koogallery/inbox?pending=true lists the orders
 // whose workflow start is still waiting (with attempts and the last error), which is where a Temporal outage
 // shows up first.
-func mountInboxConsole(console *gin.RouterGroup, in *Inbox) {
+func mountInboxConsole(console *gin.RouterGroup, st *store.Store) {
 	console.GET("/koogallery/inbox", func(c *gin.Context) {
 		limit := 100
 		if v := c.Query("limit"); v != "" {
@@ -224,14 +225,14 @@ func mountInboxConsole(console *gin.RouterGroup, in *Inbox) {
 			limit = n
 		}
 		pending := c.Query("pending") == "true"
-		rows, err := in.List(c.Request.Context(), pending, limit)
+		rows, err := st.ListInbox(c.Request.Context(), pending, limit)
 		if err != nil {
 			httpx.Log(c).Error("list inbox", "err", err)
 			httpx.WriteProblem(c, http.StatusInternalServerError, "could not read the inbox")
 			return
 		}
 		if rows == nil {
-			rows = []InboxRow{}
+			rows = []store.InboxRow{}
 		}
 		c.JSON(http.StatusOK, gin.H{"items": rows})
 	})

@@ -28,15 +28,16 @@ import (
 	"github.com/kooflow/kooflow/internal/store"
 )
 
-// NonceStore is the replay cache. Claim records nonce and reports whether it was new; it must be shared by
-// every API process.
+// NonceStore is the replay cache. ClaimNonce records nonce and reports whether it was new; it must be shared by
+// every API process. Nonces (and store.Store, without the purging) satisfies it.
 type NonceStore interface {
-	Claim(ctx context.Context, nonce string, at time.Time) (fresh bool, err error)
+	ClaimNonce(ctx context.Context, nonce string, at time.Time) (fresh bool, err error)
 }
 
-// MessageLog stores every inbound call. Append must have stored the message durably when it returns nil.
+// MessageLog stores every inbound call. AppendMessage must have stored the message durably when it returns nil.
+// store.Store satisfies it.
 type MessageLog interface {
-	Append(ctx context.Context, m *Message) error
+	AppendMessage(ctx context.Context, m *store.Message) error
 }
 
 // Handler serves the production interface.
@@ -55,12 +56,13 @@ type Handler struct {
 // NewInbox builds the inbox newInstance calls are accepted into. The API process runs its dispatcher
 // (Inbox.Run) for as long as it serves the routes Mount adds.
 func NewInbox(d app.Deps) *Inbox {
-	return &Inbox{Pool: d.Pool, Client: d.Temporal, TaskQueue: d.Config.TaskQueue, Log: d.Log}
+	return &Inbox{Store: &store.Store{Pool: d.Pool}, Client: d.Temporal, TaskQueue: d.Config.TaskQueue, Log: d.Log}
 }
 
 // Mount adds the production interface at the configured path (POST), and the message log and the inbox to the
 // console group. It starts nothing: inbox's dispatcher is run by the caller.
 func Mount(r gin.IRoutes, console *gin.RouterGroup, d app.Deps, inbox *Inbox) {
+	st := &store.Store{Pool: d.Pool}
 	if d.Config.AccessKey == "" {
 		d.Log.Warn("no KooGallery access key: the production interface refuses every call", "set", config.EnvAccessKey)
 		r.POST(d.Config.ProductionPath, func(c *gin.Context) {
@@ -71,14 +73,14 @@ func Mount(r gin.IRoutes, console *gin.RouterGroup, d app.Deps, inbox *Inbox) {
 			AccessKey: d.Config.AccessKey.Reveal(),
 			Verifier:  koogallery.Verifier{AccessKey: d.Config.AccessKey.Reveal(), Window: d.Config.SignatureSkew},
 			Deadline:  d.Config.Deadline,
-			Nonces:    &PGNonces{Pool: d.Pool, Retain: 2 * window(d.Config.SignatureSkew), Log: d.Log},
-			Messages:  &PGMessages{Pool: d.Pool},
-			Backend:   &TemporalBackend{Instances: instance.Client{Temporal: d.Temporal}, Store: &store.Store{Pool: d.Pool}, Inbox: inbox},
+			Nonces:    &Nonces{Store: st, Retain: 2 * window(d.Config.SignatureSkew), Log: d.Log},
+			Messages:  st,
+			Backend:   &TemporalBackend{Instances: instance.Client{Temporal: d.Temporal}, Store: st, Inbox: inbox},
 		}
 		r.POST(d.Config.ProductionPath, h.Serve)
 	}
-	mountConsole(console, &PGMessages{Pool: d.Pool})
-	mountInboxConsole(console, &Inbox{Pool: d.Pool})
+	mountConsole(console, st)
+	mountInboxConsole(console, st)
 }
 
 func window(w time.Duration) time.Duration {
@@ -130,7 +132,7 @@ func (h *Handler) Serve(c *gin.Context) {
 	work, cancelWork := context.WithDeadline(hard, start.Add(h.deadline()-reserve))
 	defer cancelWork()
 
-	msg := &Message{
+	msg := &store.Message{
 		ReceivedAt:   start.UTC(),
 		RequestID:    httpx.RequestID(c),
 		RemoteAddr:   c.Request.RemoteAddr,
@@ -182,7 +184,7 @@ func (h *Handler) handle(ctx context.Context, start time.Time, rawQuery string, 
 		out.detail = err.Error()
 		return out
 	}
-	fresh, err := h.Nonces.Claim(ctx, cred.Nonce, start)
+	fresh, err := h.Nonces.ClaimNonce(ctx, cred.Nonce, start)
 	if err != nil {
 		out.verdict = koogallery.VerdictUnavailable
 		out.resp = answer(koogallery.ResultInternal, "the replay check is unavailable; please retry")
@@ -220,15 +222,15 @@ func authMessage(err error) string {
 // finish signs the answer, records the call, and writes the answer. If the message log cannot be written the
 // marketplace gets 000005 instead of the real answer: every activity is idempotent, so its retry redoes
 // nothing, and an answer it relied on is never missing from the log.
-func (h *Handler) finish(ctx context.Context, c *gin.Context, log *slog.Logger, start time.Time, msg *Message, out outcome) {
+func (h *Handler) finish(ctx context.Context, c *gin.Context, log *slog.Logger, start time.Time, msg *store.Message, out outcome) {
 	bytes := koogallery.Encode(out.resp)
 	sign := koogallery.BodySignHeader(h.AccessKey, bytes)
-	msg.fill(out)
+	fillMessage(msg, out)
 	msg.HTTPStatus = http.StatusOK
 	msg.ResponseBody = bytes
 	msg.BodySign = sign
 	msg.Latency = h.now().Sub(start)
-	if err := h.Messages.Append(ctx, msg); err != nil {
+	if err := h.Messages.AppendMessage(ctx, msg); err != nil {
 		log.Error("message log write failed; answering 000005 so the marketplace retries", "err", err,
 			"activity", out.keys.Activity, "result_code", out.resp.ResultCode)
 		bytes = koogallery.Encode(answer(koogallery.ResultInternal, "the call could not be recorded; please retry"))

@@ -25,6 +25,7 @@ import (
 	"github.com/kooflow/kooflow/internal/instance"
 	"github.com/kooflow/kooflow/internal/koogallery"
 	"github.com/kooflow/kooflow/internal/refusal"
+	"github.com/kooflow/kooflow/internal/store"
 )
 
 // These tests drive the handler over real HTTP with in-memory stand-ins for the replay cache, the message log
@@ -39,7 +40,7 @@ type memNonces struct {
 	err  error
 }
 
-func (m *memNonces) Claim(_ context.Context, nonce string, _ time.Time) (bool, error) {
+func (m *memNonces) ClaimNonce(_ context.Context, nonce string, _ time.Time) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.err != nil {
@@ -57,11 +58,11 @@ func (m *memNonces) Claim(_ context.Context, nonce string, _ time.Time) (bool, e
 
 type memLog struct {
 	mu   sync.Mutex
-	msgs []*Message
+	msgs []*store.Message
 	err  error
 }
 
-func (m *memLog) Append(_ context.Context, msg *Message) error {
+func (m *memLog) AppendMessage(_ context.Context, msg *store.Message) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.err != nil {
@@ -72,7 +73,7 @@ func (m *memLog) Append(_ context.Context, msg *Message) error {
 	return nil
 }
 
-func (m *memLog) last(t *testing.T) *Message {
+func (m *memLog) last(t *testing.T) *store.Message {
 	t.Helper()
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -8,14 +8,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/puddle/v2"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/kooflow/kooflow/internal/instance"
+	"github.com/kooflow/kooflow/internal/store"
 )
 
 // Inbox makes newInstance durable before it is answered and starts the instance's workflow from it.
@@ -29,7 +28,7 @@ import (
 // idempotent — the workflow ID is derived from the order and the conflict policy is USE_EXISTING — so a start
 // dispatched twice is one workflow.
 type Inbox struct {
-	Pool      *pgxpool.Pool
+	Store     *store.Store
 	Client    client.Client
 	TaskQueue string
 	Log       *slog.Logger
@@ -40,20 +39,6 @@ type Inbox struct {
 
 	once  sync.Once
 	kicks chan string
-}
-
-// InboxRow is one recorded newInstance.
-type InboxRow struct {
-	InstanceID   string     `json:"instanceId"`
-	OrderID      string     `json:"orderId"`
-	OrderLineID  string     `json:"orderLineId"`
-	BusinessID   string     `json:"businessId"`
-	TestFlag     bool       `json:"testFlag"`
-	ReceivedAt   time.Time  `json:"receivedAt"`
-	DispatchedAt *time.Time `json:"dispatchedAt,omitempty"`
-	Attempts     int        `json:"attempts"`
-	LastError    string     `json:"lastError,omitempty"`
-	NextAttempt  time.Time  `json:"nextAttemptAt"`
 }
 
 func (in *Inbox) grace() time.Duration {
@@ -70,17 +55,10 @@ func (in *Inbox) init() {
 // Accept records a newInstance for instance id unless its order is already recorded. retry reports that an
 // earlier call recorded it; dispatched that the workflow's start was already confirmed.
 func (in *Inbox) Accept(ctx context.Context, id string, c NewInstanceCall) (retry, dispatched bool, err error) {
-	var at *time.Time
-	err = in.Pool.QueryRow(ctx, `
-		INSERT INTO koogallery_inbox (instance_id, order_id, order_line_id, business_id, test_flag, received_at, next_attempt_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $6::timestamptz + $7::interval)
-		ON CONFLICT (instance_id) DO UPDATE SET instance_id = EXCLUDED.instance_id
-		RETURNING xmax <> 0, dispatched_at`,
-		id, c.OrderID, c.OrderLineID, c.BusinessID, c.TestFlag, c.ReceivedAt.UTC(), in.grace()).Scan(&retry, &at)
-	if err != nil {
-		return false, false, fmt.Errorf("record newInstance %s in the inbox: %w", id, err)
-	}
-	return retry, at != nil, nil
+	return in.Store.AcceptInbox(ctx, store.InboxRow{
+		InstanceID: id, OrderID: c.OrderID, OrderLineID: c.OrderLineID, BusinessID: c.BusinessID,
+		TestFlag: c.TestFlag, ReceivedAt: c.ReceivedAt,
+	}, in.grace())
 }
 
 // Kick asks this process's dispatchers to start the workflow now. It never blocks: when they are saturated the
@@ -95,29 +73,14 @@ func (in *Inbox) Kick(id string) {
 
 // Accepted reports which of ids newInstance accepted (recorded in the inbox, started or not).
 func (in *Inbox) Accepted(ctx context.Context, ids []string) (map[string]bool, error) {
-	rows, err := in.Pool.Query(ctx, `SELECT instance_id FROM koogallery_inbox WHERE instance_id = ANY($1)`, ids)
-	if err != nil {
-		return nil, fmt.Errorf("read the inbox: %w", err)
-	}
-	found, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return nil, fmt.Errorf("read the inbox: %w", err)
-	}
-	out := make(map[string]bool, len(found))
-	for _, id := range found {
-		out[id] = true
-	}
-	return out, nil
+	return in.Store.InboxAccepted(ctx, ids)
 }
 
 // Dispatch starts the workflow recorded for id and marks the row. It is safe to call concurrently and again.
 func (in *Inbox) Dispatch(ctx context.Context, id string) error {
-	var r InboxRow
-	err := in.Pool.QueryRow(ctx, `SELECT instance_id, order_id, order_line_id, business_id, test_flag, received_at, dispatched_at
-		FROM koogallery_inbox WHERE instance_id = $1`, id).
-		Scan(&r.InstanceID, &r.OrderID, &r.OrderLineID, &r.BusinessID, &r.TestFlag, &r.ReceivedAt, &r.DispatchedAt)
+	r, err := in.Store.InboxEntry(ctx, id)
 	if err != nil {
-		return fmt.Errorf("read inbox row %s: %w", id, err)
+		return err
 	}
 	if r.DispatchedAt != nil {
 		return nil
@@ -140,20 +103,16 @@ func (in *Inbox) Dispatch(ctx context.Context, id string) error {
 		TestFlag: r.TestFlag, ReceivedAt: r.ReceivedAt.UTC(),
 	})
 	if err != nil && !isAlreadyStarted(err) {
+		// Each failed start doubles the wait before the re-driver tries again (1 s, 2 s, 4 s, … at most a
+		// minute), so rows pending through a Temporal outage do not retry it every tick.
 		backoff := min(time.Duration(1<<min(r.Attempts, 6))*time.Second, time.Minute)
-		if _, uerr := in.Pool.Exec(context.WithoutCancel(ctx), `UPDATE koogallery_inbox
-			SET attempts = attempts + 1, last_error = $2, next_attempt_at = now() + $3::interval
-			WHERE instance_id = $1 AND dispatched_at IS NULL`, id, err.Error(), backoff); uerr != nil {
+		if uerr := in.Store.InboxDispatchFailed(context.WithoutCancel(ctx), id, err.Error(), backoff); uerr != nil {
 			in.log().Error("record a failed dispatch", "instance_id", id, "err", uerr)
 		}
 		return fmt.Errorf("start the workflow of instance %s: %w", id, err)
 	}
 	// Started, or the instance's workflow already ran and closed: either way the order has its workflow.
-	if _, err := in.Pool.Exec(context.WithoutCancel(ctx), `UPDATE koogallery_inbox
-		SET dispatched_at = now(), attempts = attempts + 1 WHERE instance_id = $1 AND dispatched_at IS NULL`, id); err != nil {
-		return fmt.Errorf("mark inbox row %s dispatched: %w", id, err)
-	}
-	return nil
+	return in.Store.InboxDispatched(context.WithoutCancel(ctx), id)
 }
 
 func (in *Inbox) log() *slog.Logger {
@@ -213,17 +172,9 @@ func (in *Inbox) Run(ctx context.Context, every time.Duration) {
 // Redrive claims up to limit rows whose grace or backoff has passed (leasing them for 30 s, so API processes do
 // not dispatch the same rows at once) and dispatches them; it returns how many started.
 func (in *Inbox) Redrive(ctx context.Context, limit int) (int, error) {
-	rows, err := in.Pool.Query(ctx, `UPDATE koogallery_inbox SET next_attempt_at = now() + interval '30 seconds'
-		WHERE instance_id IN (SELECT instance_id FROM koogallery_inbox
-			WHERE dispatched_at IS NULL AND next_attempt_at <= now()
-			ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
-		RETURNING instance_id`, limit)
+	ids, err := in.Store.ClaimInbox(ctx, limit, 30*time.Second)
 	if err != nil {
-		return 0, fmt.Errorf("claim inbox rows: %w", err)
-	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return 0, fmt.Errorf("claim inbox rows: %w", err)
+		return 0, err
 	}
 	started := 0
 	for _, id := range ids {
@@ -237,25 +188,4 @@ func (in *Inbox) Redrive(ctx context.Context, limit int) (int, error) {
 		started++
 	}
 	return started, nil
-}
-
-// List returns inbox rows for the console, pending ones first.
-func (in *Inbox) List(ctx context.Context, pendingOnly bool, limit int) ([]InboxRow, error) {
-	rows, err := in.Pool.Query(ctx, `SELECT instance_id, order_id, order_line_id, business_id, test_flag, received_at,
-			dispatched_at, attempts, last_error, next_attempt_at
-		FROM koogallery_inbox WHERE NOT $1 OR dispatched_at IS NULL
-		ORDER BY dispatched_at IS NULL DESC, received_at DESC LIMIT $2`, pendingOnly, limit)
-	if err != nil {
-		return nil, fmt.Errorf("list the inbox: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (InboxRow, error) {
-		var r InboxRow
-		err := row.Scan(&r.InstanceID, &r.OrderID, &r.OrderLineID, &r.BusinessID, &r.TestFlag, &r.ReceivedAt,
-			&r.DispatchedAt, &r.Attempts, &r.LastError, &r.NextAttempt)
-		return r, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list the inbox: %w", err)
-	}
-	return out, nil
 }

@@ -19,11 +19,11 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/kooflow/kooflow/api/gateway"
 	"github.com/kooflow/kooflow/internal/config"
 	"github.com/kooflow/kooflow/internal/instance"
 	"github.com/kooflow/kooflow/internal/koogallery"
 	"github.com/kooflow/kooflow/internal/refusal"
+	"github.com/kooflow/kooflow/internal/store"
 	"github.com/kooflow/kooflow/internal/testenv"
 	"github.com/kooflow/kooflow/internal/teststack"
 )
@@ -755,7 +755,7 @@ func TestInboxCoversAProcessThatDiedAfterAccepting(t *testing.T) {
 
 	// The console shows the inbox; nothing is pending any more.
 	var list struct {
-		Items []gateway.InboxRow `json:"items"`
+		Items []store.InboxRow `json:"items"`
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {

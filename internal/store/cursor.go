@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"io"
 )
 
 // ErrBadCursor is returned for a page token this server did not issue (or one that was altered).
@@ -31,6 +32,10 @@ func DecodeCursor(token string, position any) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(position); err != nil {
+		return ErrBadCursor
+	}
+	// One position and nothing after it: EncodeCursor never writes more.
+	if _, err := dec.Token(); err != io.EOF {
 		return ErrBadCursor
 	}
 	return nil
