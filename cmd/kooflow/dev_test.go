@@ -25,6 +25,7 @@ import (
 // row. The state directory is under t.TempDir, which is private (0700): as root, the cluster must be placed
 // outside it, and the banner must say where.
 func TestDevStack(t *testing.T) {
+	testenv.SkipShort(t, "the kooflow binary with its Temporal dev server and PostgreSQL")
 	bin := filepath.Join(t.TempDir(), "kooflow")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)

@@ -54,6 +54,9 @@ func runAgainstFake(t *testing.T, orders int, faults Faults, tweak func(*fakesel
 }
 
 func TestScenarioAgainstACorrectSellerWithEveryFault(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a 120-instance scenario; skipped with -short")
+	}
 	rep, led := runAgainstFake(t, 120, AllFaults(60*time.Second), nil)
 	var out bytes.Buffer
 	rep.Print(&out)
@@ -83,6 +86,9 @@ func TestScenarioAgainstACorrectSellerWithEveryFault(t *testing.T) {
 }
 
 func TestScenarioCatchesASellerThatIgnoresRenewals(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a 40-instance scenario over simulated months; skipped with -short")
+	}
 	rep, _ := runAgainstFake(t, 40, Faults{}, func(f *fakeseller.Seller) { f.BreakExpiry = true })
 	found := false
 	for _, m := range rep.Mismatches {

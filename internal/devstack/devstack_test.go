@@ -27,6 +27,7 @@ func repoBin() string {
 
 // TestPostgresKeepsDataAcrossRestarts is what `kooflow dev` promises: the second run finds the first run's data.
 func TestPostgresKeepsDataAcrossRestarts(t *testing.T) {
+	skipShort(t)
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "pg")
 	port, _ := FreePort()
@@ -72,6 +73,7 @@ func TestPostgresKeepsDataAcrossRestarts(t *testing.T) {
 // TestTemporalDevServerWithUI starts the real CLI dev server the way `kooflow dev` does and checks the frontend,
 // the registered search attributes and the web UI, then that stopping it leaves no process.
 func TestTemporalDevServerWithUI(t *testing.T) {
+	skipShort(t)
 	ctx := context.Background()
 	cli, err := EnsureTemporalCLI(ctx, repoBin(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
@@ -162,5 +164,14 @@ func TestNicedChildRunsAtLowerPriority(t *testing.T) {
 	}
 	if c := Niced(exec.Command("true"), 0); filepath.Base(c.Path) != "true" {
 		t.Fatalf("nice 0 must leave the command alone, got %s", c.Path)
+	}
+}
+
+// skipShort skips a test that starts a real PostgreSQL cluster or Temporal dev server when the tests run with
+// -short, the fast loop of tests that need neither.
+func skipShort(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts a real server; skipped with -short")
 	}
 }

@@ -188,6 +188,7 @@ func TestRemoveOrphans(t *testing.T) {
 // across restarts, start afresh when the requested directory is reset, and leave the user's directories as they
 // were.
 func TestPostgresRelocatesOutOfPrivateDir(t *testing.T) {
+	skipShort(t)
 	if os.Geteuid() != 0 {
 		t.Skip("relocation happens only when running as root, where PostgreSQL runs as another account")
 	}
@@ -314,6 +315,7 @@ func TestPostgresRelocatesOutOfPrivateDir(t *testing.T) {
 // TestPostgresStaysInPlaceWhenReachable: with every directory above it searchable, the cluster stays where it
 // was asked to be, as it always has.
 func TestPostgresStaysInPlaceWhenReachable(t *testing.T) {
+	skipShort(t)
 	if os.Geteuid() != 0 {
 		t.Skip("as a regular user the cluster always stays in place; this checks the root case")
 	}

@@ -72,10 +72,23 @@ func (e *env) stop() {
 	}
 }
 
+// skipShort skips a test that needs real infrastructure when the tests run with -short, the fast loop that runs
+// only the tests that need neither Temporal nor PostgreSQL.
+func skipShort(t testing.TB, what string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skipf("needs %s; skipped with -short", what)
+	}
+}
+
+// SkipShort skips a test that starts real infrastructure itself (a cluster, a dev server, the kooflow binary)
+// when the tests run with -short.
+func SkipShort(t testing.TB, what string) { skipShort(t, what) }
+
 // RepoRoot is the directory holding go.mod, found from this source file.
 func RepoRoot() string {
 	_, file, _, _ := runtime.Caller(0)
-	return filepath.Dir(filepath.Dir(file))
+	return filepath.Join(filepath.Dir(file), "..", "..") // internal/testenv/testenv.go
 }
 
 // Logger returns a logger that writes through t.Log, so output appears with the failing test.
@@ -164,6 +177,7 @@ func withDatabase(url, db string) string {
 // when the test ends.
 func DatabaseURL(t testing.TB) string {
 	t.Helper()
+	skipShort(t, "PostgreSQL")
 	shared.pgOnce.Do(shared.startPostgres)
 	if shared.pgErr != nil {
 		t.Fatalf("test PostgreSQL: %v", shared.pgErr)
@@ -231,6 +245,7 @@ func (e *env) startTemporal() {
 // TemporalAddress returns the host:port of the shared Temporal dev server, starting it on first use.
 func TemporalAddress(t testing.TB) string {
 	t.Helper()
+	skipShort(t, "a Temporal server")
 	shared.tOnce.Do(shared.startTemporal)
 	if shared.tErr != nil {
 		t.Fatalf("test Temporal: %v", shared.tErr)
