@@ -16,15 +16,12 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/shopspring/decimal"
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/kooflow/kooflow/activities"
 	"github.com/kooflow/kooflow/api/httpx"
 	"github.com/kooflow/kooflow/internal/app"
 	"github.com/kooflow/kooflow/internal/catalog"
-	"github.com/kooflow/kooflow/internal/instance"
 	"github.com/kooflow/kooflow/internal/ledger"
 	"github.com/kooflow/kooflow/internal/refusal"
 	"github.com/kooflow/kooflow/internal/settlement"
@@ -428,13 +425,10 @@ func (h *handlers) close(c *gin.Context) {
 		httpx.WriteProblem(c, http.StatusBadRequest, err.Error(), httpx.FieldError{Field: "productTypes", Detail: err.Error()})
 		return
 	}
-	run, err := h.d.Temporal.ExecuteWorkflow(c.Request.Context(), client.StartWorkflowOptions{
-		ID: workflows.SettlementWorkflowID(p), TaskQueue: h.d.Config.TaskQueue,
-		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-		WorkflowExecutionErrorWhenAlreadyStarted: true,
-		TypedSearchAttributes:                    temporal.NewSearchAttributes(instance.SASettlementPeriod.ValueSet(p.String())),
-		StaticSummary:                            "close " + p.String() + " (console: " + httpx.ActorName(c) + ")",
-	}, workflows.SettlementPeriodWorkflowType, workflows.SettlementPeriodInput{Period: p.String(), ProductTypes: ts, RequestedBy: "console " + httpx.ActorName(c)})
+	run, err := workflows.StartSettlementPeriod(c.Request.Context(), h.d.Temporal,
+		workflows.SettlementPeriodInput{Period: p.String(), ProductTypes: ts, RequestedBy: "console " + httpx.ActorName(c)},
+		workflows.SettlementStart{TaskQueue: h.d.Config.TaskQueue, RefuseIfRunning: true,
+			Summary: "close " + p.String() + " (console: " + httpx.ActorName(c) + ")"})
 	if err != nil && temporal.IsWorkflowExecutionAlreadyStartedError(err) {
 		httpx.WriteProblem(c, http.StatusConflict, "the settlement workflow "+workflows.SettlementWorkflowID(p)+" is already running")
 		return

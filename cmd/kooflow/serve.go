@@ -41,6 +41,29 @@ func connect(ctx context.Context, cfg config.Config, log *slog.Logger) (*pgxpool
 	return pool, tc, nil
 }
 
+// withDeps is the RunE of a command that works against the deployment: it reads the configuration, lets
+// prepare adjust or check it (flags that override the environment; nil for none), opens PostgreSQL, Temporal
+// and the catalog, runs run, and closes them.
+func withDeps(prepare func(*config.Config) error, run func(cmd *cobra.Command, d app.Deps) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, _ []string) error {
+		cfg, log, err := setup()
+		if err != nil {
+			return err
+		}
+		if prepare != nil {
+			if err := prepare(&cfg); err != nil {
+				return err
+			}
+		}
+		d, closeDeps, err := open(cmd.Context(), cfg, log)
+		if err != nil {
+			return err
+		}
+		defer closeDeps()
+		return run(cmd, d)
+	}
+}
+
 // open builds a serving process's dependencies: PostgreSQL, Temporal and the product catalog, each opened once
 // here and handed to the parts. close releases them.
 func open(ctx context.Context, cfg config.Config, log *slog.Logger) (d app.Deps, close func(), err error) {
@@ -64,23 +87,13 @@ func newAPICmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "api",
 		Short: "Serve the KooGallery production interface and the console API",
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, log, err := setup()
-			if err != nil {
-				return err
-			}
+		RunE: withDeps(func(cfg *config.Config) error {
 			if addr != "" {
 				cfg.HTTPAddr = addr
 			}
-			if err := cfg.Require(config.EnvAccessKey); err != nil {
-				return err
-			}
+			return cfg.Require(config.EnvAccessKey)
+		}, func(cmd *cobra.Command, d app.Deps) error {
 			ctx := cmd.Context()
-			d, closeDeps, err := open(ctx, cfg, log)
-			if err != nil {
-				return err
-			}
-			defer closeDeps()
 			inbox := gateway.NewInbox(d)
 			h, err := api.New(d, inbox)
 			if err != nil {
@@ -89,8 +102,8 @@ func newAPICmd() *cobra.Command {
 			// The inbox dispatcher starts accepted purchases' workflows (and re-drives any a crashed process left);
 			// it runs as long as the process serves.
 			go inbox.Run(ctx, time.Second)
-			return api.Serve(ctx, cfg.HTTPAddr, h, log, nil)
-		},
+			return api.Serve(ctx, d.Config.HTTPAddr, h, d.Log, nil)
+		}),
 	}
 	cmd.Flags().StringVar(&addr, "addr", "", "listen address (overrides "+config.EnvHTTPAddr+")")
 	return cmd
@@ -101,30 +114,23 @@ func newWorkerCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "worker",
 		Short: "Run the Temporal worker (instance lifecycle and settlement workflows)",
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, log, err := setup()
-			if err != nil {
-				return err
-			}
+		RunE: withDeps(func(cfg *config.Config) error {
 			if taskQueue != "" {
 				cfg.TaskQueue = taskQueue
 			}
+			return nil
+		}, func(cmd *cobra.Command, d app.Deps) error {
 			ctx := cmd.Context()
-			d, closeDeps, err := open(ctx, cfg, log)
-			if err != nil {
-				return err
-			}
-			defer closeDeps()
-			if cfg.SettlementSchedule {
-				sc := worker.SettlementScheduleFrom(cfg)
+			if d.Config.SettlementSchedule {
+				sc := worker.SettlementScheduleFrom(d.Config)
 				if err := worker.EnsureSettlementSchedule(ctx, d.Temporal, sc); err != nil {
 					return err
 				}
-				log.Info("settlement schedule ensured", "schedule_id", worker.SettlementScheduleID, "hour", sc.Hour,
+				d.Log.Info("settlement schedule ensured", "schedule_id", worker.SettlementScheduleID, "hour", sc.Hour,
 					"days", sc.Days, "time_zone", "Asia/Shanghai")
 			}
 			return worker.Run(ctx, d)
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&taskQueue, "task-queue", "", "task queue (overrides "+config.EnvTaskQueue+")")
 	return cmd

@@ -8,14 +8,11 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/kooflow/kooflow/activities"
+	"github.com/kooflow/kooflow/internal/app"
 	"github.com/kooflow/kooflow/internal/bench"
 	"github.com/kooflow/kooflow/internal/config"
-	"github.com/kooflow/kooflow/internal/instance"
 	"github.com/kooflow/kooflow/internal/ledger"
 	"github.com/kooflow/kooflow/internal/settlement"
 	"github.com/kooflow/kooflow/worker"
@@ -51,11 +48,7 @@ func newSettleCloseCmd() *cobra.Command {
 		Short: "Start (or re-run) the settlement workflow of a period and print its bills",
 		Long: `close starts the workflow settlement/<period> on the worker's task queue. A period whose bills are closed
 is verified against their content hashes and returns the same bills; otherwise its bills are computed.`,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, log, err := setup()
-			if err != nil {
-				return err
-			}
+		RunE: withDeps(nil, func(cmd *cobra.Command, d app.Deps) error {
 			p, err := settlement.ParsePeriod(period)
 			if err != nil {
 				return err
@@ -65,20 +58,11 @@ is verified against their content hashes and returns the same bills; otherwise i
 				return err
 			}
 			ctx := cmd.Context()
-			pool, tc, err := connect(ctx, cfg, log)
+			run, err := workflows.StartSettlementPeriod(ctx, d.Temporal,
+				workflows.SettlementPeriodInput{Period: p.String(), ProductTypes: ts, RequestedBy: "cli " + os.Getenv("USER")},
+				workflows.SettlementStart{TaskQueue: d.Config.TaskQueue, Summary: "close " + p.String() + " (kooflow settle close)"})
 			if err != nil {
 				return err
-			}
-			defer pool.Close()
-			defer tc.Close()
-			run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-				ID: workflows.SettlementWorkflowID(p), TaskQueue: cfg.TaskQueue,
-				WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-				TypedSearchAttributes: temporal.NewSearchAttributes(instance.SASettlementPeriod.ValueSet(p.String())),
-				StaticSummary:         "close " + p.String() + " (kooflow settle close)",
-			}, workflows.SettlementPeriodWorkflowType, workflows.SettlementPeriodInput{Period: p.String(), ProductTypes: ts, RequestedBy: "cli " + os.Getenv("USER")})
-			if err != nil {
-				return fmt.Errorf("start settlement workflow for %s: %w", p, err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "started %s (run %s)\n", run.GetID(), run.GetRunID())
 			if !wait {
@@ -89,7 +73,7 @@ is verified against their content hashes and returns the same bills; otherwise i
 				return fmt.Errorf("settlement workflow %s: %w", run.GetID(), err)
 			}
 			return printJSON(cmd, res)
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&period, "period", settlement.PeriodOf(time.Now()).Prev().String(), "period to close, YYYY-MM")
 	cmd.Flags().StringSliceVar(&types, "product-type", nil, "product types to close (general, joint-operation); default all")
@@ -102,28 +86,18 @@ func newSettleEstimateCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "estimate",
 		Short: "Print the estimate (预估) of a period's bills as of now, writing nothing",
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, log, err := setup()
-			if err != nil {
-				return err
-			}
+		RunE: withDeps(nil, func(cmd *cobra.Command, d app.Deps) error {
 			p, err := settlement.ParsePeriod(period)
 			if err != nil {
 				return err
 			}
-			ctx := cmd.Context()
-			d, closeDeps, err := open(ctx, cfg, log)
-			if err != nil {
-				return err
-			}
-			defer closeDeps()
-			est, err := (&ledger.Store{Pool: d.Pool}).Estimate(ctx, ledger.EstimateRequest{Period: p, AsOf: time.Now(),
-				Terms: activities.SettlementTerms(d.Catalog), Threshold: cfg.SettlementThreshold})
+			est, err := (&ledger.Store{Pool: d.Pool}).Estimate(cmd.Context(), ledger.EstimateRequest{Period: p, AsOf: time.Now(),
+				Terms: activities.SettlementTerms(d.Catalog), Threshold: d.Config.SettlementThreshold})
 			if err != nil {
 				return err
 			}
 			return printJSON(cmd, est)
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&period, "period", settlement.PeriodOf(time.Now()).String(), "period, YYYY-MM (default the running month)")
 	return cmd
@@ -133,23 +107,13 @@ func newSettleScheduleCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "schedule",
 		Short: "Create or update the settlement Temporal Schedule (the worker also does this at start)",
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, log, err := setup()
-			if err != nil {
-				return err
-			}
+		RunE: withDeps(nil, func(cmd *cobra.Command, d app.Deps) error {
 			ctx := cmd.Context()
-			pool, tc, err := connect(ctx, cfg, log)
-			if err != nil {
+			sc := worker.SettlementScheduleFrom(d.Config)
+			if err := worker.EnsureSettlementSchedule(ctx, d.Temporal, sc); err != nil {
 				return err
 			}
-			defer pool.Close()
-			defer tc.Close()
-			sc := worker.SettlementScheduleFrom(cfg)
-			if err := worker.EnsureSettlementSchedule(ctx, tc, sc); err != nil {
-				return err
-			}
-			desc, err := tc.ScheduleClient().GetHandle(ctx, worker.SettlementScheduleID).Describe(ctx)
+			desc, err := d.Temporal.ScheduleClient().GetHandle(ctx, worker.SettlementScheduleID).Describe(ctx)
 			if err != nil {
 				return err
 			}
@@ -158,7 +122,7 @@ func newSettleScheduleCmd() *cobra.Command {
 				fmt.Fprintf(cmd.OutOrStdout(), "  %s\n", t.In(settlement.Beijing).Format("2006-01-02 15:04 Mon"))
 			}
 			return nil
-		},
+		}),
 	}
 }
 

@@ -18,13 +18,11 @@ import (
 	"github.com/shopspring/decimal"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/kooflow/kooflow/activities"
 	"github.com/kooflow/kooflow/internal/catalog"
 	"github.com/kooflow/kooflow/internal/devstack"
-	"github.com/kooflow/kooflow/internal/instance"
 	"github.com/kooflow/kooflow/internal/ledger"
 	"github.com/kooflow/kooflow/internal/ledger/fixture"
 	"github.com/kooflow/kooflow/internal/logging"
@@ -261,15 +259,10 @@ func runPlain(ctx context.Context, pool *pgxpool.Pool, end time.Time) (time.Dura
 
 func runClose(ctx context.Context, tc client.Client, taskQueue string, in workflows.SettlementPeriodInput) (workflows.SettlementPeriodResult, time.Duration, string, error) {
 	var res workflows.SettlementPeriodResult
-	p, _ := settlement.ParsePeriod(in.Period)
 	start := time.Now()
-	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID: workflows.SettlementWorkflowID(p), TaskQueue: taskQueue,
-		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-		TypedSearchAttributes: temporal.NewSearchAttributes(instance.SASettlementPeriod.ValueSet(p.String())),
-	}, workflows.SettlementPeriodWorkflowType, in)
+	run, err := workflows.StartSettlementPeriod(ctx, tc, in, workflows.SettlementStart{TaskQueue: taskQueue, Summary: "settlement benchmark"})
 	if err != nil {
-		return res, 0, "", fmt.Errorf("start the settlement workflow: %w", err)
+		return res, 0, "", err
 	}
 	if err := run.Get(ctx, &res); err != nil {
 		return res, 0, "", fmt.Errorf("settlement workflow %s: %w", run.GetID(), err)
