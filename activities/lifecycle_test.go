@@ -251,11 +251,7 @@ func TestProvisionThroughWebhook(t *testing.T) {
 // person; an injected 5xx is left to Temporal's retries.
 func TestQueryOrderAgainstTheEmulatedMarketplace(t *testing.T) {
 	const ak, sk = "TESTAK0000000000", "test-secret-key-0123456789"
-	m, err := market.New(market.Options{AK: ak, SK: sk, Seed: 7})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := m.StartTLS("127.0.0.1:0", t.TempDir())
+	m, srv, err := market.Serve(market.Options{AK: ak, SK: sk, Seed: 7}, "127.0.0.1:0", t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

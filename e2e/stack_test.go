@@ -51,19 +51,14 @@ func startStack(t *testing.T, window time.Duration) *stack {
 		t.Fatal(err)
 	}
 
-	m, msrv := teststack.Market(t, market.Options{AK: marketAK, SK: marketSK, SellerKey: accessKey, Log: log})
-	cfg := teststack.Config(t, map[string]string{
-		config.EnvTaskQueue:         testenv.TaskQueue(t),
-		config.EnvAccessKey:         accessKey,
-		config.EnvSignatureWindow:   window.String(),
-		config.EnvMarketAK:          marketAK,
-		config.EnvMarketSK:          marketSK,
-		config.EnvMarketEndpoint:    msrv.URL,
-		config.EnvMarketCAFile:      msrv.CAFile,
-		config.EnvConsoleTokens:     "e2e:" + consoleToken,
-		config.EnvProvisionerSecret: "e2e-provisioner-secret",
-		config.EnvLogLevel:          lvl,
-	})
+	cfg, m, msrv := teststack.WithMarket(t, teststack.Keys{AccessKey: accessKey, MarketAK: marketAK, MarketSK: marketSK},
+		market.Options{Log: log}, map[string]string{
+			config.EnvTaskQueue:         testenv.TaskQueue(t),
+			config.EnvSignatureWindow:   window.String(),
+			config.EnvConsoleTokens:     "e2e:" + consoleToken,
+			config.EnvProvisionerSecret: "e2e-provisioner-secret",
+			config.EnvLogLevel:          lvl,
+		})
 	st := teststack.Start(t, cfg, teststack.Options{Log: log})
 	return &stack{cfg: cfg, market: m, marketSrv: msrv, apiURL: st.URL, sellerURL: st.URL + cfg.ProductionPath,
 		consoleURL: st.URL + "/console/v1", log: log}

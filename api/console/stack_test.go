@@ -50,15 +50,8 @@ type stack struct {
 
 func newStack(t *testing.T, tweak func(*config.Config)) *stack {
 	t.Helper()
-	m, msrv := teststack.Market(t, market.Options{AK: marketAK, SK: marketSK, SellerKey: accessKey})
-	cfg := teststack.Config(t, map[string]string{
-		config.EnvConsoleTokens:  "ops:" + consoleToken,
-		config.EnvAccessKey:      accessKey,
-		config.EnvMarketAK:       marketAK,
-		config.EnvMarketSK:       marketSK,
-		config.EnvMarketEndpoint: msrv.URL,
-		config.EnvMarketCAFile:   msrv.CAFile,
-	})
+	cfg, m, _ := teststack.WithMarket(t, teststack.Keys{AccessKey: accessKey, MarketAK: marketAK, MarketSK: marketSK,
+		ConsoleToken: consoleToken}, market.Options{}, nil)
 	cfg.TaskQueue = testenv.TaskQueue(t)
 	if tweak != nil {
 		tweak(&cfg)

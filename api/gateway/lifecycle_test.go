@@ -10,7 +10,6 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/kooflow/kooflow/emulator/market"
-	"github.com/kooflow/kooflow/internal/config"
 	"github.com/kooflow/kooflow/internal/instance"
 	"github.com/kooflow/kooflow/internal/koogallery"
 	"github.com/kooflow/kooflow/internal/testenv"
@@ -33,15 +32,8 @@ type stack struct {
 
 func newStack(t *testing.T) *stack {
 	t.Helper()
-	m, msrv := teststack.Market(t, market.Options{AK: marketAK, SK: marketSK, SellerKey: accessKey})
-	cfg := teststack.Config(t, map[string]string{
-		config.EnvConsoleTokens:  "ops:" + consoleToken,
-		config.EnvAccessKey:      accessKey,
-		config.EnvMarketAK:       marketAK,
-		config.EnvMarketSK:       marketSK,
-		config.EnvMarketEndpoint: msrv.URL,
-		config.EnvMarketCAFile:   msrv.CAFile,
-	})
+	cfg, m, _ := teststack.WithMarket(t, teststack.Keys{AccessKey: accessKey, MarketAK: marketAK, MarketSK: marketSK,
+		ConsoleToken: consoleToken}, market.Options{}, nil)
 	st := teststack.Start(t, cfg, teststack.Options{})
 	return &stack{env: &env{t: t, url: st.URL, pool: st.Pool, tc: st.Temporal, cfg: st.Config, st: st}, market: m}
 }

@@ -26,11 +26,7 @@ const (
 
 func startMarket(t *testing.T) (*Market, *Server) {
 	t.Helper()
-	m, err := New(Options{AK: testAK, SK: testSK, SellerKey: testSellerKey, Seed: 7})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := m.StartTLS("127.0.0.1:0", t.TempDir())
+	m, srv, err := Serve(Options{AK: testAK, SK: testSK, SellerKey: testSellerKey, Seed: 7}, "127.0.0.1:0", t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

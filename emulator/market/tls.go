@@ -175,6 +175,20 @@ type Server struct {
 	done chan error
 }
 
+// Serve builds a Market and serves it over HTTPS on addr (see StartTLS): the emulated marketplace in one call,
+// for the emulator command and for tests. Close the Server to stop it.
+func Serve(o Options, addr, certDir string) (*Market, *Server, error) {
+	m, err := New(o)
+	if err != nil {
+		return nil, nil, err
+	}
+	srv, err := m.StartTLS(addr, certDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	return m, srv, nil
+}
+
 // StartTLS serves the Market's handler over HTTPS on addr ("127.0.0.1:0" picks a free port), with the
 // certificate EnsureTLS keeps in certDir.
 func (m *Market) StartTLS(addr, certDir string) (*Server, error) {

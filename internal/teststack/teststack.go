@@ -7,6 +7,7 @@ package teststack
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -111,11 +112,7 @@ func Deps(t testing.TB, cfg config.Config, log *slog.Logger, pool *pgxpool.Pool,
 // KOOGALLERY_API_ENDPOINT and KOOGALLERY_API_CA_FILE.
 func Market(t testing.TB, o market.Options) (*market.Market, *market.Server) {
 	t.Helper()
-	m, err := market.New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := m.StartTLS("127.0.0.1:0", t.TempDir())
+	m, srv, err := market.Serve(o, "127.0.0.1:0", t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,4 +128,31 @@ func Config(t testing.TB, env map[string]string) config.Config {
 		t.Fatal(err)
 	}
 	return cfg
+}
+
+// Keys are the secrets a test kooflow shares with its emulated marketplace and its console clients.
+type Keys struct {
+	AccessKey    string // KOOGALLERY_ACCESS_KEY: the production interface's signatures
+	MarketAK     string // the order query's AK/SK
+	MarketSK     string
+	ConsoleToken string // one console token, named "ops"
+}
+
+// WithMarket starts the emulator's marketplace for k (o adds to its options, e.g. a logger or faults) and
+// returns the configuration of a kooflow wired to it: access key, order-query endpoint, CA and AK/SK, and the
+// console token. env adds variables or overrides these.
+func WithMarket(t testing.TB, k Keys, o market.Options, env map[string]string) (config.Config, *market.Market, *market.Server) {
+	t.Helper()
+	o.AK, o.SK, o.SellerKey = k.MarketAK, k.MarketSK, k.AccessKey
+	m, srv := Market(t, o)
+	vars := map[string]string{
+		config.EnvConsoleTokens:  "ops:" + k.ConsoleToken,
+		config.EnvAccessKey:      k.AccessKey,
+		config.EnvMarketAK:       k.MarketAK,
+		config.EnvMarketSK:       k.MarketSK,
+		config.EnvMarketEndpoint: srv.URL,
+		config.EnvMarketCAFile:   srv.CAFile,
+	}
+	maps.Copy(vars, env)
+	return Config(t, vars), m, srv
 }

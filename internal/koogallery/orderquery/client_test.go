@@ -71,11 +71,7 @@ const (
 
 func startEmulator(t *testing.T) (*market.Market, *market.Server) {
 	t.Helper()
-	m, err := market.New(market.Options{AK: testAK, SK: testSK, Seed: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := m.StartTLS("127.0.0.1:0", t.TempDir())
+	m, srv, err := market.Serve(market.Options{AK: testAK, SK: testSK, Seed: 1}, "127.0.0.1:0", t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
