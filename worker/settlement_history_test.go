@@ -13,6 +13,7 @@ import (
 
 	"github.com/kooflow/kooflow/internal/catalog"
 	"github.com/kooflow/kooflow/internal/ledger"
+	"github.com/kooflow/kooflow/internal/ledger/fixture"
 	"github.com/kooflow/kooflow/internal/settlement"
 	"github.com/kooflow/kooflow/internal/testenv"
 	"github.com/kooflow/kooflow/workflows"
@@ -39,11 +40,11 @@ func TestSettlementHistoriesThroughTheWorker(t *testing.T) {
 	ctx := context.Background()
 	// May: two general orders on two instances and a joint-operation one, whose 350 stays under the threshold
 	// of 1000 and is carried forward; June: one of each.
-	r.order(t, "i-may-1", "O-MAY-1", "NEW", crm, "1200", bj("2026-05-06 10:00"))
-	r.order(t, "i-may-2", "O-MAY-2", "RENEW", crm, "300", bj("2026-05-20 00:00"))
-	r.order(t, "i-may-j", "O-MAY-J", "NEW", analytics, "500", bj("2026-05-11 09:00"))
-	r.order(t, "i-jun-1", "O-JUN-1", "NEW", crm, "2000", bj("2026-06-15 14:00"))
-	r.order(t, "i-jun-j", "O-JUN-J", "NEW", analytics, "1000", bj("2026-06-02 00:00"))
+	r.order(t, "i-may-1", "O-MAY-1", "NEW", crm, "1200", fixture.Beijing("2026-05-06 10:00"))
+	r.order(t, "i-may-2", "O-MAY-2", "RENEW", crm, "300", fixture.Beijing("2026-05-20 00:00"))
+	r.order(t, "i-may-j", "O-MAY-J", "NEW", analytics, "500", fixture.Beijing("2026-05-11 09:00"))
+	r.order(t, "i-jun-1", "O-JUN-1", "NEW", crm, "2000", fixture.Beijing("2026-06-15 14:00"))
+	r.order(t, "i-jun-j", "O-JUN-J", "NEW", analytics, "1000", fixture.Beijing("2026-06-02 00:00"))
 
 	may, h := r.close(t, "2026-05")
 	gen := bill(t, may, catalog.General)
@@ -73,7 +74,7 @@ func TestSettlementHistoriesThroughTheWorker(t *testing.T) {
 	if err := sh.Pause(ctx, client.SchedulePauseOptions{Note: "test: only the backfilled tick runs"}); err != nil {
 		t.Fatal(err)
 	}
-	at := *bj("2026-07-09 10:00") // a Thursday after both bill dates of June (3 and 7 July, working days)
+	at := *fixture.Beijing("2026-07-09 10:00") // a Thursday after both bill dates of June (3 and 7 July, working days)
 	if err := sh.Backfill(ctx, client.ScheduleBackfillOptions{Backfill: []client.ScheduleBackfill{{
 		Start: at.Add(-time.Minute), End: at.Add(time.Minute), Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_ALLOW_ALL}}}); err != nil {
 		t.Fatal(err)

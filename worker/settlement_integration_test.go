@@ -68,15 +68,6 @@ func startRig(t *testing.T) rig {
 	return r
 }
 
-func bj(s string) *time.Time {
-	t, err := time.ParseInLocation("2006-01-02 15:04", s, settlement.Beijing)
-	if err != nil {
-		panic(err)
-	}
-	t = t.UTC()
-	return &t
-}
-
 func (r rig) order(t *testing.T, inst, id, typ, product, paid string, eff *time.Time, opts ...func(*settlement.OrderRow, *settlement.InstanceState)) {
 	t.Helper()
 	ctx := context.Background()
@@ -175,15 +166,15 @@ func TestCloseRerunAndLateEligibleOrders(t *testing.T) {
 	r := startRig(t)
 	ctx := context.Background()
 	// September 2026.
-	r.order(t, "i-seed", "O-SEED", "NEW", crm, "1200", bj("2026-09-05 10:00"))                             // the seed's example …
-	r.order(t, "i-seed", "U-SEED", "UNSUBSCRIBE", crm, "-1200", bj("2026-09-07 09:30"), refunds("O-SEED")) // … refunded two days later
-	r.order(t, "i-a", "O-A", "NEW", crm, "1500", bj("2026-09-10 12:00"))
-	r.order(t, "i-b", "O-B", "RENEW", crm, "300.125", bj("2026-09-12 00:00"))
-	r.order(t, "i-credit", "O-CREDIT", "NEW", crm, "800", bj("2026-09-15 08:00"))
+	r.order(t, "i-seed", "O-SEED", "NEW", crm, "1200", fixture.Beijing("2026-09-05 10:00"))                             // the seed's example …
+	r.order(t, "i-seed", "U-SEED", "UNSUBSCRIBE", crm, "-1200", fixture.Beijing("2026-09-07 09:30"), refunds("O-SEED")) // … refunded two days later
+	r.order(t, "i-a", "O-A", "NEW", crm, "1500", fixture.Beijing("2026-09-10 12:00"))
+	r.order(t, "i-b", "O-B", "RENEW", crm, "300.125", fixture.Beijing("2026-09-12 00:00"))
+	r.order(t, "i-credit", "O-CREDIT", "NEW", crm, "800", fixture.Beijing("2026-09-15 08:00"))
 	r.order(t, "i-sup", "O-SUP", "NEW", onboarding, "2000", nil, supervision("IN_SERVICE"))
-	r.order(t, "i-test", "O-TEST", "NEW", crm, "999", bj("2026-09-03 00:00"), testOrder)
-	r.order(t, "i-joint", "O-J", "NEW", analytics, "500", bj("2026-09-20 00:00"))
-	r.order(t, "i-future", "R-FUT", "RENEW", crm, "600", bj("2026-12-01 00:00")) // a renewal effective later
+	r.order(t, "i-test", "O-TEST", "NEW", crm, "999", fixture.Beijing("2026-09-03 00:00"), testOrder)
+	r.order(t, "i-joint", "O-J", "NEW", analytics, "500", fixture.Beijing("2026-09-20 00:00"))
+	r.order(t, "i-future", "R-FUT", "RENEW", crm, "600", fixture.Beijing("2026-12-01 00:00")) // a renewal effective later
 	if _, _, err := r.store.SetPayment(ctx, "O-CREDIT", true, nil, "test", time.Now()); err != nil {
 		t.Fatal(err)
 	}
@@ -229,17 +220,17 @@ func TestCloseRerunAndLateEligibleOrders(t *testing.T) {
 
 	// October: the credit-paid order is repaid, supervision completes, a settled order is partly refunded, and
 	// a new joint-operation order lifts the carried-forward total over the threshold.
-	if _, _, err := r.store.SetPayment(ctx, "O-CREDIT", true, bj("2026-10-08 11:00"), "test", time.Now()); err != nil {
+	if _, _, err := r.store.SetPayment(ctx, "O-CREDIT", true, fixture.Beijing("2026-10-08 11:00"), "test", time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if err := fixture.SetSupervision(ctx, r.pool, "i-sup", settlement.SupervisionCompleted); err != nil {
 		t.Fatal(err)
 	}
-	if err := fixture.SetEffective(ctx, r.pool, settlement.Key{OrderID: "O-SUP", OrderLineID: "O-SUP-000001"}, *bj("2026-10-12 16:00")); err != nil {
+	if err := fixture.SetEffective(ctx, r.pool, settlement.Key{OrderID: "O-SUP", OrderLineID: "O-SUP-000001"}, *fixture.Beijing("2026-10-12 16:00")); err != nil {
 		t.Fatal(err)
 	}
-	r.order(t, "i-a", "F-A", "REFUND", crm, "-500", bj("2026-10-20 10:00"), refunds("O-A"))
-	r.order(t, "i-joint2", "O-J2", "NEW", analytics, "1000", bj("2026-10-02 00:00"))
+	r.order(t, "i-a", "F-A", "REFUND", crm, "-500", fixture.Beijing("2026-10-20 10:00"), refunds("O-A"))
+	r.order(t, "i-joint2", "O-J2", "NEW", analytics, "1000", fixture.Beijing("2026-10-02 00:00"))
 
 	oct, _ := r.close(t, "2026-10")
 	gen10 := bill(t, oct, catalog.General)
@@ -359,7 +350,7 @@ func TestDueFollowsTheHolidayCalendarAndCatchesUp(t *testing.T) {
 	}
 	due := func(at string) string {
 		t.Helper()
-		ds, err := a.SettlementDue(ctx, *bj(at))
+		ds, err := a.SettlementDue(ctx, *fixture.Beijing(at))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -403,8 +394,8 @@ func TestFinalizeAppliesBatchesLeftPending(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := rig{pool: pool, store: store}
-	r.order(t, "i-1", "O-1", "NEW", crm, "1500", bj("2026-09-02 00:00"))
-	r.order(t, "i-2", "O-2", "NEW", crm, "500", bj("2026-09-03 00:00"))
+	r.order(t, "i-1", "O-1", "NEW", crm, "1500", fixture.Beijing("2026-09-02 00:00"))
+	r.order(t, "i-2", "O-2", "NEW", crm, "500", fixture.Beijing("2026-09-03 00:00"))
 	plan, err := store.Prepare(ctx, ledger.CloseRequest{Period: settlement.MustPeriod("2026-09"), WorkflowID: "w", RunID: "r",
 		Threshold: decimal.NewFromInt(1000), BatchSize: 1, Terms: activities.SettlementTerms(cat)})
 	if err != nil {

@@ -99,15 +99,6 @@ func (a api) problem(resp *http.Response, b []byte, status int, mention string) 
 	}
 }
 
-func bj(s string) *time.Time {
-	t, err := time.ParseInLocation("2006-01-02 15:04", s, settlement.Beijing)
-	if err != nil {
-		panic(err)
-	}
-	t = t.UTC()
-	return &t
-}
-
 func start(t *testing.T) (api, *ledger.Store) {
 	t.Helper()
 	pool := testenv.Pool(t)
@@ -164,10 +155,10 @@ func start(t *testing.T) (api, *ledger.Store) {
 		}
 	}
 	crm := "OFFI-KOOFLOW-CRM-MONTHLY"
-	add("i-seed", "O-SEED", "NEW", crm, "1200", bj("2026-09-05 10:00"), "", "")
-	add("i-seed", "U-SEED", "UNSUBSCRIBE", crm, "-1200", bj("2026-09-07 10:00"), "O-SEED", "")
-	add("i-a", "O-A", "NEW", crm, "1500", bj("2026-09-10 10:00"), "", "")
-	add("i-credit", "O-CREDIT", "NEW", crm, "800", bj("2026-09-11 10:00"), "", "")
+	add("i-seed", "O-SEED", "NEW", crm, "1200", fixture.Beijing("2026-09-05 10:00"), "", "")
+	add("i-seed", "U-SEED", "UNSUBSCRIBE", crm, "-1200", fixture.Beijing("2026-09-07 10:00"), "O-SEED", "")
+	add("i-a", "O-A", "NEW", crm, "1500", fixture.Beijing("2026-09-10 10:00"), "", "")
+	add("i-credit", "O-CREDIT", "NEW", crm, "800", fixture.Beijing("2026-09-11 10:00"), "", "")
 	add("i-sup", "O-SUP", "NEW", "OFFI-KOOFLOW-ONBOARDING", "2000", nil, "", "AWAITING_ACCEPTANCE")
 	if _, _, err := store.SetPayment(ctx, "O-CREDIT", true, nil, "test", time.Now()); err != nil {
 		t.Fatal(err)
@@ -366,7 +357,7 @@ func TestImportTransactionDetails(t *testing.T) {
 		t.Fatalf("import: %d %s", resp.StatusCode, b)
 	}
 	p, err := store.Payment(ctx, "O-CREDIT")
-	if err != nil || !p.Credit || p.RepaidAt == nil || !p.RepaidAt.Equal(*bj("2026-10-08 11:00")) || len(p.History) != 2 {
+	if err != nil || !p.Credit || p.RepaidAt == nil || !p.RepaidAt.Equal(*fixture.Beijing("2026-10-08 11:00")) || len(p.History) != 2 {
 		t.Fatalf("O-CREDIT after import: %+v %v", p, err)
 	}
 	if p, _ := store.Payment(ctx, "O-A"); !p.Credit || p.RepaidAt != nil {

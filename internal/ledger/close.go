@@ -17,6 +17,7 @@ import (
 	"github.com/kooflow/kooflow/internal/catalog"
 	"github.com/kooflow/kooflow/internal/refusal"
 	"github.com/kooflow/kooflow/internal/settlement"
+	"github.com/kooflow/kooflow/internal/store"
 )
 
 // DefaultBatchSize is how many instances one batch covers: large enough that per-statement overhead is small,
@@ -231,13 +232,11 @@ func planBatches(ctx context.Context, tx pgx.Tx, closeID int64, batchSize int) (
 	lo := ""
 	n := 0
 	for {
-		var hi string
-		err := tx.QueryRow(ctx, `SELECT instance_id FROM instances WHERE instance_id > $1 ORDER BY instance_id OFFSET $2 LIMIT 1`,
-			lo, batchSize-1).Scan(&hi)
-		last := errors.Is(err, pgx.ErrNoRows)
-		if err != nil && !last {
+		hi, more, err := store.InstanceIDAfter(ctx, tx, lo, batchSize)
+		if err != nil {
 			return 0, fmt.Errorf("plan batches: %w", err)
 		}
+		last := !more
 		var hiArg *string
 		if !last {
 			hiArg = &hi

@@ -13,6 +13,7 @@ import (
 	"github.com/kooflow/kooflow/internal/catalog"
 	"github.com/kooflow/kooflow/internal/refusal"
 	"github.com/kooflow/kooflow/internal/settlement"
+	"github.com/kooflow/kooflow/internal/store"
 )
 
 // Explanation says, for one order line, whether and where it is settled, or why it is not in a bill yet: the
@@ -78,7 +79,7 @@ func (s *Store) Explain(ctx context.Context, orderID, orderLineID string, now ti
 		return nil, fmt.Errorf("begin explain: %w", err)
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // read-only
-	targets, err := orderRows(ctx, tx, `WHERE order_id = $1 AND ($2 = '' OR order_line_id = $2)`, orderID, orderLineID)
+	targets, err := store.SettlementOrders(ctx, tx, orderID, orderLineID)
 	if err != nil {
 		return nil, err
 	}
@@ -100,40 +101,14 @@ func (s *Store) Explain(ctx context.Context, orderID, orderLineID string, now ti
 	return out, nil
 }
 
-func orderRows(ctx context.Context, tx pgx.Tx, where string, args ...any) ([]settlement.OrderRow, error) {
-	rows, err := tx.Query(ctx, `SELECT order_id, order_line_id, instance_id, order_type, product_id, sku_code, period_type,
-		period_number, quantity, paid_amount::text, list_amount::text, coalesce(refers_to_order_id, ''), effective_at, test_flag
-		FROM orders `+where+` ORDER BY order_id, order_line_id`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("read orders: %w", err)
-	}
-	defer rows.Close()
-	var out []settlement.OrderRow
-	for rows.Next() {
-		var r settlement.OrderRow
-		var paid, list string
-		if err := rows.Scan(&r.OrderID, &r.OrderLineID, &r.InstanceID, &r.OrderType, &r.ProductID, &r.SKUCode, &r.PeriodType,
-			&r.PeriodNum, &r.Quantity, &paid, &list, &r.RefersTo, &r.EffectiveAt, &r.TestFlag); err != nil {
-			return nil, fmt.Errorf("read order: %w", err)
-		}
-		if err := decimals(&r.PaidAmount, paid, &r.ListAmount, list); err != nil {
-			return nil, err
-		}
-		r.EffectiveAt = utcPtr(r.EffectiveAt)
-		out = append(out, r)
-	}
-	return out, rows.Err()
-}
-
 func explainOne(ctx context.Context, tx pgx.Tx, target settlement.OrderRow, now time.Time, cat *catalog.Catalog) (Explanation, error) {
 	e := Explanation{Order: target, RevenueBase: settlement.RevenueBase}
-	inst := settlement.InstanceState{ID: target.InstanceID}
-	if err := tx.QueryRow(ctx, `SELECT supervision, test_flag FROM instances WHERE instance_id = $1`, target.InstanceID).
-		Scan(&inst.Supervision, &inst.TestFlag); err != nil {
-		return e, fmt.Errorf("read instance %s: %w", target.InstanceID, err)
+	inst, err := store.SettlementInstance(ctx, tx, target.InstanceID)
+	if err != nil {
+		return e, err
 	}
 	e.Instance = inst
-	rows, err := orderRows(ctx, tx, `WHERE instance_id = $1`, target.InstanceID)
+	rows, err := store.SettlementOrdersOf(ctx, tx, target.InstanceID)
 	if err != nil {
 		return e, err
 	}

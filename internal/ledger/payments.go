@@ -13,6 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/kooflow/kooflow/internal/refusal"
+	"github.com/kooflow/kooflow/internal/store"
 )
 
 // Payment sources.
@@ -269,9 +270,8 @@ func (s *Store) ImportTransactions(ctx context.Context, data []byte, filename, a
 			}
 		}
 	}
-	if err := tx.QueryRow(ctx, `SELECT count(*) FROM unnest($1::text[]) id WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.order_id = id)`,
-		ids).Scan(&res.UnknownOrders); err != nil {
-		return res, fmt.Errorf("count unknown orders: %w", err)
+	if res.UnknownOrders, err = store.CountUnknownOrders(ctx, tx, ids); err != nil {
+		return res, err
 	}
 	if _, err := tx.Exec(ctx, `UPDATE settlement_imports SET credit_count = $2, repaid_count = $3, changed = $4 WHERE import_id = $1`,
 		res.ImportID, res.CreditOrders, res.RepaidOrders, res.Changed); err != nil {
