@@ -1,7 +1,7 @@
 // Package bench measures a settlement close at scale: it generates synthetic eligible orders, times one plain
 // aggregate SQL query over the same rows, then closes the period through the real settlement workflow on a real
 // Temporal server and PostgreSQL, and reports both times, the workflow's history size and a cross-check of the
-// bill against the rows. `kooflow settle bench` runs it.
+// bill against the rows. `kooflow bench` runs it.
 package bench
 
 import (
@@ -90,11 +90,6 @@ func Run(ctx context.Context, o Options) (Report, error) {
 		defer os.RemoveAll(dir)
 		o.StateDir = dir
 	}
-	// A private cluster run as the postgres account must be able to reach its directory.
-	if err := os.Chmod(o.StateDir, 0o755); err != nil {
-		return rep, err
-	}
-
 	if o.TemporalAddress == "" {
 		cli, err := devstack.EnsureTemporalCLI(ctx, o.BinDir, log)
 		if err != nil {

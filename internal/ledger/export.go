@@ -40,14 +40,12 @@ func adjustmentRecord(b BillSummary, a Adjustment) []string {
 		exportTime(a.CreatedAt), "", "", "", "", "", a.Amount.StringFixed(2), note}
 }
 
-// WriteCSV writes a bill as CSV: a header, its lines in (order id, order line id) order, then its adjustments.
-// The output depends only on the bill's stored content, so a closed bill exports to the same bytes every time.
-func (s *Store) WriteCSV(ctx context.Context, w io.Writer, b BillSummary) error {
-	cw := csv.NewWriter(w)
-	if err := cw.Write(ExportColumns); err != nil {
-		return err
-	}
-	err := s.EachLine(ctx, b.BillID, func(l Line) error { return cw.Write(lineRecord(b, l)) })
+// eachRecord calls fn with every export row of a bill, in order: its lines, then its adjustments, each with its
+// amount cells by column, for formats that keep amounts as numbers.
+func (s *Store) eachRecord(ctx context.Context, b BillSummary, fn func(rec []string, amounts map[int]decimal.Decimal) error) error {
+	err := s.EachLine(ctx, b.BillID, func(l Line) error {
+		return fn(lineRecord(b, l), map[int]decimal.Decimal{14: l.Revenue, 15: l.PlatformFee, 16: l.Settlement})
+	})
 	if err != nil {
 		return err
 	}
@@ -56,9 +54,22 @@ func (s *Store) WriteCSV(ctx context.Context, w io.Writer, b BillSummary) error 
 		return err
 	}
 	for _, a := range adjs {
-		if err := cw.Write(adjustmentRecord(b, a)); err != nil {
+		if err := fn(adjustmentRecord(b, a), map[int]decimal.Decimal{16: a.Amount}); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// WriteCSV writes a bill as CSV: a header, its lines in (order id, order line id) order, then its adjustments.
+// The output depends only on the bill's stored content, so a closed bill exports to the same bytes every time.
+func (s *Store) WriteCSV(ctx context.Context, w io.Writer, b BillSummary) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write(ExportColumns); err != nil {
+		return err
+	}
+	if err := s.eachRecord(ctx, b, func(rec []string, _ map[int]decimal.Decimal) error { return cw.Write(rec) }); err != nil {
+		return err
 	}
 	cw.Flush()
 	return cw.Error()
@@ -155,20 +166,8 @@ func (s *Store) WriteXLSX(ctx context.Context, w io.Writer, b BillSummary) error
 		cell, _ := excelize.CoordinatesToCellName(1, n)
 		return sw.SetRow(cell, vals)
 	}
-	err = s.EachLine(ctx, b.BillID, func(l Line) error {
-		return row(lineRecord(b, l), map[int]decimal.Decimal{14: l.Revenue, 15: l.PlatformFee, 16: l.Settlement})
-	})
-	if err != nil {
+	if err := s.eachRecord(ctx, b, row); err != nil {
 		return err
-	}
-	adjs, err := s.Adjustments(ctx, b.BillID)
-	if err != nil {
-		return err
-	}
-	for _, a := range adjs {
-		if err := row(adjustmentRecord(b, a), map[int]decimal.Decimal{16: a.Amount}); err != nil {
-			return err
-		}
 	}
 	if err := sw.Flush(); err != nil {
 		return err
