@@ -3,6 +3,8 @@ package koogallery
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"unicode/utf8"
 )
 
@@ -28,6 +30,30 @@ type AppInfo struct {
 	UserName    string `json:"userName,omitempty"`
 	Password    string `json:"password,omitempty"`
 	Memo        string `json:"memo,omitempty"`
+}
+
+// Validate checks an appInfo against the marketplace's limits (what a provisioner answers for a create is
+// checked with it): frontEndUrl is required when appInfo is given (docs/koogallery.md, "queryInstance").
+func (a *AppInfo) Validate() error {
+	if a == nil {
+		return nil
+	}
+	if a.FrontEndURL == "" {
+		return errors.New("appInfo.frontEndUrl is empty")
+	}
+	for _, f := range []struct {
+		name string
+		val  string
+		max  int
+	}{
+		{"frontEndUrl", a.FrontEndURL, 512}, {"adminUrl", a.AdminURL, 512}, {"userName", a.UserName, 128},
+		{"password", a.Password, 128}, {"memo", a.Memo, 1024},
+	} {
+		if len(f.val) > f.max {
+			return fmt.Errorf("appInfo.%s is longer than %d characters", f.name, f.max)
+		}
+	}
+	return nil
 }
 
 // InstanceInfo is one element of queryInstance's info.

@@ -12,6 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/kooflow/kooflow/internal/koogallery"
 )
 
 // Kind is what an event asks the seller to do.
@@ -53,14 +55,9 @@ type Event struct {
 	OccurredAt time.Time `json:"occurredAt"`
 }
 
-// AppInfo is what the customer needs to use the service (docs/koogallery.md, "queryInstance": appInfo).
-type AppInfo struct {
-	FrontEndURL string `json:"frontEndUrl"`
-	AdminURL    string `json:"adminUrl,omitempty"`
-	UserName    string `json:"userName,omitempty"`
-	Password    string `json:"password,omitempty"`
-	Memo        string `json:"memo,omitempty"`
-}
+// AppInfo is what the customer needs to use the service: the marketplace's appInfo, which kooflow stores and
+// returns in queryInstance as the provisioner gave it.
+type AppInfo = koogallery.AppInfo
 
 // Result is a provisioner's answer. AppInfo is set by create when the service delivers its access data
 // through the marketplace (it may instead go to the customer by SMS or e-mail).
@@ -110,30 +107,6 @@ func (e Event) Validate() error {
 		return fmt.Errorf("provisioning event %s: unknown type %q", e.EventID, e.Type)
 	case e.InstanceID == "":
 		return fmt.Errorf("provisioning event %s: instanceId is empty", e.EventID)
-	}
-	return nil
-}
-
-// Validate checks what a provisioner answered for a create: the marketplace requires frontEndUrl when appInfo
-// is given (docs/koogallery.md, "queryInstance").
-func (a *AppInfo) Validate() error {
-	if a == nil {
-		return nil
-	}
-	if a.FrontEndURL == "" {
-		return errors.New("appInfo.frontEndUrl is empty")
-	}
-	for _, f := range []struct {
-		name string
-		val  string
-		max  int
-	}{
-		{"frontEndUrl", a.FrontEndURL, 512}, {"adminUrl", a.AdminURL, 512}, {"userName", a.UserName, 128},
-		{"password", a.Password, 128}, {"memo", a.Memo, 1024},
-	} {
-		if len(f.val) > f.max {
-			return fmt.Errorf("appInfo.%s is longer than %d characters", f.name, f.max)
-		}
 	}
 	return nil
 }
