@@ -1,6 +1,8 @@
 package koogallery
 
 import (
+	"errors"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -111,5 +113,57 @@ func TestUsagePushVectorHMAC(t *testing.T) {
 	msg := `ts=1709690865879&nonce=6c63c221-1f6b-4141-8ff4-22f5dfe82b65&body={"usage_records":[{"begin_time":"20220809T080000Z","end_time":"20220809T090000Z","instance_id":"7f141bf1-aec8-4859-8323-fb3a8ad50721","metering_sn":"sn-0001","record_time":"20220809T091000Z","usage_value":99}]}`
 	if got := BodySign(vectorKey, []byte(msg)); got != "Hcox4Jt8xsvKsQ99Zfaqnqd+Lax9EKsfAi+7H+9j//4=" {
 		t.Fatalf("usage signature = %s", got)
+	}
+}
+
+// TestVerifyKitVector: the spec's Kit vector, sent in the documentation's unsorted order with the x-sign headers,
+// verifies; a changed body, a stale timestamp and a missing header are refused with their verdicts.
+func TestVerifyKitVector(t *testing.T) {
+	unsorted := `{"tenantId":"68cbc86abc2018ab880d92f36422fa0e","tenantCode":"huawei","name":"huaiweitest","domainName":"https://example.tenantaccount.com","flag":1,"testFlag":0,"timeStamp":"20220413093539534","instanceId":"huaiweitest123456","orderId":"CS1906666666ABCDE"}`
+	h := http.Header{}
+	h.Set(HeaderKitSign, "9192305A92849992F62925D4C37415B883D1E2DCA0F1AB153AB65BD58D021BBD")
+	h.Set(HeaderKitTimestamp, vectorTS)
+	h.Set(HeaderKitNonce, vectorNonce)
+	v := Verifier{AccessKey: vectorKey, Now: func() time.Time { return time.UnixMilli(1680508066618 + 5000) }}
+	body, err := ParseBody([]byte(unsorted))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cred, err := v.VerifyKit(h, body); err != nil || cred.Nonce != vectorNonce {
+		t.Fatalf("VerifyKit = %+v, %v", cred, err)
+	}
+	verdict := func(h http.Header, raw string, v Verifier) Verdict {
+		b, err := ParseBody([]byte(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = v.VerifyKit(h, b)
+		var ae *AuthError
+		if !errors.As(err, &ae) {
+			t.Fatalf("VerifyKit error %v is not an AuthError", err)
+		}
+		return ae.Verdict
+	}
+	if got := verdict(h, strings.Replace(unsorted, `"flag":1`, `"flag":0`, 1), v); got != VerdictBadSig {
+		t.Fatalf("changed body: %s", got)
+	}
+	late := v
+	late.Now = func() time.Time { return time.UnixMilli(1680508066618 + 61000) }
+	if got := verdict(h, unsorted, late); got != VerdictStale {
+		t.Fatalf("late: %s", got)
+	}
+	missing := h.Clone()
+	missing.Del(HeaderKitNonce)
+	if got := verdict(missing, unsorted, v); got != VerdictMissing {
+		t.Fatalf("missing nonce: %s", got)
+	}
+	// SignKit produces headers VerifyKit accepts.
+	now := time.Now()
+	signed, err := SignKit(vectorKey, []byte(unsorted), now, NewNonce())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (Verifier{AccessKey: vectorKey}).VerifyKit(signed, body); err != nil {
+		t.Fatalf("SignKit headers refused: %v", err)
 	}
 }
