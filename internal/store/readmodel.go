@@ -26,7 +26,8 @@ type Write struct {
 	// ResolveAlerts closes the instance's open alerts of these kinds.
 	ResolveAlerts []string     `json:"resolveAlerts,omitempty"`
 	Parkings      []ParkingRow `json:"parkings,omitempty"`
-	// ClearAppInfo drops the instance's access data (release: the credentials no longer work).
+	// ClearAppInfo drops the instance's access data (release: the credentials no longer work), and with it the
+	// instance's Kit rows (tenants, applications, users, org units).
 	ClearAppInfo bool `json:"clearAppInfo,omitempty"`
 }
 
@@ -240,6 +241,9 @@ func (s *Store) Apply(ctx context.Context, w Write) error {
 	if w.ClearAppInfo {
 		if _, err := tx.Exec(ctx, `UPDATE instances SET app_info = NULL WHERE instance_id = $1`, instanceID); err != nil {
 			return fmt.Errorf("clear appInfo: %w", err)
+		}
+		if err := releaseKit(ctx, tx, instanceID); err != nil {
+			return err
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {
