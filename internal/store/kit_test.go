@@ -78,7 +78,9 @@ func TestKitTenantIdempotency(t *testing.T) {
 	}
 	runKitSteps(t, s, "inst-1", []kitStep{
 		{"delete before any add", func(ctx context.Context, s *store.Store) (int64, error) { return s.DeleteKitTenant(ctx, key) }, 0, none},
-		{"add", func(ctx context.Context, s *store.Store) (int64, error) { return s.UpsertKitTenant(ctx, tenant("Acme", kitT0)) }, 1, name("Acme")},
+		{"add", func(ctx context.Context, s *store.Store) (int64, error) {
+			return s.UpsertKitTenant(ctx, tenant("Acme", kitT0))
+		}, 1, name("Acme")},
 		{"repeated add", func(ctx context.Context, s *store.Store) (int64, error) {
 			return s.UpsertKitTenant(ctx, tenant("Acme", kitT0.Add(time.Minute)))
 		}, 0, name("Acme")},
@@ -150,7 +152,9 @@ func TestKitApplicationIdempotency(t *testing.T) {
 		{"delete before any add", func(ctx context.Context, s *store.Store) (int64, error) {
 			return s.DeleteKitApplication(ctx, key, "app-1")
 		}, 0, nil},
-		{"add", func(ctx context.Context, s *store.Store) (int64, error) { return s.UpsertKitApplication(ctx, app("ct-1", kitT0)) }, 1, secret("ct-1")},
+		{"add", func(ctx context.Context, s *store.Store) (int64, error) {
+			return s.UpsertKitApplication(ctx, app("ct-1", kitT0))
+		}, 1, secret("ct-1")},
 		{"repeated add", func(ctx context.Context, s *store.Store) (int64, error) {
 			return s.UpsertKitApplication(ctx, app("ct-1", kitT0.Add(time.Minute)))
 		}, 0, secret("ct-1")},
