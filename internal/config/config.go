@@ -70,6 +70,8 @@ type Config struct {
 	SettlementHolidays   string          // KOOFLOW_SETTLEMENT_HOLIDAYS: holiday calendar file (empty: weekends only)
 	SettlementThreshold  decimal.Decimal // KOOFLOW_SETTLEMENT_THRESHOLD: cumulative yuan per product type (default 1000)
 	SettlementSchedule   bool            // KOOFLOW_SETTLEMENT_SCHEDULE: the worker keeps the Temporal Schedule (default true)
+
+	Kit KitConfig // the joint-operation Kit endpoints (internal/config/kit.go)
 }
 
 // Env names, in one place so docs, dev mode and tests agree.
@@ -191,6 +193,7 @@ func FromEnv(lookup func(string) (string, bool)) (Config, error) {
 	default:
 		errs = append(errs, fmt.Sprintf("%s=%q must be true or false", EnvSettlementSchedule, v))
 	}
+	c.Kit = kitFromEnv(get, c.ProductionPath, &errs)
 	if !strings.HasPrefix(c.ProductionPath, "/") {
 		errs = append(errs, fmt.Sprintf("%s=%q must start with /", EnvProductionPath, c.ProductionPath))
 	}
