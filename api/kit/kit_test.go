@@ -1,0 +1,318 @@
+package kit_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kooflow/kooflow/api/kit"
+	"github.com/kooflow/kooflow/internal/config"
+	kitcall "github.com/kooflow/kooflow/internal/kit"
+	"github.com/kooflow/kooflow/internal/koogallery"
+	"github.com/kooflow/kooflow/internal/store"
+	"github.com/kooflow/kooflow/internal/testenv"
+	"github.com/kooflow/kooflow/internal/teststack"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+const (
+	accessKey    = "kit-test-access-key-0123456789"
+	consoleToken = "kit-console-token"
+)
+
+type env struct {
+	t     *testing.T
+	url   string
+	store *store.Store
+	key   kitcall.KeyPair
+}
+
+// start runs the real router (no worker is needed: the Kit endpoints only touch PostgreSQL) with a Kit key.
+func start(t *testing.T) *env {
+	t.Helper()
+	kp, err := kitcall.GenerateKey(kitcall.MinKeyBits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := teststack.Config(t, map[string]string{
+		config.EnvAccessKey:     accessKey,
+		config.EnvConsoleTokens: "ops:" + consoleToken,
+		config.EnvKitPrivateKey: kp.PrivatePEM,
+	})
+	st := teststack.Start(t, cfg, teststack.Options{NoWorker: true})
+	return &env{t: t, url: st.URL, store: &store.Store{Pool: st.Pool}, key: kp}
+}
+
+type reply struct {
+	Code string `json:"resultCode"`
+	Msg  string `json:"resultMsg"`
+}
+
+// call signs body as the marketplace does and posts it to the Kit endpoint kind; it checks Body-Sign.
+func (e *env) call(kind string, body any) reply {
+	e.t.Helper()
+	raw, ok := body.([]byte)
+	if !ok {
+		var err error
+		if raw, err = json.Marshal(body); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	h, err := koogallery.SignKit(accessKey, raw, time.Now(), koogallery.NewNonce())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return e.post(kind, raw, h)
+}
+
+func (e *env) post(kind string, raw []byte, h http.Header) reply {
+	e.t.Helper()
+	req, err := http.NewRequest(http.MethodPost, e.url+config.DefaultKitPath+"/"+kind, bytes.NewReader(raw))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	req.Header = h.Clone()
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		e.t.Fatalf("%s: HTTP %d %s", kind, resp.StatusCode, out)
+	}
+	if got, want := resp.Header.Get(koogallery.BodySignHeaderName), koogallery.BodySignHeader(accessKey, out); got != want {
+		e.t.Fatalf("%s: Body-Sign %q, want %q", kind, got, want)
+	}
+	var r reply
+	if err := json.Unmarshal(out, &r); err != nil {
+		e.t.Fatalf("%s: answer %s: %v", kind, out, err)
+	}
+	return r
+}
+
+func (e *env) kit(instanceID string, test bool) store.KitView {
+	e.t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("%s/console/v1/instances/%s/kit?testFlag=%v", e.url, instanceID, test), nil)
+	req.Header.Set("Authorization", "Bearer "+consoleToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		e.t.Fatalf("console: HTTP %d %s", resp.StatusCode, raw)
+	}
+	if bytes.Contains(raw, []byte("clientSecret")) {
+		e.t.Fatalf("the console shows the client secret: %s", raw)
+	}
+	var out struct {
+		Kit store.KitView `json:"kit"`
+	}
+	if err := json.Unmarshal(raw, &out); err != nil {
+		e.t.Fatal(err)
+	}
+	return out.Kit
+}
+
+func must(t *testing.T, r reply, code string) {
+	t.Helper()
+	if r.Code != code {
+		t.Fatalf("answer %+v, want %s", r, code)
+	}
+}
+
+const ts = "20261129093539534" // UTC+8: 2026-11-29 01:35:39.534 UTC
+
+func tenantBody(instanceID string, flag int, name string) map[string]any {
+	return map[string]any{"instanceId": instanceID, "orderId": "CS-" + instanceID, "tenantId": "t-1", "tenantCode": "acme",
+		"name": name, "domainName": "https://acme.example", "flag": flag, "testFlag": 0, "timeStamp": ts}
+}
+
+func accept(t *testing.T, s *store.Store, id string) {
+	t.Helper()
+	if _, _, err := s.AcceptInbox(context.Background(), store.InboxRow{InstanceID: id, OrderID: "CS-" + id,
+		OrderLineID: "CS-" + id + "-000001", BusinessID: "b", ReceivedAt: time.Now()}, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestKitSyncThroughTheRouter(t *testing.T) {
+	e := start(t)
+	accept(t, e.store, "inst-1")
+
+	// tenantSync: add, repeated add, modify; the instance must exist for an add but not for a delete.
+	must(t, e.call(kitcall.KindTenant, tenantBody("inst-1", 1, "Acme")), koogallery.ResultSuccess)
+	must(t, e.call(kitcall.KindTenant, tenantBody("inst-1", 1, "Acme")), koogallery.ResultSuccess)
+	v := e.kit("inst-1", false)
+	if len(v.Tenants) != 1 || v.Tenants[0].Name != "Acme" || !v.Tenants[0].SyncedAt.Equal(time.Date(2026, 11, 29, 1, 35, 39, 534e6, time.UTC)) {
+		t.Fatalf("tenants %+v", v.Tenants)
+	}
+	must(t, e.call(kitcall.KindTenant, tenantBody("never-bought", 1, "Acme")), koogallery.ResultNotFound)
+	must(t, e.call(kitcall.KindTenant, tenantBody("never-bought", 0, "")), koogallery.ResultSuccess)
+
+	// applicationSync with a secret encrypted the Java way.
+	secret, err := kitcall.EncryptSecret(&e.key.Key.PublicKey, "client-secret-plain")
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := map[string]any{"instanceId": "inst-1", "tenantId": "t-1", "appId": "app-1", "clientId": "client-1",
+		"clientSecret": secret, "flag": 1, "testFlag": 0, "timeStamp": ts}
+	must(t, e.call(kitcall.KindApplication, app), koogallery.ResultSuccess)
+	bad := map[string]any{}
+	for k, val := range app {
+		bad[k] = val
+	}
+	bad["clientSecret"] = "bm90IGEgY2lwaGVydGV4dA=="
+	bad["appId"] = "app-2"
+	if r := e.call(kitcall.KindApplication, bad); r.Code != koogallery.ResultInvalidParams || !strings.Contains(r.Msg, "clientSecret") {
+		t.Fatalf("undecryptable secret: %+v", r)
+	}
+	v = e.kit("inst-1", false)
+	if len(v.Applications) != 1 || v.Applications[0].AppID != "app-1" {
+		t.Fatalf("applications %+v", v.Applications)
+	}
+	stored, err := e.store.KitOfInstance(context.Background(), "inst-1", false)
+	if err != nil || stored.Applications[0].ClientSecret != secret {
+		t.Fatalf("the ciphertext is not what is stored: %v", err)
+	}
+	msgs, _, err := e.store.ListMessages(context.Background(), store.MessageFilter{Activity: kitcall.KindApplication})
+	if err != nil || len(msgs) != 2 {
+		t.Fatalf("message log: %d messages, %v", len(msgs), err)
+	}
+	for _, m := range msgs {
+		full, err := e.store.GetMessage(context.Background(), m.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(full.RawBody, []byte(secret)) || bytes.Contains(full.RawBody, []byte("bm90IGEgY2lwaGVydGV4dA")) ||
+			!bytes.Contains(full.RawBody, []byte(`"clientSecret":"[redacted]"`)) {
+			t.Fatalf("message %d keeps the secret: %s", m.ID, full.RawBody)
+		}
+	}
+
+	// authSync: 500 users sent as a JSON string, then one user's authorisation cancelled, then 501 refused.
+	users := make([]map[string]string, 500)
+	for i := range users {
+		users[i] = map[string]string{"userName": fmt.Sprintf("user%03d", i), "name": fmt.Sprintf("User %d", i),
+			"orgCode": "o1", "role": "user", "enable": "true", "email": fmt.Sprintf("u%d@acme.example", i)}
+	}
+	list, _ := json.Marshal(users)
+	auth := map[string]any{"instanceId": "inst-1", "tenantId": "t-1", "appId": "app-1", "userList": string(list),
+		"currentSyncTime": ts, "flag": 1, "testFlag": 0, "timeStamp": ts}
+	must(t, e.call(kitcall.KindAuth, auth), koogallery.ResultSuccess)
+	cancel := map[string]any{"instanceId": "inst-1", "tenantId": "t-1", "appId": "app-1",
+		"userList": []map[string]string{{"userName": "user007"}}, "flag": 3, "testFlag": 0, "timeStamp": "20261129093540000"}
+	must(t, e.call(kitcall.KindAuth, cancel), koogallery.ResultSuccess)
+	must(t, e.call(kitcall.KindAuth, cancel), koogallery.ResultSuccess)
+	users = append(users, map[string]string{"userName": "one-too-many", "name": "x", "role": "user"})
+	auth["userList"] = users
+	if r := e.call(kitcall.KindAuth, auth); r.Code != koogallery.ResultInvalidParams || !strings.Contains(r.Msg, "500") {
+		t.Fatalf("501 users: %+v", r)
+	}
+	v = e.kit("inst-1", false)
+	authorised := 0
+	for _, u := range v.Users {
+		if u.Authorised {
+			authorised++
+		}
+	}
+	if len(v.Users) != 500 || authorised != 499 {
+		t.Fatalf("%d users, %d authorised", len(v.Users), authorised)
+	}
+
+	// allOrgSync then singleOrgSync delete, twice.
+	must(t, e.call(kitcall.KindAllOrg, map[string]any{"instanceId": "inst-1", "tenantId": "t-1", "testFlag": 0, "timeStamp": ts,
+		"orgList": []map[string]string{{"orgCode": "o1", "orgName": "HQ"}, {"orgCode": "o2", "orgName": "Sales", "parentCode": "o1"}}}),
+		koogallery.ResultSuccess)
+	del := map[string]any{"instanceId": "inst-1", "tenantId": "t-1", "orgCode": "o2", "flag": 0, "testFlag": 0, "timeStamp": "20261129093541000"}
+	must(t, e.call(kitcall.KindSingleOrg, del), koogallery.ResultSuccess)
+	must(t, e.call(kitcall.KindSingleOrg, del), koogallery.ResultSuccess)
+	if v = e.kit("inst-1", false); len(v.Orgs) != 1 || v.Orgs[0].OrgCode != "o1" {
+		t.Fatalf("org units %+v", v.Orgs)
+	}
+
+	// A test call (no instance) is answered and kept apart.
+	test := tenantBody("", 1, "Debug tool")
+	test["testFlag"] = 1
+	must(t, e.call(kitcall.KindTenant, test), koogallery.ResultSuccess)
+	if tv := e.kit("", true); len(tv.Tenants) != 1 || tv.Tenants[0].Name != "Debug tool" {
+		t.Fatalf("test tenants %+v", tv.Tenants)
+	}
+	if v2 := e.kit("inst-1", false); len(v2.Tenants) != 1 || v2.Tenants[0].Name != "Acme" {
+		t.Fatalf("production tenants %+v", v2.Tenants)
+	}
+
+	// Deleting the tenant takes the application, users and units along; a repeat succeeds.
+	must(t, e.call(kitcall.KindTenant, tenantBody("inst-1", 0, "")), koogallery.ResultSuccess)
+	must(t, e.call(kitcall.KindTenant, tenantBody("inst-1", 0, "")), koogallery.ResultSuccess)
+	if v = e.kit("inst-1", false); len(v.Tenants)+len(v.Applications)+len(v.Users)+len(v.Orgs) != 0 {
+		t.Fatalf("left after delete: %+v", v)
+	}
+}
+
+// TestKitRefusals: every refusal is answered with its code and changes nothing.
+func TestKitRefusals(t *testing.T) {
+	e := start(t)
+	accept(t, e.store, "inst-1")
+	raw, _ := json.Marshal(tenantBody("inst-1", 1, "Acme"))
+	now := time.Now()
+	h, err := koogallery.SignKit(accessKey, raw, now, koogallery.NewNonce())
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(name string, r reply, code, msgPart string) {
+		t.Helper()
+		if r.Code != code || !strings.Contains(r.Msg, msgPart) {
+			t.Fatalf("%s: %+v, want %s mentioning %q", name, r, code, msgPart)
+		}
+		if v := e.kit("inst-1", false); len(v.Tenants) != 0 {
+			t.Fatalf("%s changed the rows: %+v", name, v.Tenants)
+		}
+	}
+	changed := bytes.Replace(raw, []byte("Acme"), []byte("Evil"), 1)
+	check("changed body", e.post(kitcall.KindTenant, changed, h), koogallery.ResultAuthFailed, "x-sign")
+	noNonce := h.Clone()
+	noNonce.Del(koogallery.HeaderKitNonce)
+	check("no nonce", e.post(kitcall.KindTenant, raw, noNonce), koogallery.ResultAuthFailed, "x-nonce")
+	stale, _ := koogallery.SignKit(accessKey, raw, now.Add(-2*time.Minute), koogallery.NewNonce())
+	check("stale", e.post(kitcall.KindTenant, raw, stale), koogallery.ResultAuthFailed, "x-timestamp")
+	otherKey, _ := koogallery.SignKit("another-key", raw, now, koogallery.NewNonce())
+	check("other key", e.post(kitcall.KindTenant, raw, otherKey), koogallery.ResultAuthFailed, "x-sign")
+	check("not JSON", e.post(kitcall.KindTenant, []byte("flag=1"), h), koogallery.ResultInvalidParams, "JSON object")
+	noName := tenantBody("inst-1", 1, "")
+	check("no name", e.call(kitcall.KindTenant, noName), koogallery.ResultInvalidParams, "name")
+	flag9 := tenantBody("inst-1", 9, "Acme")
+	check("flag 9", e.call(kitcall.KindTenant, flag9), koogallery.ResultInvalidParams, "flag")
+	badTime := tenantBody("inst-1", 1, "Acme")
+	badTime["timeStamp"] = "2026-11-29"
+	check("timeStamp", e.call(kitcall.KindTenant, badTime), koogallery.ResultInvalidParams, "timeStamp")
+
+	// The signed call goes through once; its replay is refused.
+	must(t, e.post(kitcall.KindTenant, raw, h), koogallery.ResultSuccess)
+	if r := e.post(kitcall.KindTenant, raw, h); r.Code != koogallery.ResultAuthFailed || !strings.Contains(r.Msg, "already used") {
+		t.Fatalf("replay: %+v", r)
+	}
+}
+
+func TestRedact(t *testing.T) {
+	for name, c := range map[string]struct{ in, want string }{
+		"secret":          {`{"clientId":"c","clientSecret":"abc","flag":1}`, `{"clientId":"c","clientSecret":"[redacted]","flag":1}`},
+		"escaped key":     {`{"client\u0053ecret":"abc"}`, `{"clientSecret":"[redacted]"}`},
+		"no secret":       {`{"tenantId":"t","flag":1}`, `{"tenantId":"t","flag":1}`},
+		"broken w/secret": {`{"clientSecret":"abc"`, ``},
+	} {
+		if got := string(kit.Redact([]byte(c.in))); got != c.want {
+			t.Errorf("%s: %s, want %s", name, got, c.want)
+		}
+	}
+}
