@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/kooflow/kooflow/api/httpx"
+	"github.com/kooflow/kooflow/internal/config"
 	"github.com/kooflow/kooflow/internal/koogallery"
 	"github.com/kooflow/kooflow/internal/store"
 )
@@ -101,8 +102,9 @@ func listMessages(st *store.Store) gin.HandlerFunc {
 			problems = append(problems, httpx.FieldError{Field: field, Detail: detail})
 		}
 		f.Activity = c.Query("activity")
-		if f.Activity != "" && !slices.Contains(koogallery.Activities(), f.Activity) {
-			bad("activity", "not one of the production interface's activities")
+		// The Kit endpoints log into the same message log under their call names.
+		if f.Activity != "" && !slices.Contains(koogallery.Activities(), f.Activity) && !slices.Contains(config.KitCalls, f.Activity) {
+			bad("activity", "not one of the production interface's activities or Kit calls")
 		}
 		f.ResultCode = c.Query("resultCode")
 		if f.ResultCode != "" && (len(f.ResultCode) != 6 || !isDigits(f.ResultCode)) {

@@ -200,6 +200,19 @@ func TestKitSyncThroughTheRouter(t *testing.T) {
 		}
 	}
 
+	// The console's message log lists the Kit calls under their names, with the secret redacted.
+	req, _ := http.NewRequest(http.MethodGet, e.url+"/console/v1/koogallery/messages?activity=applicationSync", nil)
+	req.Header.Set("Authorization", "Bearer "+consoleToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !bytes.Contains(listed, []byte(`"activity":"applicationSync"`)) || bytes.Contains(listed, []byte(secret)) {
+		t.Fatalf("console message log: HTTP %d %s", resp.StatusCode, listed)
+	}
+
 	// authSync: 500 users sent as a JSON string, then one user's authorisation cancelled, then 501 refused.
 	users := make([]map[string]string, 500)
 	for i := range users {
