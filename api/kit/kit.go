@@ -399,20 +399,19 @@ func loggableHeaders(h http.Header) map[string][]string {
 const redacted = "[redacted]"
 
 // Redact returns the body as the message log keeps it: a body with a clientSecret member has its value replaced
-// (the body is then re-serialised); a body that mentions clientSecret but cannot be read as a JSON object is not
+// (the body is then re-serialised); a body that may hold clientSecret but cannot be read as a JSON object is not
 // kept at all.
 func Redact(body []byte) []byte {
-	if !bytes.Contains(body, []byte("clientSecret")) && !bytes.Contains(body, []byte(`\u`)) {
+	// A key may be spelt with escapes ("client\u0053ecret"), so any body with an escape is parsed too.
+	suspect := bytes.Contains(bytes.ToLower(body), []byte("clientsecret")) || bytes.Contains(body, []byte(`\u`))
+	if !suspect {
 		return body
 	}
 	var m map[string]json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	if err := dec.Decode(&m); err != nil || dec.More() {
-		if bytes.Contains(body, []byte("clientSecret")) || bytes.Contains(body, []byte(`\u`)) {
-			return []byte{}
-		}
-		return body
+		return []byte{}
 	}
 	found := false
 	for k := range m {

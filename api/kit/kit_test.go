@@ -322,6 +322,7 @@ func TestRedact(t *testing.T) {
 		"secret":          {`{"clientId":"c","clientSecret":"abc","flag":1}`, `{"clientId":"c","clientSecret":"[redacted]","flag":1}`},
 		"escaped key":     {`{"client\u0053ecret":"abc"}`, `{"clientSecret":"[redacted]"}`},
 		"no secret":       {`{"tenantId":"t","flag":1}`, `{"tenantId":"t","flag":1}`},
+		"other case":      {`{"ClientSecret":"abc"}`, `{"ClientSecret":"[redacted]"}`},
 		"broken w/secret": {`{"clientSecret":"abc"`, ``},
 	} {
 		if got := string(kit.Redact([]byte(c.in))); got != c.want {

@@ -1,7 +1,8 @@
 // Package store owns kooflow's PostgreSQL tables other than the ledger's, and every query on them: the instance
 // read model (instances, orders, instance_events, refunds, instance_alerts, instance_parkings), the production
 // interface's inbox (koogallery_inbox), message log (koogallery_messages) and replay cache (koogallery_nonces),
-// and the self-check rows (selfcheck_runs). Other packages call its typed methods; none writes SQL on these
+// the joint-operation Kit rows (kit_tenants, kit_applications, kit_users, kit_orgs; written by api/kit, see
+// kit.go), and the self-check rows (selfcheck_runs). Other packages call its typed methods; none writes SQL on these
 // tables. It also opens the pool and applies the migrations.
 //
 // # One writer per instance
