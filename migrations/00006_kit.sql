@@ -72,7 +72,26 @@ CREATE TABLE kit_orgs (
     PRIMARY KEY (test_flag, instance_id, tenant_id, org_code)
 );
 
+-- Kit changes to deliver to the seller's systems through the provisioning webhook (docs/koogallery.md, "Delivery
+-- to the seller"). A row is written before the change is applied and removed if the change turned out to change
+-- nothing; handed_at is set once the instance's workflow accepted it (Update kitChange), delivered_at once the
+-- webhook (or the built-in provisioner) took it. detail never holds the client secret.
+CREATE TABLE kit_deliveries (
+    delivery_id   bigserial PRIMARY KEY,
+    instance_id   text NOT NULL,
+    kind          text NOT NULL CHECK (kind IN ('tenant', 'application', 'users', 'org')),
+    call          text NOT NULL,
+    flag          text NOT NULL,
+    tenant_id     text NOT NULL,
+    detail        jsonb NOT NULL,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    handed_at     timestamptz,
+    delivered_at  timestamptz
+);
+CREATE INDEX kit_deliveries_unhanded_idx ON kit_deliveries (instance_id, delivery_id) WHERE handed_at IS NULL;
+
 -- +goose Down
+DROP TABLE kit_deliveries;
 DROP TABLE kit_orgs;
 DROP TABLE kit_users;
 DROP TABLE kit_applications;

@@ -120,6 +120,8 @@ func (r *run) runStep(ctx workflow.Context, st *instance.Step) {
 		r.upgradeStep(ctx, st)
 	case instance.StepRelease:
 		r.releaseStep(ctx, st)
+	case instance.StepKit:
+		r.kitStep(ctx, st)
 	default:
 		r.log.Error("unknown step kind; dropped", "step", st.ID, "kind", st.Kind)
 	}

@@ -35,6 +35,7 @@ func (r *run) register(ctx workflow.Context) error {
 		{instance.UpdateSupervision, r.supervision, r.validateSupervision},
 		{instance.UpdateRefund, r.refund, r.validateRefund},
 		{instance.UpdateOperator, r.operatorUpdate, r.validateOperator},
+		{instance.UpdateKitChange, r.kitChange, r.validateKitChange},
 	} {
 		if err := workflow.SetUpdateHandlerWithOptions(ctx, u.name, u.handler,
 			workflow.UpdateHandlerOptions{Validator: u.validator}); err != nil {
@@ -97,6 +98,18 @@ func (r *run) validateRelease(ctx workflow.Context, req instance.ReleaseRequest)
 
 func (r *run) release(ctx workflow.Context, req instance.ReleaseRequest) error {
 	lifecycle.ApplyRelease(&r.s, req, workflow.Now(ctx))
+	return nil
+}
+
+func (r *run) validateKitChange(ctx workflow.Context, c instance.KitChange) error {
+	return refused(lifecycle.CheckKitChange(&r.s))
+}
+
+func (r *run) kitChange(ctx workflow.Context, c instance.KitChange) error {
+	if err := refused(lifecycle.CheckKitChange(&r.s)); err != nil {
+		return err
+	}
+	lifecycle.ApplyKitChange(&r.s, c, workflow.Now(ctx))
 	return nil
 }
 

@@ -25,8 +25,10 @@ import (
 	"github.com/kooflow/kooflow/api/httpx"
 	"github.com/kooflow/kooflow/internal/app"
 	"github.com/kooflow/kooflow/internal/config"
+	"github.com/kooflow/kooflow/internal/instance"
 	kitcall "github.com/kooflow/kooflow/internal/kit"
 	"github.com/kooflow/kooflow/internal/koogallery"
+	"github.com/kooflow/kooflow/internal/refusal"
 	"github.com/kooflow/kooflow/internal/store"
 )
 
@@ -42,6 +44,15 @@ type Store interface {
 	CancelKitUsers(ctx context.Context, k store.KitKey, appID string, userNames []string, at time.Time) (int64, error)
 	UpsertKitOrgs(ctx context.Context, k store.KitKey, orgs []store.KitOrg, replace bool, at time.Time) (int64, error)
 	DeleteKitOrg(ctx context.Context, k store.KitKey, orgCode string) (int64, error)
+	AddKitDelivery(ctx context.Context, d store.KitDelivery) (int64, error)
+	DropKitDelivery(ctx context.Context, id int64) error
+	UnhandedKitDeliveries(ctx context.Context, instanceID string) ([]store.KitDelivery, error)
+	KitDeliveryHanded(ctx context.Context, id int64) error
+}
+
+// Instances hands Kit changes to instance workflows; instance.Client satisfies it.
+type Instances interface {
+	Update(ctx context.Context, instanceID, name, updateID string, arg, out any) error
 }
 
 // Handler serves the Kit endpoints.
@@ -54,7 +65,10 @@ type Handler struct {
 	Store     Store
 	// Key decrypts applicationSync's clientSecret; nil refuses applicationSync adds and modifies.
 	Key *rsa.PrivateKey
-	Now func() time.Time
+	// Instances receives each production change for delivery to the seller's systems (docs/koogallery.md,
+	// "Delivery to the seller"); nil stores changes without delivering them.
+	Instances Instances
+	Now       func() time.Time
 }
 
 // Mount adds the five Kit endpoints at their configured paths and GET /instances/:id/kit to the console group.
@@ -88,6 +102,7 @@ func Mount(r gin.IRoutes, console *gin.RouterGroup, d app.Deps) error {
 		Messages:  st,
 		Store:     st,
 		Key:       key,
+		Instances: instance.Client{Temporal: d.Temporal},
 	}
 	for _, kind := range kitcall.Kinds() {
 		r.POST(d.Config.Kit.Paths[kind], h.Serve(kind))
@@ -206,6 +221,8 @@ func (h *Handler) apply(ctx context.Context, kind string, raw []byte, out *outco
 	var (
 		common kitcall.Common
 		run    func() (int64, error)
+		kind2  string // the delivery's event kind
+		detail any    // what the delivery tells the seller (never the secret)
 	)
 	switch kind {
 	case kitcall.KindTenant:
@@ -215,6 +232,9 @@ func (h *Handler) apply(ctx context.Context, kind string, raw []byte, out *outco
 		}
 		common = t.Common
 		key := keyOf(common)
+		kind2 = "tenant"
+		detail = map[string]string{"tenantId": t.TenantID, "tenantCode": t.TenantCode, "name": t.Name,
+			"domainName": t.DomainName, "orderId": t.OrderID}
 		run = func() (int64, error) {
 			if t.Flag == kitcall.FlagDelete {
 				return h.Store.DeleteKitTenant(ctx, key)
@@ -240,6 +260,8 @@ func (h *Handler) apply(ctx context.Context, kind string, raw []byte, out *outco
 			}
 		}
 		key := keyOf(common)
+		kind2 = "application"
+		detail = map[string]string{"appId": a.AppID, "clientId": a.ClientID}
 		run = func() (int64, error) {
 			if a.Flag == kitcall.FlagDelete {
 				return h.Store.DeleteKitApplication(ctx, key, a.AppID)
@@ -257,6 +279,16 @@ func (h *Handler) apply(ctx context.Context, kind string, raw []byte, out *outco
 		names := make([]string, len(a.Users))
 		for i, u := range a.Users {
 			names[i] = u.UserName
+		}
+		kind2 = "users"
+		if a.Flag == kitcall.FlagDelete || a.Flag == kitcall.FlagCancel {
+			detail = map[string]any{"appId": a.AppID, "userNames": names}
+		} else {
+			us := make([]map[string]any, len(a.Users))
+			for i, u := range a.Users {
+				us[i] = map[string]any{"userName": u.UserName, "name": u.Name, "role": u.Role, "orgCode": u.OrgCode, "enabled": u.Enable}
+			}
+			detail = map[string]any{"appId": a.AppID, "users": us}
 		}
 		run = func() (int64, error) {
 			switch a.Flag {
@@ -279,6 +311,8 @@ func (h *Handler) apply(ctx context.Context, kind string, raw []byte, out *outco
 		}
 		common = o.Common
 		key := keyOf(common)
+		kind2 = "org"
+		detail = map[string]any{"full": o.Full, "orgs": o.Orgs}
 		run = func() (int64, error) {
 			if !o.Full && o.Flag == kitcall.FlagDelete {
 				return h.Store.DeleteKitOrg(ctx, key, o.Orgs[0].OrgCode)
@@ -298,22 +332,91 @@ func (h *Handler) apply(ctx context.Context, kind string, raw []byte, out *outco
 	// A delete or a cancellation never needs the instance (the marketplace's rule); an add or a modify needs a
 	// production instance that exists and was not released. Test calls are not checked: the marketplace's debug
 	// tool syncs for instances that only exist on its side.
-	if !common.TestFlag && common.Flag != kitcall.FlagDelete && common.Flag != kitcall.FlagCancel {
-		known, released, err := h.Store.KitInstanceState(ctx, common.InstanceID)
-		switch {
-		case err != nil:
+	known, released := false, false
+	if !common.TestFlag {
+		var err error
+		if known, released, err = h.Store.KitInstanceState(ctx, common.InstanceID); err != nil {
 			return failed(err)
-		case !known:
-			return answer(koogallery.ResultNotFound, "the instance "+common.InstanceID+" does not exist"), "unknown instance"
-		case released:
-			return answer(koogallery.ResultNotFound, "the instance "+common.InstanceID+" was released"), "released instance"
+		}
+		if common.Flag != kitcall.FlagDelete && common.Flag != kitcall.FlagCancel {
+			switch {
+			case !known:
+				return answer(koogallery.ResultNotFound, "the instance "+common.InstanceID+" does not exist"), "unknown instance"
+			case released:
+				return answer(koogallery.ResultNotFound, "the instance "+common.InstanceID+" was released"), "released instance"
+			}
+		}
+	}
+	// A production change of a live instance is delivered to the seller's systems. The delivery row is written
+	// before the change and dropped if the change changed nothing, so a change is never applied without one.
+	deliver := h.Instances != nil && known && !released
+	var deliveryID int64
+	if deliver {
+		d, err := json.Marshal(map[string]any{"call": kind, "flag": common.Flag.String(), "tenantId": common.TenantID,
+			"syncedAt": common.SyncedAt, kind2: detail})
+		if err != nil {
+			return failed(fmt.Errorf("encode the Kit delivery: %w", err))
+		}
+		deliveryID, err = h.Store.AddKitDelivery(ctx, store.KitDelivery{InstanceID: common.InstanceID, Kind: kind2, Call: kind,
+			Flag: common.Flag.String(), TenantID: common.TenantID, Detail: d})
+		if err != nil {
+			return failed(err)
 		}
 	}
 	n, err := run()
 	if err != nil {
+		if deliver {
+			_ = h.Store.DropKitDelivery(ctx, deliveryID) // best effort: delivering a change that failed is harmless
+		}
 		return failed(err)
 	}
-	return answer(koogallery.ResultSuccess, "success"), fmt.Sprintf("%s %s: %d rows changed", kind, common.Flag, n)
+	note := fmt.Sprintf("%s %s: %d rows changed", kind, common.Flag, n)
+	if deliver {
+		if n == 0 {
+			if err := h.Store.DropKitDelivery(ctx, deliveryID); err != nil {
+				note += "; the unneeded delivery could not be dropped and will be sent: " + err.Error()
+			}
+		}
+		if resp, why, ok := h.handOff(ctx, common); !ok {
+			return resp, note + "; " + why
+		}
+	}
+	return answer(koogallery.ResultSuccess, "success"), note
+}
+
+// handOff hands the instance's undelivered changes, oldest first, to its workflow. The marketplace is answered
+// success only once they are handed over: if Temporal cannot take them now, the answer is 000005 and the retry
+// (which changes no rows) hands them over.
+func (h *Handler) handOff(ctx context.Context, c kitcall.Common) (koogallery.Response, string, bool) {
+	pending, err := h.Store.UnhandedKitDeliveries(ctx, c.InstanceID)
+	if err != nil {
+		r, d := failed(err)
+		return r, d, false
+	}
+	for _, d := range pending {
+		err := h.Instances.Update(ctx, d.InstanceID, instance.UpdateKitChange, fmt.Sprintf("kit-%d", d.DeliveryID),
+			instance.KitChange{DeliveryID: d.DeliveryID, Kind: d.Kind, Call: d.Call, Flag: d.Flag, TenantID: d.TenantID}, nil)
+		if _, ok := refusal.As(err); ok {
+			// The release was accepted meanwhile: the Kit data goes with the instance, nothing is delivered.
+			if err := h.Store.DropKitDelivery(ctx, d.DeliveryID); err != nil {
+				r, det := failed(err)
+				return r, det, false
+			}
+			continue
+		}
+		if errors.Is(err, instance.ErrNoWorkflow) {
+			return answer(koogallery.ResultInternal, "the instance is still being set up; please retry"), err.Error(), false
+		}
+		if err != nil {
+			r, det := failed(err)
+			return r, det, false
+		}
+		if err := h.Store.KitDeliveryHanded(ctx, d.DeliveryID); err != nil {
+			r, det := failed(err)
+			return r, det, false
+		}
+	}
+	return koogallery.Response{}, "", true
 }
 
 func keyOf(c kitcall.Common) store.KitKey {

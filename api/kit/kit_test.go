@@ -7,14 +7,21 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/shopspring/decimal"
+
 	"github.com/kooflow/kooflow/api/kit"
+	"github.com/kooflow/kooflow/emulator/market"
 	"github.com/kooflow/kooflow/internal/config"
+	"github.com/kooflow/kooflow/internal/instance"
 	kitcall "github.com/kooflow/kooflow/internal/kit"
 	"github.com/kooflow/kooflow/internal/koogallery"
+	"github.com/kooflow/kooflow/internal/provisioning"
 	"github.com/kooflow/kooflow/internal/store"
 	"github.com/kooflow/kooflow/internal/testenv"
 	"github.com/kooflow/kooflow/internal/teststack"
@@ -28,26 +35,89 @@ const (
 )
 
 type env struct {
-	t     *testing.T
-	url   string
-	store *store.Store
-	key   kitcall.KeyPair
+	t      *testing.T
+	url    string
+	store  *store.Store
+	key    kitcall.KeyPair
+	market *market.Market
+	hook   *hook
 }
 
-// start runs the real router (no worker is needed: the Kit endpoints only touch PostgreSQL) with a Kit key.
+// hook is the seller's provisioning endpoint: it answers create with appInfo and records every event.
+type hook struct {
+	mu     sync.Mutex
+	events []provisioning.Event
+}
+
+func (h *hook) kitEvents() []provisioning.Event {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []provisioning.Event
+	for _, e := range h.events {
+		if e.Kit != nil {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// start runs kooflow on real parts (router, worker, PostgreSQL, Temporal), the emulator's order query and a
+// provisioning webhook, with a Kit key.
 func start(t *testing.T) *env {
 	t.Helper()
 	kp, err := kitcall.GenerateKey(kitcall.MinKeyBits)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := teststack.Config(t, map[string]string{
-		config.EnvAccessKey:     accessKey,
-		config.EnvConsoleTokens: "ops:" + consoleToken,
-		config.EnvKitPrivateKey: kp.PrivatePEM,
+	const secret = "kit-webhook-secret-0123456789"
+	h := &hook{}
+	recv := provisioning.NewReceiver(secret, time.Minute, func(ctx context.Context, e provisioning.Event) (provisioning.Result, error) {
+		h.mu.Lock()
+		h.events = append(h.events, e)
+		h.mu.Unlock()
+		if e.Type == provisioning.Create {
+			return provisioning.Result{AppInfo: &provisioning.AppInfo{FrontEndURL: "https://seller.example/" + e.InstanceID}}, nil
+		}
+		return provisioning.Result{}, nil
 	})
-	st := teststack.Start(t, cfg, teststack.Options{NoWorker: true})
-	return &env{t: t, url: st.URL, store: &store.Store{Pool: st.Pool}, key: kp}
+	srv := httptest.NewServer(recv)
+	t.Cleanup(srv.Close)
+	cfg, m, _ := teststack.WithMarket(t, teststack.Keys{AccessKey: accessKey, MarketAK: "KITTESTAK0000000000", MarketSK: "kit-test-market-sk-0123456789",
+		ConsoleToken: consoleToken}, market.Options{}, map[string]string{
+		config.EnvKitPrivateKey:     kp.PrivatePEM,
+		config.EnvProvisionerURL:    srv.URL,
+		config.EnvProvisionerSecret: secret,
+	})
+	st := teststack.Start(t, cfg, teststack.Options{})
+	return &env{t: t, url: st.URL, store: &store.Store{Pool: st.Pool}, key: kp, market: m, hook: h}
+}
+
+// buy places a one-time order in the emulated marketplace and sends its signed newInstance; it returns the
+// instance id.
+func (e *env) buy(orderID string) string {
+	e.t.Helper()
+	line := orderID + "-000001"
+	if err := e.market.PutOrder(market.Order{OrderID: orderID, OrderType: "NEW", CreateTime: time.Now().UTC(),
+		Lines: []market.Line{{OrderLineID: line, ChargingMode: market.ChargingOneTime, ProductID: "KIT-PRODUCT", SKUCode: "kit-1",
+			LinearValue: 1, ProductName: "joint-operation test product", ListAmount: decimal.RequireFromString("10"),
+			PaidAmount: decimal.RequireFromString("10")}}}); err != nil {
+		e.t.Fatal(err)
+	}
+	raw, _ := json.Marshal(map[string]string{"activity": "newInstance", "orderId": orderID, "orderLineId": line, "businessId": "b-" + orderID})
+	q, err := koogallery.SignQuery(accessKey, raw, time.Now(), koogallery.NewNonce())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	resp, err := http.Post(e.url+config.DefaultProductionPath+"?"+q.Encode(), "application/json", bytes.NewReader(raw))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var r koogallery.Response
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil || r.InstanceID != instance.ID(orderID, line) {
+		e.t.Fatalf("newInstance answered %+v, %v", r, err)
+	}
+	return r.InstanceID
 }
 
 type reply struct {
@@ -55,7 +125,9 @@ type reply struct {
 	Msg  string `json:"resultMsg"`
 }
 
-// call signs body as the marketplace does and posts it to the Kit endpoint kind; it checks Body-Sign.
+// call signs body as the marketplace does and posts it to the Kit endpoint kind; it checks Body-Sign. Like the
+// marketplace it sends the call again, freshly signed, while the answer is 000005 (the instance's workflow may
+// not have started yet).
 func (e *env) call(kind string, body any) reply {
 	e.t.Helper()
 	raw, ok := body.([]byte)
@@ -65,11 +137,18 @@ func (e *env) call(kind string, body any) reply {
 			e.t.Fatal(err)
 		}
 	}
-	h, err := koogallery.SignKit(accessKey, raw, time.Now(), koogallery.NewNonce())
-	if err != nil {
-		e.t.Fatal(err)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		h, err := koogallery.SignKit(accessKey, raw, time.Now(), koogallery.NewNonce())
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		r := e.post(kind, raw, h)
+		if r.Code != koogallery.ResultInternal || time.Now().After(deadline) {
+			return r
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
-	return e.post(kind, raw, h)
 }
 
 func (e *env) post(kind string, raw []byte, h http.Header) reply {
@@ -148,12 +227,12 @@ func accept(t *testing.T, s *store.Store, id string) {
 
 func TestKitSyncThroughTheRouter(t *testing.T) {
 	e := start(t)
-	accept(t, e.store, "inst-1")
+	inst := e.buy(testenv.Unique("CSKIT"))
 
 	// tenantSync: add, repeated add, modify; the instance must exist for an add but not for a delete.
-	must(t, e.call(kitcall.KindTenant, tenantBody("inst-1", 1, "Acme")), koogallery.ResultSuccess)
-	must(t, e.call(kitcall.KindTenant, tenantBody("inst-1", 1, "Acme")), koogallery.ResultSuccess)
-	v := e.kit("inst-1", false)
+	must(t, e.call(kitcall.KindTenant, tenantBody(inst, 1, "Acme")), koogallery.ResultSuccess)
+	must(t, e.call(kitcall.KindTenant, tenantBody(inst, 1, "Acme")), koogallery.ResultSuccess)
+	v := e.kit(inst, false)
 	if len(v.Tenants) != 1 || v.Tenants[0].Name != "Acme" || !v.Tenants[0].SyncedAt.Equal(time.Date(2026, 11, 29, 1, 35, 39, 534e6, time.UTC)) {
 		t.Fatalf("tenants %+v", v.Tenants)
 	}
@@ -165,7 +244,7 @@ func TestKitSyncThroughTheRouter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	app := map[string]any{"instanceId": "inst-1", "tenantId": "t-1", "appId": "app-1", "clientId": "client-1",
+	app := map[string]any{"instanceId": inst, "tenantId": "t-1", "appId": "app-1", "clientId": "client-1",
 		"clientSecret": secret, "flag": 1, "testFlag": 0, "timeStamp": ts}
 	must(t, e.call(kitcall.KindApplication, app), koogallery.ResultSuccess)
 	bad := map[string]any{}
@@ -177,11 +256,11 @@ func TestKitSyncThroughTheRouter(t *testing.T) {
 	if r := e.call(kitcall.KindApplication, bad); r.Code != koogallery.ResultInvalidParams || !strings.Contains(r.Msg, "clientSecret") {
 		t.Fatalf("undecryptable secret: %+v", r)
 	}
-	v = e.kit("inst-1", false)
+	v = e.kit(inst, false)
 	if len(v.Applications) != 1 || v.Applications[0].AppID != "app-1" {
 		t.Fatalf("applications %+v", v.Applications)
 	}
-	stored, err := e.store.KitOfInstance(context.Background(), "inst-1", false)
+	stored, err := e.store.KitOfInstance(context.Background(), inst, false)
 	if err != nil || stored.Applications[0].ClientSecret != secret {
 		t.Fatalf("the ciphertext is not what is stored: %v", err)
 	}
@@ -220,10 +299,10 @@ func TestKitSyncThroughTheRouter(t *testing.T) {
 			"orgCode": "o1", "role": "user", "enable": "true", "email": fmt.Sprintf("u%d@acme.example", i)}
 	}
 	list, _ := json.Marshal(users)
-	auth := map[string]any{"instanceId": "inst-1", "tenantId": "t-1", "appId": "app-1", "userList": string(list),
+	auth := map[string]any{"instanceId": inst, "tenantId": "t-1", "appId": "app-1", "userList": string(list),
 		"currentSyncTime": ts, "flag": 1, "testFlag": 0, "timeStamp": ts}
 	must(t, e.call(kitcall.KindAuth, auth), koogallery.ResultSuccess)
-	cancel := map[string]any{"instanceId": "inst-1", "tenantId": "t-1", "appId": "app-1",
+	cancel := map[string]any{"instanceId": inst, "tenantId": "t-1", "appId": "app-1",
 		"userList": []map[string]string{{"userName": "user007"}}, "flag": 3, "testFlag": 0, "timeStamp": "20261129093540000"}
 	must(t, e.call(kitcall.KindAuth, cancel), koogallery.ResultSuccess)
 	must(t, e.call(kitcall.KindAuth, cancel), koogallery.ResultSuccess)
@@ -232,7 +311,7 @@ func TestKitSyncThroughTheRouter(t *testing.T) {
 	if r := e.call(kitcall.KindAuth, auth); r.Code != koogallery.ResultInvalidParams || !strings.Contains(r.Msg, "500") {
 		t.Fatalf("501 users: %+v", r)
 	}
-	v = e.kit("inst-1", false)
+	v = e.kit(inst, false)
 	authorised := 0
 	for _, u := range v.Users {
 		if u.Authorised {
@@ -244,13 +323,13 @@ func TestKitSyncThroughTheRouter(t *testing.T) {
 	}
 
 	// allOrgSync then singleOrgSync delete, twice.
-	must(t, e.call(kitcall.KindAllOrg, map[string]any{"instanceId": "inst-1", "tenantId": "t-1", "testFlag": 0, "timeStamp": ts,
+	must(t, e.call(kitcall.KindAllOrg, map[string]any{"instanceId": inst, "tenantId": "t-1", "testFlag": 0, "timeStamp": ts,
 		"orgList": []map[string]string{{"orgCode": "o1", "orgName": "HQ"}, {"orgCode": "o2", "orgName": "Sales", "parentCode": "o1"}}}),
 		koogallery.ResultSuccess)
-	del := map[string]any{"instanceId": "inst-1", "tenantId": "t-1", "orgCode": "o2", "flag": 0, "testFlag": 0, "timeStamp": "20261129093541000"}
+	del := map[string]any{"instanceId": inst, "tenantId": "t-1", "orgCode": "o2", "flag": 0, "testFlag": 0, "timeStamp": "20261129093541000"}
 	must(t, e.call(kitcall.KindSingleOrg, del), koogallery.ResultSuccess)
 	must(t, e.call(kitcall.KindSingleOrg, del), koogallery.ResultSuccess)
-	if v = e.kit("inst-1", false); len(v.Orgs) != 1 || v.Orgs[0].OrgCode != "o1" {
+	if v = e.kit(inst, false); len(v.Orgs) != 1 || v.Orgs[0].OrgCode != "o1" {
 		t.Fatalf("org units %+v", v.Orgs)
 	}
 
@@ -261,23 +340,60 @@ func TestKitSyncThroughTheRouter(t *testing.T) {
 	if tv := e.kit("", true); len(tv.Tenants) != 1 || tv.Tenants[0].Name != "Debug tool" {
 		t.Fatalf("test tenants %+v", tv.Tenants)
 	}
-	if v2 := e.kit("inst-1", false); len(v2.Tenants) != 1 || v2.Tenants[0].Name != "Acme" {
+	if v2 := e.kit(inst, false); len(v2.Tenants) != 1 || v2.Tenants[0].Name != "Acme" {
 		t.Fatalf("production tenants %+v", v2.Tenants)
 	}
 
 	// Deleting the tenant takes the application, users and units along; a repeat succeeds.
-	must(t, e.call(kitcall.KindTenant, tenantBody("inst-1", 0, "")), koogallery.ResultSuccess)
-	must(t, e.call(kitcall.KindTenant, tenantBody("inst-1", 0, "")), koogallery.ResultSuccess)
-	if v = e.kit("inst-1", false); len(v.Tenants)+len(v.Applications)+len(v.Users)+len(v.Orgs) != 0 {
+	must(t, e.call(kitcall.KindTenant, tenantBody(inst, 0, "")), koogallery.ResultSuccess)
+	must(t, e.call(kitcall.KindTenant, tenantBody(inst, 0, "")), koogallery.ResultSuccess)
+	if v = e.kit(inst, false); len(v.Tenants)+len(v.Applications)+len(v.Users)+len(v.Orgs) != 0 {
 		t.Fatalf("left after delete: %+v", v)
+	}
+
+	// Every change that changed something, and only those, reached the seller's webhook in order, without the
+	// secret; test calls and calls for unknown instances were not delivered.
+	want := []string{"tenant:add", "application:add", "users:add", "users:cancel", "org:add", "org:delete", "tenant:delete"}
+	var got []string
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got = got[:0]
+		for _, ev := range e.hook.kitEvents() {
+			var k struct {
+				Flag string `json:"flag"`
+			}
+			if err := json.Unmarshal(ev.Kit, &k); err != nil {
+				t.Fatal(err)
+			}
+			if ev.InstanceID != inst || bytes.Contains(ev.Kit, []byte(secret)) || bytes.Contains(ev.Kit, []byte("client-secret-plain")) {
+				t.Fatalf("event %s: %s", ev.EventID, ev.Kit)
+			}
+			got = append(got, string(ev.Type)+":"+k.Flag)
+		}
+		if len(got) >= len(want) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("delivered %v, want %v", got, want)
+	}
+	usersEvent := e.hook.kitEvents()[2]
+	var detail struct {
+		Users struct {
+			Users []map[string]any `json:"users"`
+		} `json:"users"`
+	}
+	if err := json.Unmarshal(usersEvent.Kit, &detail); err != nil || len(detail.Users.Users) != 500 {
+		t.Fatalf("users event: %d users, %v", len(detail.Users.Users), err)
 	}
 }
 
 // TestKitRefusals: every refusal is answered with its code and changes nothing.
 func TestKitRefusals(t *testing.T) {
 	e := start(t)
-	accept(t, e.store, "inst-1")
-	raw, _ := json.Marshal(tenantBody("inst-1", 1, "Acme"))
+	inst := e.buy(testenv.Unique("CSKIT"))
+	raw, _ := json.Marshal(tenantBody(inst, 1, "Acme"))
 	now := time.Now()
 	h, err := koogallery.SignKit(accessKey, raw, now, koogallery.NewNonce())
 	if err != nil {
@@ -288,7 +404,7 @@ func TestKitRefusals(t *testing.T) {
 		if r.Code != code || !strings.Contains(r.Msg, msgPart) {
 			t.Fatalf("%s: %+v, want %s mentioning %q", name, r, code, msgPart)
 		}
-		if v := e.kit("inst-1", false); len(v.Tenants) != 0 {
+		if v := e.kit(inst, false); len(v.Tenants) != 0 {
 			t.Fatalf("%s changed the rows: %+v", name, v.Tenants)
 		}
 	}
@@ -302,11 +418,11 @@ func TestKitRefusals(t *testing.T) {
 	otherKey, _ := koogallery.SignKit("another-key", raw, now, koogallery.NewNonce())
 	check("other key", e.post(kitcall.KindTenant, raw, otherKey), koogallery.ResultAuthFailed, "x-sign")
 	check("not JSON", e.post(kitcall.KindTenant, []byte("flag=1"), h), koogallery.ResultInvalidParams, "JSON object")
-	noName := tenantBody("inst-1", 1, "")
+	noName := tenantBody(inst, 1, "")
 	check("no name", e.call(kitcall.KindTenant, noName), koogallery.ResultInvalidParams, "name")
-	flag9 := tenantBody("inst-1", 9, "Acme")
+	flag9 := tenantBody(inst, 9, "Acme")
 	check("flag 9", e.call(kitcall.KindTenant, flag9), koogallery.ResultInvalidParams, "flag")
-	badTime := tenantBody("inst-1", 1, "Acme")
+	badTime := tenantBody(inst, 1, "Acme")
 	badTime["timeStamp"] = "2026-11-29"
 	check("timeStamp", e.call(kitcall.KindTenant, badTime), koogallery.ResultInvalidParams, "timeStamp")
 

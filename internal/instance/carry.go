@@ -114,7 +114,7 @@ func (o LedgerOrder) Refundable() decimal.Decimal {
 // writes and sends the same thing.
 type Step struct {
 	ID         string    `json:"id"`
-	Kind       string    `json:"kind"` // StepPurchase, StepRefresh, StepStatus, StepUpgrade, StepRelease
+	Kind       string    `json:"kind"` // StepPurchase, StepRefresh, StepStatus, StepUpgrade, StepRelease, StepKit
 	AcceptedAt time.Time `json:"acceptedAt"`
 	Actor      Actor     `json:"actor"`
 
@@ -122,6 +122,7 @@ type Step struct {
 	Status  *StatusRequest  `json:"status,omitempty"`
 	Upgrade *UpgradeRequest `json:"upgrade,omitempty"`
 	Release *ReleaseRequest `json:"release,omitempty"`
+	Kit     *KitChange      `json:"kit,omitempty"`
 
 	// Unfreeze asks a refresh step to restore access (the instance was frozen when the renewal arrived).
 	Unfreeze bool `json:"unfreeze,omitempty"`

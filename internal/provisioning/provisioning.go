@@ -9,6 +9,7 @@ package provisioning
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -25,12 +26,18 @@ const (
 	Unfreeze Kind = "unfreeze" // restore access (renewal during the freeze period)
 	Upgrade  Kind = "upgrade"  // apply a new SKU or quantity
 	Release  Kind = "release"  // end the service; the customer's data may now be deleted
+
+	// Joint-operation Kit changes (docs/koogallery.md, "Kit interfaces"): Event.Kit says what changed.
+	KitTenant      Kind = "tenant"      // the buyer's tenant was added, modified or deleted
+	KitApplication Kind = "application" // the application credential (client id; never the secret)
+	KitUsers       Kind = "users"       // users added, modified, deleted or their authorisation cancelled
+	KitOrg         Kind = "org"         // organisation units
 )
 
 // Valid reports whether k is a known kind.
 func (k Kind) Valid() bool {
 	switch k {
-	case Create, Freeze, Unfreeze, Upgrade, Release:
+	case Create, Freeze, Unfreeze, Upgrade, Release, KitTenant, KitApplication, KitUsers, KitOrg:
 		return true
 	}
 	return false
@@ -53,6 +60,9 @@ type Event struct {
 	// TestFlag marks the marketplace's dial tests; they never reach the webhook (the built-in path answers).
 	TestFlag   bool      `json:"testFlag,omitempty"`
 	OccurredAt time.Time `json:"occurredAt"`
+	// Kit is what a Kit event (tenant, application, users, org) changed: the call, its flag and the rows as
+	// synced. It is filled by the activity from PostgreSQL, so it never passes through workflow history.
+	Kit json.RawMessage `json:"kit,omitempty"`
 }
 
 // AppInfo is what the customer needs to use the service: the marketplace's appInfo, which kooflow stores and

@@ -23,7 +23,8 @@ import (
 //
 //	Content-Type:        application/json
 //	Kooflow-Event-Id:    the event's EventID (the same on every retry)
-//	Kooflow-Event-Type:  create | freeze | unfreeze | upgrade | release
+//	Kooflow-Event-Type:  create | freeze | unfreeze | upgrade | release, or a Kit change: tenant | application |
+//	                     users | org (the body's "kit" member says what changed)
 //	Kooflow-Timestamp:   Unix time in milliseconds when this delivery was signed
 //	Kooflow-Signature:   v1=<hex HMAC-SHA256(secret, timestamp + "." + body)>
 //

@@ -287,7 +287,7 @@ func (s *Store) DeleteKitOrg(ctx context.Context, k KitKey, orgCode string) (int
 // releaseKit deletes an instance's Kit rows when the instance is released (docs/koogallery.md, "Kit
 // interfaces": the Kit data goes with the instance).
 func releaseKit(ctx context.Context, tx pgx.Tx, instanceID string) error {
-	for _, table := range []string{"kit_users", "kit_applications", "kit_orgs", "kit_tenants"} {
+	for _, table := range []string{"kit_users", "kit_applications", "kit_orgs", "kit_tenants", "kit_deliveries"} {
 		if _, err := tx.Exec(ctx, `DELETE FROM `+table+` WHERE instance_id = $1`, instanceID); err != nil {
 			return fmt.Errorf("release Kit rows in %s: %w", table, err)
 		}
@@ -361,4 +361,95 @@ func (s *Store) KitOfInstance(ctx context.Context, instanceID string, test bool)
 		return v, fmt.Errorf("read org units of %s: %w", instanceID, err)
 	}
 	return v, nil
+}
+
+// KitDelivery is one Kit change to deliver to the seller's systems.
+type KitDelivery struct {
+	DeliveryID  int64           `json:"deliveryId"`
+	InstanceID  string          `json:"instanceId"`
+	Kind        string          `json:"kind"` // tenant, application, users, org
+	Call        string          `json:"call"`
+	Flag        string          `json:"flag"`
+	TenantID    string          `json:"tenantId"`
+	Detail      json.RawMessage `json:"detail"`
+	CreatedAt   time.Time       `json:"createdAt"`
+	HandedAt    *time.Time      `json:"handedAt,omitempty"`
+	DeliveredAt *time.Time      `json:"deliveredAt,omitempty"`
+}
+
+// AddKitDelivery records a change to deliver and returns its id.
+func (s *Store) AddKitDelivery(ctx context.Context, d KitDelivery) (int64, error) {
+	var id int64
+	err := s.Pool.QueryRow(ctx, `INSERT INTO kit_deliveries (instance_id, kind, call, flag, tenant_id, detail)
+		VALUES ($1, $2, $3, $4, $5, $6) RETURNING delivery_id`,
+		d.InstanceID, d.Kind, d.Call, d.Flag, d.TenantID, []byte(d.Detail)).Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("record Kit delivery for instance %s: %w", d.InstanceID, err)
+	}
+	return id, nil
+}
+
+// DropKitDelivery removes a delivery that is not to be sent (its change changed nothing, or the instance is gone).
+func (s *Store) DropKitDelivery(ctx context.Context, id int64) error {
+	if _, err := s.Pool.Exec(ctx, `DELETE FROM kit_deliveries WHERE delivery_id = $1 AND handed_at IS NULL`, id); err != nil {
+		return fmt.Errorf("drop Kit delivery %d: %w", id, err)
+	}
+	return nil
+}
+
+// UnhandedKitDeliveries lists the instance's deliveries its workflow has not accepted yet, oldest first.
+func (s *Store) UnhandedKitDeliveries(ctx context.Context, instanceID string) ([]KitDelivery, error) {
+	rows, err := s.Pool.Query(ctx, `SELECT delivery_id, instance_id, kind, call, flag, tenant_id, detail, created_at,
+			handed_at, delivered_at
+		FROM kit_deliveries WHERE instance_id = $1 AND handed_at IS NULL ORDER BY delivery_id`, instanceID)
+	if err != nil {
+		return nil, fmt.Errorf("list Kit deliveries of %s: %w", instanceID, err)
+	}
+	out, err := pgx.CollectRows(rows, scanKitDelivery)
+	if err != nil {
+		return nil, fmt.Errorf("list Kit deliveries of %s: %w", instanceID, err)
+	}
+	return out, nil
+}
+
+func scanKitDelivery(r pgx.CollectableRow) (KitDelivery, error) {
+	var d KitDelivery
+	err := r.Scan(&d.DeliveryID, &d.InstanceID, &d.Kind, &d.Call, &d.Flag, &d.TenantID, &d.Detail, &d.CreatedAt,
+		&d.HandedAt, &d.DeliveredAt)
+	return d, err
+}
+
+// KitDeliveryHanded notes that the instance's workflow accepted the delivery.
+func (s *Store) KitDeliveryHanded(ctx context.Context, id int64) error {
+	if _, err := s.Pool.Exec(ctx, `UPDATE kit_deliveries SET handed_at = now() WHERE delivery_id = $1 AND handed_at IS NULL`, id); err != nil {
+		return fmt.Errorf("mark Kit delivery %d handed: %w", id, err)
+	}
+	return nil
+}
+
+// KitDeliveryByID reads one delivery; found is false when it does not exist (dropped, or released with its
+// instance).
+func (s *Store) KitDeliveryByID(ctx context.Context, id int64) (d KitDelivery, found bool, err error) {
+	rows, err := s.Pool.Query(ctx, `SELECT delivery_id, instance_id, kind, call, flag, tenant_id, detail, created_at,
+			handed_at, delivered_at
+		FROM kit_deliveries WHERE delivery_id = $1`, id)
+	if err != nil {
+		return d, false, fmt.Errorf("read Kit delivery %d: %w", id, err)
+	}
+	d, err = pgx.CollectOneRow(rows, scanKitDelivery)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return d, false, nil
+	}
+	if err != nil {
+		return d, false, fmt.Errorf("read Kit delivery %d: %w", id, err)
+	}
+	return d, true, nil
+}
+
+// KitDelivered notes that the seller's systems took the delivery.
+func (s *Store) KitDelivered(ctx context.Context, id int64) error {
+	if _, err := s.Pool.Exec(ctx, `UPDATE kit_deliveries SET delivered_at = now() WHERE delivery_id = $1 AND delivered_at IS NULL`, id); err != nil {
+		return fmt.Errorf("mark Kit delivery %d delivered: %w", id, err)
+	}
+	return nil
 }
