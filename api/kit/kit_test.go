@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -47,6 +48,8 @@ type env struct {
 type hook struct {
 	mu     sync.Mutex
 	events []provisioning.Event
+	// refuseKit makes the endpoint refuse Kit events as a person must fix (a 4xx): the step parks.
+	refuseKit atomic.Bool
 }
 
 func (h *hook) kitEvents() []provisioning.Event {
@@ -72,6 +75,9 @@ func start(t *testing.T) *env {
 	const secret = "kit-webhook-secret-0123456789"
 	h := &hook{}
 	recv := provisioning.NewReceiver(secret, time.Minute, func(ctx context.Context, e provisioning.Event) (provisioning.Result, error) {
+		if e.Kit != nil && h.refuseKit.Load() {
+			return provisioning.Result{}, &provisioning.Error{Retryable: false, Reason: "unknown tenant domain"}
+		}
 		h.mu.Lock()
 		h.events = append(h.events, e)
 		h.mu.Unlock()
@@ -444,5 +450,64 @@ func TestRedact(t *testing.T) {
 		if got := string(kit.Redact([]byte(c.in))); got != c.want {
 			t.Errorf("%s: %s, want %s", name, got, c.want)
 		}
+	}
+}
+
+// TestKitDeliveryParksAndResumes: a Kit change the seller's endpoint refuses for good parks the instance at its
+// delivery stage, like a provisioning stage; the marketplace's call was answered success (the change is held
+// by the workflow); an operator's resume after the fix delivers it, and the timeline shows it.
+func TestKitDeliveryParksAndResumes(t *testing.T) {
+	e := start(t)
+	e.hook.refuseKit.Store(true)
+	inst := e.buy(testenv.Unique("CSKIT"))
+	must(t, e.call(kitcall.KindTenant, tenantBody(inst, 1, "Acme")), koogallery.ResultSuccess)
+
+	ctx := context.Background()
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	waitFor("the parking", func() bool {
+		row, err := e.store.Instance(ctx, inst)
+		return err == nil && row.Parked && strings.HasPrefix(row.ParkedStep, "deliver tenant change") &&
+			strings.Contains(row.ParkedReason, "unknown tenant domain")
+	})
+	if n := len(e.hook.kitEvents()); n != 0 {
+		t.Fatalf("%d Kit events delivered while refused", n)
+	}
+	e.hook.refuseKit.Store(false)
+	body, _ := json.Marshal(map[string]string{"action": "resume", "note": "domain registered"})
+	req, _ := http.NewRequest(http.MethodPost, e.url+"/console/v1/instances/"+inst+"/operator", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+consoleToken)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("resume: HTTP %d", resp.StatusCode)
+	}
+	waitFor("the delivery", func() bool { return len(e.hook.kitEvents()) == 1 })
+	waitFor("the timeline event", func() bool {
+		events, err := e.store.Timeline(ctx, inst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range events {
+			if ev.Kind == "kit-tenant" && strings.Contains(ev.Summary, "delivered to the seller") {
+				return true
+			}
+		}
+		return false
+	})
+	if row, err := e.store.Instance(ctx, inst); err != nil || row.Parked {
+		t.Fatalf("still parked: %+v, %v", row, err)
 	}
 }
