@@ -331,3 +331,81 @@ func TestKitReleasedWithInstance(t *testing.T) {
 		t.Fatalf("released instance: known %v released %v, %v", known, released, err)
 	}
 }
+
+// TestKitDeliveries: a delivery is listed until handed, read back by id, marked delivered once, dropped only
+// while unhanded, and released with its instance.
+func TestKitDeliveries(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	add := func(instanceID, kind string) int64 {
+		t.Helper()
+		id, err := s.AddKitDelivery(ctx, store.KitDelivery{InstanceID: instanceID, Kind: kind, Call: "tenantSync", Flag: "add",
+			TenantID: "t-1", Detail: json.RawMessage(`{"call":"tenantSync"}`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	unhanded := func(instanceID string) []int64 {
+		t.Helper()
+		ds, err := s.UnhandedKitDeliveries(ctx, instanceID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []int64
+		for _, d := range ds {
+			ids = append(ids, d.DeliveryID)
+		}
+		return ids
+	}
+	a, b, c := add("inst-1", "tenant"), add("inst-1", "users"), add("inst-2", "org")
+	if got := unhanded("inst-1"); fmt.Sprint(got) != fmt.Sprint([]int64{a, b}) {
+		t.Fatalf("unhanded %v, want [%d %d]", got, a, b)
+	}
+	if _, err := s.AddKitDelivery(ctx, store.KitDelivery{InstanceID: "inst-1", Kind: "password", Call: "x", Flag: "add",
+		Detail: json.RawMessage(`{}`)}); err == nil {
+		t.Fatal("a delivery of an unknown kind was accepted")
+	}
+	if err := s.KitDeliveryHanded(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	// A handed delivery is no longer listed and can no longer be dropped.
+	if err := s.DropKitDelivery(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if d, found, err := s.KitDeliveryByID(ctx, a); err != nil || !found || d.HandedAt == nil || d.DeliveredAt != nil || d.Kind != "tenant" {
+		t.Fatalf("handed delivery %+v found %v, %v", d, found, err)
+	}
+	if err := s.DropKitDelivery(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if _, found, err := s.KitDeliveryByID(ctx, b); err != nil || found {
+		t.Fatalf("dropped delivery still there (%v)", err)
+	}
+	if got := unhanded("inst-1"); len(got) != 0 {
+		t.Fatalf("unhanded after hand-over and drop: %v", got)
+	}
+	for range 2 {
+		if err := s.KitDelivered(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d1, _, _ := s.KitDeliveryByID(ctx, a)
+	if d1.DeliveredAt == nil {
+		t.Fatal("not marked delivered")
+	}
+	if err := s.KitDelivered(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if d2, _, _ := s.KitDeliveryByID(ctx, a); !d2.DeliveredAt.Equal(*d1.DeliveredAt) {
+		t.Fatal("a second delivery moved delivered_at")
+	}
+	row := &store.InstanceRow{InstanceID: "inst-2", WorkflowID: "instance/inst-2", Version: 1, OrderID: "CS-inst-2",
+		OrderLineID: "CS-inst-2-000001", Lifecycle: "RELEASED", ProductKnown: true, Supervision: "NOT_INVOLVED"}
+	if err := s.Apply(ctx, store.Write{Summary: "release", Instance: row, ClearAppInfo: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, found, err := s.KitDeliveryByID(ctx, c); err != nil || found {
+		t.Fatalf("a released instance's delivery is still there (%v)", err)
+	}
+}
