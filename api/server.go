@@ -18,6 +18,7 @@ import (
 	"github.com/kooflow/kooflow/api/gateway"
 	"github.com/kooflow/kooflow/api/httpx"
 	"github.com/kooflow/kooflow/api/kit"
+	"github.com/kooflow/kooflow/api/sso"
 	"github.com/kooflow/kooflow/internal/app"
 	"github.com/kooflow/kooflow/internal/config"
 )
@@ -50,8 +51,11 @@ func New(d app.Deps, inbox *gateway.Inbox) (*gin.Engine, error) {
 	}
 	mountSelfCheck(console, d)
 	mountRoutes(r, console, d, inbox)
-	// The joint-operation Kit endpoints; a Kit key that cannot be read stops the start.
+	// The joint-operation Kit endpoints and unified login; a Kit key that cannot be read stops the start.
 	if err := kit.Mount(r, console, d); err != nil {
+		return nil, err
+	}
+	if err := sso.Mount(r, d); err != nil {
 		return nil, err
 	}
 	return r, nil

@@ -40,3 +40,20 @@ func TestKitPaths(t *testing.T) {
 		t.Fatalf("the Kit key prints: %s", s)
 	}
 }
+
+func TestSSOSettings(t *testing.T) {
+	c, err := FromEnv(env(map[string]string{EnvSSOAppURL: "https://app.example/sso", EnvSSOKey: strings.Repeat("k", 32), EnvSSOTTL: "90s"}))
+	if err != nil || c.Kit.SSOAppURL != "https://app.example/sso" || c.Kit.SSOTTL.Seconds() != 90 {
+		t.Fatalf("%+v, %v", c.Kit, err)
+	}
+	for name, vars := range map[string]map[string]string{
+		"key without URL": {EnvSSOKey: strings.Repeat("k", 32)},
+		"short key":       {EnvSSOAppURL: "https://app.example", EnvSSOKey: "short"},
+		"relative URL":    {EnvSSOAppURL: "/sso", EnvSSOKey: strings.Repeat("k", 32)},
+		"long TTL":        {EnvSSOAppURL: "https://app.example", EnvSSOKey: strings.Repeat("k", 32), EnvSSOTTL: "2h"},
+	} {
+		if _, err := FromEnv(env(vars)); err == nil || !strings.Contains(err.Error(), "KOOFLOW_SSO") {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}

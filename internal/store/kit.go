@@ -453,3 +453,51 @@ func (s *Store) KitDelivered(ctx context.Context, id int64) error {
 	}
 	return nil
 }
+
+// KitLoginTarget is what a unified-login callback needs about a tenant: its instance and that instance's
+// lifecycle ("" while the workflow has not written its row), the auth-centre domain, and the application
+// credential (the client secret as the marketplace's ciphertext).
+type KitLoginTarget struct {
+	InstanceID   string
+	Lifecycle    string
+	DomainName   string
+	AppID        string
+	ClientID     string
+	ClientSecret string
+}
+
+// KitLogin finds the production application of tenantID, the most recently synced one if the tenant has several;
+// found is false when the tenant or its application is unknown.
+func (s *Store) KitLogin(ctx context.Context, tenantID string) (t KitLoginTarget, found bool, err error) {
+	err = s.Pool.QueryRow(ctx, `
+		SELECT t.instance_id, COALESCE(i.lifecycle, ''), t.domain_name, a.app_id, a.client_id, a.client_secret
+		FROM kit_tenants t
+		JOIN kit_applications a ON a.test_flag = t.test_flag AND a.instance_id = t.instance_id AND a.tenant_id = t.tenant_id
+		LEFT JOIN instances i ON i.instance_id = t.instance_id
+		WHERE NOT t.test_flag AND t.tenant_id = $1
+		ORDER BY a.updated_at DESC, a.app_id LIMIT 1`, tenantID).
+		Scan(&t.InstanceID, &t.Lifecycle, &t.DomainName, &t.AppID, &t.ClientID, &t.ClientSecret)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return t, false, nil
+	}
+	if err != nil {
+		return t, false, fmt.Errorf("find the application of tenant %s: %w", tenantID, err)
+	}
+	return t, true, nil
+}
+
+// KitUserByName reads one production user of an application; found is false when the user is unknown.
+func (s *Store) KitUserByName(ctx context.Context, k KitKey, appID, userName string) (u KitUser, found bool, err error) {
+	u = KitUser{KitKey: k, AppID: appID}
+	err = s.Pool.QueryRow(ctx, `SELECT user_name, name, org_code, role, enabled, authorised, synced_at, updated_at
+		FROM kit_users WHERE test_flag = $1 AND instance_id = $2 AND tenant_id = $3 AND app_id = $4 AND user_name = $5`,
+		k.TestFlag, k.InstanceID, k.TenantID, appID, userName).
+		Scan(&u.UserName, &u.Name, &u.OrgCode, &u.Role, &u.Enabled, &u.Authorised, &u.SyncedAt, &u.UpdatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return u, false, nil
+	}
+	if err != nil {
+		return u, false, fmt.Errorf("read user %s of tenant %s: %w", userName, k.TenantID, err)
+	}
+	return u, true, nil
+}
