@@ -222,3 +222,56 @@ func VerifyUsageSignature(sellerKey, ts, nonce, signature string, body []byte) e
 	}
 	return errors.New("usage signature does not match")
 }
+
+// KitCanonicalPayload is the RequestPayload of the Kit interfaces (docs/koogallery.md, "Kit interfaces"): like
+// CanonicalPayload, but numbers and booleans stay unquoted (Kit bodies carry real integers, flag and testFlag).
+func KitCanonicalPayload(body []byte) ([]byte, error) {
+	var m map[string]json.RawMessage
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("kit payload: body is not a JSON object: %w", err)
+	}
+	keys := make([]string, 0, len(m))
+	for k, v := range m {
+		if !bytes.Equal(bytes.TrimSpace(v), []byte("null")) {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	var out bytes.Buffer
+	out.WriteByte('{')
+	for i, k := range keys {
+		if i > 0 {
+			out.WriteByte(',')
+		}
+		writeString(&out, k)
+		out.WriteByte(':')
+		v := bytes.TrimSpace(m[k])
+		if len(v) > 0 && v[0] == '"' {
+			var s string
+			if err := json.Unmarshal(v, &s); err != nil {
+				return nil, fmt.Errorf("kit payload: field %s: %w", k, err)
+			}
+			writeString(&out, s)
+			continue
+		}
+		var c bytes.Buffer
+		if err := json.Compact(&c, v); err != nil {
+			return nil, fmt.Errorf("kit payload: field %s: %w", k, err)
+		}
+		out.Write(c.Bytes())
+	}
+	out.WriteByte('}')
+	return out.Bytes(), nil
+}
+
+// KitSignature is the x-sign header of a Kit call: hex(HMAC(ak, ak + x-nonce + x-timestamp + RequestPayload)),
+// without the inner HMAC of the production interface.
+func KitSignature(accessKey string, body []byte, nonce, timestamp string) (string, error) {
+	payload, err := KitCanonicalPayload(body)
+	if err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(hmacSHA256([]byte(accessKey), []byte(accessKey+nonce+timestamp+string(payload)))), nil
+}

@@ -132,3 +132,15 @@ func TestSignedQueryFreshNonce(t *testing.T) {
 		t.Fatalf("query %s lacks the ms timestamp", a)
 	}
 }
+
+func TestKitSignatureVector(t *testing.T) {
+	// The documentation's unsorted order; the vector is over the sorted payload with integers unquoted.
+	body := []byte(`{"tenantId":"68cbc86abc2018ab880d92f36422fa0e","tenantCode":"huawei","name":"huaiweitest","domainName":"https://example.tenantaccount.com","flag":1,"testFlag":0,"timeStamp":"20220413093539534","instanceId":"huaiweitest123456","orderId":"CS1906666666ABCDE"}`)
+	got, err := KitSignature(vectorKey, body, "50D83FDECAED6CCD8EF597F2A577950527928BA287D04E6036E92B2806FD17DA", "1680508066618")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "9192305a92849992f62925d4c37415b883d1e2dca0f1ab153ab65bd58d021bbd"; got != want {
+		t.Fatalf("x-sign = %s, want %s", got, want)
+	}
+}
