@@ -24,6 +24,7 @@ import (
 	"github.com/kooflow/kooflow/internal/config"
 	"github.com/kooflow/kooflow/internal/instance"
 	"github.com/kooflow/kooflow/internal/koogallery"
+	"github.com/kooflow/kooflow/internal/metrics"
 	"github.com/kooflow/kooflow/internal/refusal"
 	"github.com/kooflow/kooflow/internal/store"
 )
@@ -51,6 +52,8 @@ type Handler struct {
 	Backend  Backend
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Metrics counts the answered calls; nil counts nothing.
+	Metrics *metrics.API
 }
 
 // NewInbox builds the inbox newInstance calls are accepted into. The API process runs its dispatcher
@@ -76,6 +79,7 @@ func Mount(r gin.IRoutes, console *gin.RouterGroup, d app.Deps, inbox *Inbox) {
 			Nonces:    &Nonces{Store: st, Retain: 2 * window(d.Config.SignatureSkew), Log: d.Log},
 			Messages:  st,
 			Backend:   &TemporalBackend{Instances: instance.Client{Temporal: d.Temporal}, Store: st, Inbox: inbox},
+			Metrics:   d.APIMetrics,
 		}
 		r.POST(d.Config.ProductionPath, h.Serve)
 	}
@@ -235,6 +239,9 @@ func (h *Handler) finish(ctx context.Context, c *gin.Context, log *slog.Logger, 
 			"activity", out.keys.Activity, "result_code", out.resp.ResultCode)
 		bytes = koogallery.Encode(answer(koogallery.ResultInternal, "the call could not be recorded; please retry"))
 		sign = koogallery.BodySignHeader(h.AccessKey, bytes)
+		h.Metrics.ObserveCall(out.keys.Activity, koogallery.ResultInternal, string(out.verdict), h.now().Sub(start))
+	} else {
+		h.Metrics.ObserveCall(out.keys.Activity, out.resp.ResultCode, string(out.verdict), h.now().Sub(start))
 	}
 	level := slog.LevelInfo
 	if !koogallery.Succeeded(out.resp.ResultCode) {
