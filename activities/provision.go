@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/kooflow/kooflow/internal/metrics"
+
 	"github.com/kooflow/kooflow/internal/provisioning"
 	"github.com/kooflow/kooflow/internal/store"
 )
@@ -41,7 +43,9 @@ func (a *Lifecycle) Provision(ctx context.Context, in ProvisionInput) (Provision
 			return ProvisionResult{}, err
 		}
 	}
+	began := time.Now()
 	res, err := p.Apply(ctx, in.Event)
+	a.Metrics.ObserveProvisioning(string(in.Event.Type), provisionOutcome(err), time.Since(began))
 	if err != nil {
 		if code, msg, refused := provisioning.RefusalCode(err); refused && purchase {
 			// Reported to the marketplace (docs/koogallery.md, "Refused purchases"), and an alert for a person.
@@ -99,4 +103,17 @@ func (a *Lifecycle) storeAppInfo(ctx context.Context, instanceID string, info *p
 		return provisioning.AppInfo{}, fmt.Errorf("decode stored appInfo of instance %s: %w", instanceID, err)
 	}
 	return stored, nil
+}
+
+// provisionOutcome is the outcome label of a provisioning call.
+func provisionOutcome(err error) string {
+	switch _, _, refused := provisioning.RefusalCode(err); {
+	case err == nil:
+		return metrics.OutcomeOK
+	case refused:
+		return metrics.OutcomeRefused
+	case provisioning.Retryable(err):
+		return metrics.OutcomeRetryable
+	}
+	return metrics.OutcomeNeedsPerson
 }

@@ -31,6 +31,8 @@ type Deps struct {
 	Now func() time.Time
 	// APIMetrics records the API process's metrics (api.New sets it for the routes it mounts); nil records none.
 	APIMetrics *metrics.API
+	// WorkerMetrics records the worker process's metrics (cmd builds it with the Temporal client); nil records none.
+	WorkerMetrics *metrics.Worker
 }
 
 // Clock returns d.Now, or time.Now when it is not set.

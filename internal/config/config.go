@@ -40,6 +40,8 @@ type Config struct {
 	TemporalNamespace string // TEMPORAL_NAMESPACE
 	TaskQueue         string // KOOFLOW_TASK_QUEUE
 	HTTPAddr          string // KOOFLOW_HTTP_ADDR
+	// WorkerMetricsAddr is the worker's Prometheus listener (GET /metrics); "off" disables it.
+	WorkerMetricsAddr string // KOOFLOW_WORKER_METRICS_ADDR
 	LogLevel          string // KOOFLOW_LOG_LEVEL
 	LogFormat         string // KOOFLOW_LOG_FORMAT: text or json
 
@@ -79,6 +81,7 @@ const (
 	EnvTemporalNamespace = "TEMPORAL_NAMESPACE"
 	EnvTaskQueue         = "KOOFLOW_TASK_QUEUE"
 	EnvHTTPAddr          = "KOOFLOW_HTTP_ADDR"
+	EnvWorkerMetricsAddr = "KOOFLOW_WORKER_METRICS_ADDR"
 	EnvLogLevel          = "KOOFLOW_LOG_LEVEL"
 	EnvLogFormat         = "KOOFLOW_LOG_FORMAT"
 	EnvAccessKey         = "KOOGALLERY_ACCESS_KEY"
@@ -110,6 +113,7 @@ const (
 	DefaultTemporalNamespace = "default"
 	DefaultTaskQueue         = "kooflow"
 	DefaultHTTPAddr          = "127.0.0.1:8080"
+	DefaultWorkerMetricsAddr = "127.0.0.1:9464"
 	DefaultProductionPath    = "/koogallery/v2"
 	DefaultMarketEndpoint    = "https://mkt.myhuaweicloud.com"
 )
@@ -141,6 +145,7 @@ func FromEnv(lookup func(string) (string, bool)) (Config, error) {
 		TemporalNamespace: get(EnvTemporalNamespace, DefaultTemporalNamespace),
 		TaskQueue:         get(EnvTaskQueue, DefaultTaskQueue),
 		HTTPAddr:          get(EnvHTTPAddr, DefaultHTTPAddr),
+		WorkerMetricsAddr: get(EnvWorkerMetricsAddr, DefaultWorkerMetricsAddr),
 		LogLevel:          get(EnvLogLevel, "info"),
 		LogFormat:         get(EnvLogFormat, "text"),
 		AccessKey:         Secret(get(EnvAccessKey, "")),
