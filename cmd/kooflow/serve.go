@@ -12,6 +12,7 @@ import (
 
 	"github.com/kooflow/kooflow/api"
 	"github.com/kooflow/kooflow/api/gateway"
+	"github.com/kooflow/kooflow/internal/alerts"
 	"github.com/kooflow/kooflow/internal/app"
 	"github.com/kooflow/kooflow/internal/catalog"
 	"github.com/kooflow/kooflow/internal/config"
@@ -127,6 +128,9 @@ func newWorkerCmd() *cobra.Command {
 				return err
 			}
 			defer stopMetrics()
+			if err := startAlerts(ctx, d); err != nil {
+				return err
+			}
 			if d.Config.SettlementSchedule {
 				sc := worker.SettlementScheduleFrom(d.Config)
 				if err := worker.EnsureSettlementSchedule(ctx, d.Temporal, sc); err != nil {
@@ -171,6 +175,22 @@ func workerMetrics(ctx context.Context, d *app.Deps) (stop func(), err error) {
 		}
 	}()
 	return func() { cancel(); <-done; tc.Close(); _ = m.Close() }, nil
+}
+
+// startAlerts runs the alert watcher and pusher (internal/alerts) until ctx ends: purchase-failing and parked
+// alerts are raised from the read model, and every alert is pushed to KOOFLOW_ALERT_WEBHOOK_URL when one is set.
+func startAlerts(ctx context.Context, d app.Deps) error {
+	f, err := alerts.ParseFormat(d.Config.AlertWebhookFormat)
+	if err != nil {
+		return fmt.Errorf("%s: %w", config.EnvAlertWebhookFormat, err)
+	}
+	p := &alerts.Pusher{Store: &store.Store{Pool: d.Pool}, URL: d.Config.AlertWebhookURL.Reveal(), Format: f,
+		Log: d.Log, PurchaseAfter: d.Config.PurchaseAlertAfter}
+	if p.URL == "" {
+		d.Log.Warn("alerts are not pushed to anyone", "set", config.EnvAlertWebhookURL)
+	}
+	go p.Run(ctx)
+	return nil
 }
 
 func newMigrateCmd() *cobra.Command {

@@ -29,7 +29,9 @@ const (
 )
 
 // AlertKinds are the alert kinds kooflow raises; kooflow_alerts_open exports each (0 when none is open).
-func AlertKinds() []string { return []string{"expiry", "unknown-product", "purchase-refused"} }
+func AlertKinds() []string {
+	return []string{"expiry", "unknown-product", "purchase-refused", "purchase-failing", "parked"}
+}
 
 // Outcomes of a provisioning call or an order query.
 const (

@@ -65,7 +65,8 @@ func (s *Store) RecordPurchaseRefusal(ctx context.Context, r PurchaseRefusal) er
 	if _, err := tx.Exec(ctx, `INSERT INTO instance_alerts (instance_id, alert_key, kind, raised_at, message, detail)
 		VALUES ($1, $2, $3, $4, $5, $6)
 		ON CONFLICT (instance_id, alert_key) DO UPDATE SET raised_at = EXCLUDED.raised_at,
-			message = EXCLUDED.message, detail = EXCLUDED.detail, resolved_at = NULL
+			message = EXCLUDED.message, detail = EXCLUDED.detail, resolved_at = NULL,
+			pushed_at = NULL, resolved_pushed_at = NULL, push_next_at = NULL, push_attempts = 0, push_last_error = ''
 		WHERE instance_alerts.resolved_at IS NOT NULL`,
 		r.InstanceID, purchaseRefusedKey, AlertPurchaseRefused, at, msg, detail); err != nil {
 		return fmt.Errorf("raise the refusal alert of instance %s: %w", r.InstanceID, err)
