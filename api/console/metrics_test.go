@@ -12,6 +12,7 @@ import (
 
 	"github.com/kooflow/kooflow/api/console"
 	"github.com/kooflow/kooflow/emulator/market"
+	"github.com/kooflow/kooflow/internal/metrics"
 	"github.com/kooflow/kooflow/internal/testenv"
 	"github.com/kooflow/kooflow/internal/teststack"
 )
@@ -110,8 +111,7 @@ func TestWorkerMetrics(t *testing.T) {
 			temporal = append(temporal, name)
 		}
 	}
-	for _, name := range []string{"temporal_workflow_task_schedule_to_start_latency", "temporal_activity_execution_latency",
-		"temporal_worker_task_slots_available", "temporal_sticky_cache_size"} {
+	for _, name := range metrics.SDKFamilies() { // the ones deploy/'s dashboard and rules use
 		if fams[name] == nil {
 			t.Errorf("SDK family %s missing; temporal_* present: %v", name, temporal)
 		}

@@ -296,6 +296,7 @@ func printBanner(w io.Writer, mu *sync.Mutex, env map[string]string, uiURL, stat
 		"  API                  " + api,
 		"  Production interface " + api + env[config.EnvProductionPath] + "  (POST, signed per KooGallery V2)",
 		"  Console API          " + api + "/console/v1   (Authorization: Bearer " + token + ")",
+		"  Metrics              " + api + "/metrics (API)  " + workerMetricsURL(env) + " (worker)",
 		"  Temporal web UI      " + uiURL,
 		"  Temporal frontend    " + env[config.EnvTemporalAddress] + "  namespace " + env[config.EnvTemporalNamespace],
 		"  PostgreSQL           " + redactURL(env[config.EnvDatabaseURL]),
@@ -312,6 +313,18 @@ func printBanner(w io.Writer, mu *sync.Mutex, env map[string]string, uiURL, stat
 	for _, l := range lines {
 		fmt.Fprintln(w, l)
 	}
+}
+
+// workerMetricsURL is where the dev worker serves its metrics (KOOFLOW_WORKER_METRICS_ADDR or its default).
+func workerMetricsURL(env map[string]string) string {
+	addr := env[config.EnvWorkerMetricsAddr]
+	if addr == "" {
+		addr = config.DefaultWorkerMetricsAddr
+	}
+	if addr == "off" {
+		return "off"
+	}
+	return "http://" + addr + "/metrics"
 }
 
 // redactURL hides the password of a postgres:// URL.

@@ -28,6 +28,23 @@ const (
 	SettlementRuns       = "kooflow_settlement_runs_total"
 )
 
+// SDKFamilies are the Temporal SDK families deploy/'s dashboard and rules use; the worker's metrics test checks
+// that a real worker exports each.
+func SDKFamilies() []string {
+	return []string{
+		"temporal_worker_task_slots_available", "temporal_worker_task_slots_used",
+		"temporal_workflow_task_schedule_to_start_latency", "temporal_activity_schedule_to_start_latency",
+		"temporal_sticky_cache_size", "temporal_sticky_cache_hit", "temporal_activity_execution_failed",
+		"temporal_request", "temporal_num_pollers",
+	}
+}
+
+// Families are kooflow's own families, API and worker.
+func Families() []string {
+	return []string{GatewayCalls, GatewayCallDuration, GatewayAuthFailures, InboxPending, ConsoleRequests,
+		ProvisioningCalls, ProvisioningDuration, OrderQueries, Instances, InstancesParked, AlertsOpen, SettlementRuns}
+}
+
 // AlertKinds are the alert kinds kooflow raises; kooflow_alerts_open exports each (0 when none is open).
 func AlertKinds() []string {
 	return []string{"expiry", "unknown-product", "purchase-refused", "purchase-failing", "parked"}
@@ -87,7 +104,10 @@ func NewWorker(log *slog.Logger, counts *Counts) (*Worker, error) {
 				read: asFloats(counts.OpenAlerts), fixed: AlertKinds(), log: log},
 		)
 	}
+	// The SDK's timers become histograms (aggregatable across workers, unlike summaries), in seconds.
 	reporter := tallyprom.NewReporter(tallyprom.Options{Registerer: m.reg,
+		DefaultTimerType:        tallyprom.HistogramTimerType,
+		DefaultHistogramBuckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
 		OnRegisterError: func(err error) {
 			if log != nil {
 				log.Warn("metrics: a Temporal SDK metric could not be registered", "err", err)
