@@ -40,6 +40,7 @@ type devOptions struct {
 	pgPort       int
 	httpAddr     string
 	emulator     bool
+	alertsLog    bool
 	// backgroundNice is the CPU niceness of the Temporal dev server and the worker.
 	backgroundNice int
 }
@@ -63,6 +64,7 @@ API as separate processes. State lives in --state-dir, so a second run keeps its
 	f.StringVar(&o.httpAddr, "http-addr", "", "API listen address (default "+config.EnvHTTPAddr+" or "+config.DefaultHTTPAddr+")")
 	f.IntVar(&o.backgroundNice, "background-nice", 10, "CPU niceness (0-19) of the Temporal dev server and the worker, so on one machine the API, which must answer the marketplace within 5 s, gets the CPU first; 0 disables")
 	f.BoolVar(&o.emulator, "emulator", false, "also run the KooGallery emulator and let it drive orders into kooflow")
+	f.BoolVar(&o.alertsLog, "alerts-log", false, "print every alert the worker pushes (a local webhook for "+config.EnvAlertWebhookURL+")")
 	return cmd
 }
 
@@ -211,6 +213,13 @@ func runDev(ctx context.Context, o devOptions) error {
 		return err
 	}
 	stops = append(stops, stopMarket)
+	if o.alertsLog {
+		stopSink, err := startAlertSink(env, devstack.NewPrefixWriter(os.Stderr, "alerts", &outMu), &sync.Mutex{})
+		if err != nil {
+			return err
+		}
+		stops = append(stops, stopSink)
+	}
 	if err := start("worker", "worker"); err != nil {
 		return err
 	}
