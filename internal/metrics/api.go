@@ -56,7 +56,8 @@ func NewAPI(log *slog.Logger, pending func(context.Context) (int64, error)) *API
 			n, err := pending(ctx)
 			return map[string]float64{"": float64(n)}, err
 		},
-		log: log,
+		unlabeled: true,
+		log:       log,
 	})
 	return m
 }

@@ -47,7 +47,9 @@ type labeledGauges struct {
 	read func(ctx context.Context) (map[string]float64, error)
 	// fixed are label values always exported (as 0 when absent), so a rule can compare against them.
 	fixed []string
-	log   *slog.Logger
+	// unlabeled: desc has no label, and read returns one value under "".
+	unlabeled bool
+	log       *slog.Logger
 }
 
 func (g *labeledGauges) Describe(ch chan<- *prometheus.Desc) { ch <- g.desc }
@@ -69,7 +71,7 @@ func (g *labeledGauges) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	for label, v := range vals {
-		if label == "" && len(g.fixed) == 0 && len(vals) == 1 {
+		if g.unlabeled {
 			ch <- prometheus.MustNewConstMetric(g.desc, prometheus.GaugeValue, v)
 			continue
 		}
