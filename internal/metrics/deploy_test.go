@@ -176,3 +176,73 @@ func TestAlertingRulesNameExportedMetrics(t *testing.T) {
 		}
 	}
 }
+
+// TestComposeRunsPrometheusAndGrafanaWithThem: the compose file mounts the rules, the scrape configuration and
+// the dashboard where Prometheus and Grafana read them, and the scrape jobs are the ones the rules name.
+func TestComposeRunsPrometheusAndGrafanaWithThem(t *testing.T) {
+	root := testenv.RepoRoot()
+	var compose struct {
+		Services map[string]struct {
+			Image   string   `yaml:"image"`
+			Volumes []string `yaml:"volumes"`
+		} `yaml:"services"`
+	}
+	raw, err := os.ReadFile(filepath.Join(root, "docker-compose.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(raw, &compose); err != nil {
+		t.Fatalf("docker-compose.yml: %v", err)
+	}
+	mounts := func(svc string) []string {
+		var out []string
+		for _, v := range compose.Services[svc].Volumes {
+			out = append(out, strings.SplitN(v, ":", 2)[0])
+		}
+		return out
+	}
+	if !slices.Contains(mounts("prometheus"), "./deploy/prometheus") {
+		t.Errorf("prometheus mounts %v", mounts("prometheus"))
+	}
+	for _, m := range []string{"./deploy/grafana/provisioning", "./deploy/grafana/kooflow-dashboard.json"} {
+		if !slices.Contains(mounts("grafana"), m) {
+			t.Errorf("grafana does not mount %s", m)
+		}
+	}
+	for _, m := range slices.Concat(mounts("prometheus"), mounts("grafana")) {
+		if strings.HasPrefix(m, "./") {
+			if _, err := os.Stat(filepath.Join(root, m)); err != nil {
+				t.Errorf("mounted %s: %v", m, err)
+			}
+		}
+	}
+	var prom struct {
+		RuleFiles     []string `yaml:"rule_files"`
+		ScrapeConfigs []struct {
+			JobName string `yaml:"job_name"`
+		} `yaml:"scrape_configs"`
+	}
+	raw, err = os.ReadFile(filepath.Join(root, "deploy", "prometheus", "prometheus.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(raw, &prom); err != nil {
+		t.Fatalf("prometheus.yml: %v", err)
+	}
+	if !slices.Contains(prom.RuleFiles, "kooflow-rules.yml") {
+		t.Errorf("rule_files %v", prom.RuleFiles)
+	}
+	var jobs []string
+	for _, s := range prom.ScrapeConfigs {
+		jobs = append(jobs, s.JobName)
+	}
+	rules, err := os.ReadFile(filepath.Join(root, "deploy", "prometheus", "kooflow-rules.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range regexp.MustCompile(`job="([^"]+)"`).FindAllStringSubmatch(string(rules), -1) {
+		if !slices.Contains(jobs, m[1]) {
+			t.Errorf("the rules name job %q, which prometheus.yml does not scrape (%v)", m[1], jobs)
+		}
+	}
+}
