@@ -4,6 +4,8 @@ import (
 	"errors"
 	"log/slog"
 
+	"github.com/kooflow/kooflow/internal/metrics"
+
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/kooflow/kooflow/internal/catalog"
@@ -25,6 +27,8 @@ type Lifecycle struct {
 	Builtin provisioning.Provisioner
 	Webhook provisioning.Provisioner
 	Log     *slog.Logger
+	// Metrics counts provisioning calls and order queries; nil counts nothing.
+	Metrics *metrics.Worker
 }
 
 // ErrNeedsPerson is the ApplicationError type of a failure that retrying cannot fix: the workflow parks the

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"net/http"
 	"net/http/httptest"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -243,6 +245,97 @@ func TestProvisionThroughWebhook(t *testing.T) {
 	_, err = a.Provision(ctx, ProvisionInput{Event: provisioning.Event{EventID: "i1:s3:freeze", Type: provisioning.Freeze, InstanceID: "i1", OccurredAt: t0}, Target: "webhook"})
 	if err == nil || IsNeedsPerson(err) {
 		t.Fatalf("a 503 must be retried: %v", err)
+	}
+}
+
+// TestProvisionRecordsARefusedPurchase: a create the endpoint refuses with a newInstance code is recorded on the
+// instance with that code and raises one purchase-refused alert; the next attempt clears it and resolves the
+// alert; a refusal of another event, or a temporary failure, records nothing; a refusal without a code is 000104.
+func TestProvisionRecordsARefusedPurchase(t *testing.T) {
+	pool := testenv.Pool(t)
+	ctx := context.Background()
+	var answer atomic.Value // "refuse-coded", "refuse", "down" or "ok"
+	answer.Store("refuse-coded")
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch answer.Load().(string) {
+		case "refuse-coded":
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = w.Write([]byte(`{"error":"no capacity left in cn-north-4","resultCode":"000107"}`))
+		case "refuse":
+			w.WriteHeader(http.StatusConflict)
+			_, _ = w.Write([]byte(`{"error":"tenant name taken"}`))
+		case "down":
+			w.WriteHeader(http.StatusServiceUnavailable)
+		default:
+			_, _ = w.Write([]byte(`{"appInfo":{"frontEndUrl":"https://crm.example/i1"}}`))
+		}
+	}))
+	defer hook.Close()
+	wh, err := provisioning.NewWebhook(hook.URL, "webhook-secret-for-tests-0123", hook.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &Lifecycle{Store: &store.Store{Pool: pool}, Builtin: provisioning.NewBuiltin(""), Webhook: wh}
+	if err := a.Record(ctx, store.Write{Summary: "accepted", Instance: instanceRow("i1", 1, "PROVISIONING")}); err != nil {
+		t.Fatal(err)
+	}
+	create := ProvisionInput{Event: provisioning.Event{EventID: "i1:s1:create", Type: provisioning.Create, InstanceID: "i1",
+		OrderID: "CS1", OccurredAt: t0}, Target: "webhook"}
+	refusal := func() (string, string, bool) {
+		t.Helper()
+		code, msg, ok, err := a.Store.Refusal(ctx, "i1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return code, msg, ok
+	}
+	openAlerts := func() int {
+		return count(t, pool, `SELECT count(*) FROM instance_alerts WHERE instance_id = 'i1' AND kind = 'purchase-refused' AND resolved_at IS NULL`)
+	}
+	for range 2 { // a repeated refusal is one alert
+		if _, err := a.Provision(ctx, create); !IsNeedsPerson(err) {
+			t.Fatalf("refused create: %v", err)
+		}
+	}
+	if code, msg, ok := refusal(); !ok || code != "000107" || msg != "no capacity left in cn-north-4" {
+		t.Fatalf("refusal %q %q %v", code, msg, ok)
+	}
+	if n := openAlerts(); n != 1 {
+		t.Fatalf("%d open purchase-refused alerts", n)
+	}
+	// A temporary failure of the next attempt: in progress again, the alert resolved.
+	answer.Store("down")
+	if _, err := a.Provision(ctx, create); err == nil || IsNeedsPerson(err) {
+		t.Fatalf("503: %v", err)
+	}
+	if _, _, ok := refusal(); ok || openAlerts() != 0 {
+		t.Fatalf("refusal kept after a new attempt (open alerts %d)", openAlerts())
+	}
+	// Refused again without a code: 000104, and the same alert reopened.
+	answer.Store("refuse")
+	if _, err := a.Provision(ctx, create); !IsNeedsPerson(err) {
+		t.Fatalf("refused create: %v", err)
+	}
+	if code, msg, ok := refusal(); !ok || code != "000104" || msg != "tenant name taken" || openAlerts() != 1 {
+		t.Fatalf("refusal without a code: %q %q %v", code, msg, ok)
+	}
+	if n := count(t, pool, `SELECT count(*) FROM instance_alerts WHERE instance_id = 'i1'`); n != 1 {
+		t.Fatalf("%d alert rows, want the one reopened", n)
+	}
+	// The instance moving on (here: skipped to ACTIVE by the workflow's projection) settles the refusal.
+	if err := a.Record(ctx, store.Write{Summary: "skipped", Instance: instanceRow("i1", 2, "ACTIVE")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok := refusal(); ok || openAlerts() != 0 {
+		t.Fatal("refusal kept after the instance left PROVISIONING")
+	}
+	// A refused upgrade is not a refused purchase.
+	if _, err := a.Provision(ctx, ProvisionInput{Event: provisioning.Event{EventID: "i1:s2:upgrade", Type: provisioning.Upgrade,
+		InstanceID: "i1", OccurredAt: t0}, Target: "webhook"}); !IsNeedsPerson(err) {
+		t.Fatalf("refused upgrade: %v", err)
+	}
+	if _, _, ok := refusal(); ok {
+		t.Fatal("a refused upgrade was recorded as a refused purchase")
 	}
 }
 

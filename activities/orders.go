@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kooflow/kooflow/internal/metrics"
+
 	"github.com/shopspring/decimal"
 
 	"github.com/kooflow/kooflow/internal/instance"
@@ -46,7 +48,8 @@ type OrderFacts struct {
 // and the marketplace's retryable codes are returned as they are, so Temporal retries them with backoff; a
 // terminal marketplace answer (unknown order, refused credentials) or an order that does not fit the step needs a
 // person.
-func (a *Lifecycle) QueryOrder(ctx context.Context, in QueryOrderInput) (OrderFacts, error) {
+func (a *Lifecycle) QueryOrder(ctx context.Context, in QueryOrderInput) (facts OrderFacts, err error) {
+	defer func() { a.Metrics.ObserveOrderQuery(queryOutcome(err)) }()
 	if a.Orders == nil {
 		return OrderFacts{}, needsPerson("the marketplace order query is not configured: set KOOGALLERY_AK, KOOGALLERY_SK and KOOGALLERY_API_ENDPOINT", nil)
 	}
@@ -58,13 +61,24 @@ func (a *Lifecycle) QueryOrder(ctx context.Context, in QueryOrderInput) (OrderFa
 		}
 		return OrderFacts{}, fmt.Errorf("query order %s: %w", in.OrderID, err)
 	}
-	facts, err := a.orderFacts(in, info)
+	facts, err = a.orderFacts(in, info)
 	if err != nil {
 		return OrderFacts{}, needsPerson(err.Error(), nil)
 	}
 	a.log().InfoContext(ctx, "order queried", "instance_id", in.InstanceID, "order_id", facts.OrderID,
 		"order_type", facts.OrderType, "product_id", facts.Product.ProductID, "known_product", facts.Product.Known)
 	return facts, nil
+}
+
+// queryOutcome is the outcome label of an order query.
+func queryOutcome(err error) string {
+	switch {
+	case err == nil:
+		return metrics.OutcomeOK
+	case IsNeedsPerson(err):
+		return metrics.OutcomeNeedsPerson
+	}
+	return metrics.OutcomeRetryable
 }
 
 // orderFacts checks the answer against the step's expectations and extracts the order line.

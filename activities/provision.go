@@ -4,8 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
+
+	"github.com/kooflow/kooflow/internal/metrics"
 
 	"github.com/kooflow/kooflow/internal/provisioning"
+	"github.com/kooflow/kooflow/internal/store"
 )
 
 // ProvisionInput is one provisioning event and where the product is provisioned.
@@ -24,15 +28,32 @@ type ProvisionResult struct {
 }
 
 // Provision carries out one event through the instance's provisioner. Dial tests always take the built-in path,
-// so they never reach the seller's real systems. For create, the appInfo is stored once: a retry after a crash
+// so they never reach the seller's real systems. A purchase (create) the endpoint refuses permanently is recorded
+// with its newInstance code for the gateway to answer, and alerted; the next attempt clears it. For create, the appInfo is stored once: a retry after a crash
 // keeps the first one the customer may already have been shown.
 func (a *Lifecycle) Provision(ctx context.Context, in ProvisionInput) (ProvisionResult, error) {
 	p, err := a.provisioner(in)
 	if err != nil {
 		return ProvisionResult{}, err
 	}
+	purchase := in.Event.Type == provisioning.Create && !in.Event.TestFlag
+	if purchase {
+		// Tried again (an operator's resume): the marketplace hears "in progress" again until this attempt ends.
+		if err := a.Store.ClearPurchaseRefusal(ctx, in.Event.InstanceID); err != nil {
+			return ProvisionResult{}, err
+		}
+	}
+	began := time.Now()
 	res, err := p.Apply(ctx, in.Event)
+	a.Metrics.ObserveProvisioning(string(in.Event.Type), provisionOutcome(err), time.Since(began))
 	if err != nil {
+		if code, msg, refused := provisioning.RefusalCode(err); refused && purchase {
+			// Reported to the marketplace (docs/koogallery.md, "Refused purchases"), and an alert for a person.
+			if rerr := a.Store.RecordPurchaseRefusal(ctx, store.PurchaseRefusal{InstanceID: in.Event.InstanceID,
+				OrderID: in.Event.OrderID, Code: code, Message: msg, At: time.Now()}); rerr != nil {
+				return ProvisionResult{}, fmt.Errorf("%s refused the purchase of instance %s (%s): %w", p.Name(), in.Event.InstanceID, code, rerr)
+			}
+		}
 		if !provisioning.Retryable(err) {
 			return ProvisionResult{}, needsPerson(fmt.Sprintf("%s %s: %s", p.Name(), in.Event.Type, err.Error()), err)
 		}
@@ -82,4 +103,17 @@ func (a *Lifecycle) storeAppInfo(ctx context.Context, instanceID string, info *p
 		return provisioning.AppInfo{}, fmt.Errorf("decode stored appInfo of instance %s: %w", instanceID, err)
 	}
 	return stored, nil
+}
+
+// provisionOutcome is the outcome label of a provisioning call.
+func provisionOutcome(err error) string {
+	switch _, _, refused := provisioning.RefusalCode(err); {
+	case err == nil:
+		return metrics.OutcomeOK
+	case refused:
+		return metrics.OutcomeRefused
+	case provisioning.Retryable(err):
+		return metrics.OutcomeRetryable
+	}
+	return metrics.OutcomeNeedsPerson
 }

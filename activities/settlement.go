@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kooflow/kooflow/internal/metrics"
+
 	"github.com/shopspring/decimal"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
@@ -38,6 +40,8 @@ type Settlement struct {
 	Catalog  *catalog.Catalog
 	Settings SettlementSettings
 	Log      *slog.Logger
+	// Metrics counts finished closes (kooflow_settlement_runs_total); nil counts nothing.
+	Metrics *metrics.Worker
 }
 
 // SettlementTerms is the catalog's settlement terms by product id.
@@ -82,6 +86,9 @@ func (a *Settlement) SettlementPrepare(ctx context.Context, in SettlementPrepare
 		Threshold: a.Settings.Threshold, BatchSize: bs, Terms: SettlementTerms(a.Catalog),
 	})
 	if err != nil {
+		if _, refused := refusal.As(err); refused {
+			a.Metrics.ObserveSettlementRun("refused")
+		}
 		return plan, settlementError(err)
 	}
 	a.Log.InfoContext(ctx, "settlement close prepared", "period", plan.Period, "close_id", plan.CloseID,
@@ -151,8 +158,12 @@ func (a *Settlement) SettlementFinalize(ctx context.Context, closeID int64) ([]l
 	}
 	bills, err := a.Store.Finalize(ctx, closeID)
 	if err != nil {
+		if _, refused := refusal.As(err); refused {
+			a.Metrics.ObserveSettlementRun("refused")
+		}
 		return nil, settlementError(err)
 	}
+	a.Metrics.ObserveSettlementRun("closed")
 	for _, b := range bills {
 		a.Log.InfoContext(ctx, "settlement bill closed", "period", b.Period, "product_type", b.ProductType, "status", b.Status,
 			"lines", b.LineCount, "amount_due", b.AmountDue.StringFixed(2), "carried_total", b.CarriedTotal.StringFixed(2),

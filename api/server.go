@@ -21,6 +21,8 @@ import (
 	"github.com/kooflow/kooflow/api/sso"
 	"github.com/kooflow/kooflow/internal/app"
 	"github.com/kooflow/kooflow/internal/config"
+	"github.com/kooflow/kooflow/internal/metrics"
+	"github.com/kooflow/kooflow/internal/store"
 )
 
 // New builds the router with every route mounted. inbox (gateway.NewInbox) receives the newInstance calls; the
@@ -44,8 +46,12 @@ func New(d app.Deps, inbox *gateway.Inbox) (*gin.Engine, error) {
 
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", readyz(d))
+	// This router's own registry: a second router in the same process (tests) counts apart.
+	m := metrics.NewAPI(d.Log, (&store.Store{Pool: d.Pool}).InboxPendingCount)
+	d.APIMetrics = m
+	r.GET("/metrics", gin.WrapH(m.Handler()))
 
-	console := r.Group("/console/v1", httpx.ConsoleAuth(tokens))
+	console := r.Group("/console/v1", consoleMetrics(m), httpx.ConsoleAuth(tokens))
 	if len(tokens) == 0 {
 		d.Log.Warn("no console tokens configured: every console request will be refused", "set", config.EnvConsoleTokens)
 	}
@@ -59,6 +65,14 @@ func New(d app.Deps, inbox *gateway.Inbox) (*gin.Engine, error) {
 		return nil, err
 	}
 	return r, nil
+}
+
+// consoleMetrics counts console requests by route template and status, refused ones included.
+func consoleMetrics(m *metrics.API) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		c.Next()
+		m.ObserveConsole(c.FullPath(), c.Writer.Status())
+	}
 }
 
 func readyz(d app.Deps) gin.HandlerFunc {

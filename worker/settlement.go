@@ -28,5 +28,6 @@ func settlementActivities(d app.Deps) (*activities.Settlement, error) {
 	if _, err := settlement.LoadCalendar(settings.CalendarFile); err != nil {
 		return nil, fmt.Errorf("settlement: %w", err)
 	}
-	return &activities.Settlement{Store: &ledger.Store{Pool: d.Pool}, Catalog: d.Catalog, Settings: settings, Log: d.Log}, nil
+	return &activities.Settlement{Store: &ledger.Store{Pool: d.Pool}, Catalog: d.Catalog, Settings: settings, Log: d.Log,
+		Metrics: d.WorkerMetrics}, nil
 }

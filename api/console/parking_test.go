@@ -50,7 +50,8 @@ func TestParkingThroughTheConsole(t *testing.T) {
 	if n := s.countWorkflows("Parked = true AND InstanceId = '"+id+"'", 1); n != 1 {
 		t.Fatalf("Parked search attribute: %d executions", n)
 	}
-	if len(d.Alerts) != 1 || d.Alerts[0].Kind != "unknown-product" || d.ProductKnown {
+	// The refusal is reported (docs/koogallery.md, "Refused purchases"): 000104, as it named no code.
+	if len(d.Alerts) != 2 || !slices.Equal(alertKinds(d), []string{"purchase-refused", "unknown-product"}) || d.ProductKnown {
 		t.Fatalf("alerts %+v", d.Alerts)
 	}
 	var cat console.CatalogView
@@ -100,6 +101,16 @@ func TestParkingThroughTheConsole(t *testing.T) {
 		t.Fatalf("bad filters: %d %+v", code, p)
 	}
 	keepHistory(t, s, instance.WorkflowID(id), "", "parking-resume-by-update-and-signal.json")
+}
+
+// alertKinds lists the instance's alert kinds, sorted.
+func alertKinds(d console.InstanceDetail) []string {
+	var k []string
+	for _, a := range d.Alerts {
+		k = append(k, a.Kind)
+	}
+	slices.Sort(k)
+	return k
 }
 
 // TestExpirySafetyNetAndRenewalThroughTheAPI: with policy "freeze" and a one-second grace, an instance whose expiry

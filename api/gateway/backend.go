@@ -40,6 +40,15 @@ type NewInstanceCall struct {
 type NewInstanceOutcome struct {
 	Result instance.NewInstanceResult
 	Note   string
+	// Refusal is set on a retry of a purchase the seller's provisioning refused (docs/koogallery.md, "Refused
+	// purchases"): the call is answered with its code instead of 000004.
+	Refusal *Refusal
+}
+
+// Refusal is a purchase the seller's provisioning refused: a KooGallery newInstance code (000100–000107) and the
+// provisioner's reason.
+type Refusal struct {
+	Code, Message string
 }
 
 // InstanceView is one instance as queryInstance reports it.
@@ -50,6 +59,8 @@ type InstanceView struct {
 	AppInfo *koogallery.AppInfo
 	// TestFlag marks a dial-test instance.
 	TestFlag bool
+	// Refusal is set while the seller's provisioning refuses the instance's purchase.
+	Refusal *Refusal
 }
 
 // ErrUnknownInstance means no workflow exists for the instance (resultCode 000003). It is the instance client's

@@ -24,6 +24,7 @@ import (
 	"github.com/kooflow/kooflow/internal/config"
 	"github.com/kooflow/kooflow/internal/instance"
 	"github.com/kooflow/kooflow/internal/koogallery"
+	"github.com/kooflow/kooflow/internal/metrics"
 	"github.com/kooflow/kooflow/internal/refusal"
 	"github.com/kooflow/kooflow/internal/store"
 )
@@ -51,6 +52,8 @@ type Handler struct {
 	Backend  Backend
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Metrics counts the answered calls; nil counts nothing.
+	Metrics *metrics.API
 }
 
 // NewInbox builds the inbox newInstance calls are accepted into. The API process runs its dispatcher
@@ -76,6 +79,7 @@ func Mount(r gin.IRoutes, console *gin.RouterGroup, d app.Deps, inbox *Inbox) {
 			Nonces:    &Nonces{Store: st, Retain: 2 * window(d.Config.SignatureSkew), Log: d.Log},
 			Messages:  st,
 			Backend:   &TemporalBackend{Instances: instance.Client{Temporal: d.Temporal}, Store: st, Inbox: inbox},
+			Metrics:   d.APIMetrics,
 		}
 		r.POST(d.Config.ProductionPath, h.Serve)
 	}
@@ -235,6 +239,9 @@ func (h *Handler) finish(ctx context.Context, c *gin.Context, log *slog.Logger, 
 			"activity", out.keys.Activity, "result_code", out.resp.ResultCode)
 		bytes = koogallery.Encode(answer(koogallery.ResultInternal, "the call could not be recorded; please retry"))
 		sign = koogallery.BodySignHeader(h.AccessKey, bytes)
+		h.Metrics.ObserveCall(out.keys.Activity, koogallery.ResultInternal, string(out.verdict), h.now().Sub(start))
+	} else {
+		h.Metrics.ObserveCall(out.keys.Activity, out.resp.ResultCode, string(out.verdict), h.now().Sub(start))
 	}
 	level := slog.LevelInfo
 	if !koogallery.Succeeded(out.resp.ResultCode) {
@@ -275,6 +282,8 @@ func (h *Handler) dispatch(ctx context.Context, r *koogallery.Request, cred koog
 		resp := koogallery.Response{ResultCode: koogallery.ResultInProgress, ResultMsg: "accepted; provisioning is in progress", InstanceID: res.Result.InstanceID}
 		if res.Result.Provisioned {
 			resp.ResultCode, resp.ResultMsg = koogallery.ResultSuccess, "success"
+		} else if res.Refusal != nil {
+			resp.ResultCode, resp.ResultMsg = res.Refusal.Code, refusalMsg(res.Result.InstanceID, res.Refusal)
 		}
 		return resp, res.Note
 
@@ -370,6 +379,9 @@ func failure(err error, releasing bool) (koogallery.Response, string) {
 //
 // A dial test (testFlag) still sees released dial-test instances: the marketplace's next round of debug cases
 // reuses the mock orders, hence the instances, of the last round (see TemporalBackend.dialTestRerun).
+//
+// An instance whose purchase the seller's provisioning refused answers the refusal's newInstance code instead of
+// 000004 (docs/koogallery.md, "Refused purchases").
 func queryAnswer(ids []string, views []InstanceView, dialTest bool) koogallery.Response {
 	byID := make(map[string]InstanceView, len(views))
 	for _, v := range views {
@@ -377,6 +389,8 @@ func queryAnswer(ids []string, views []InstanceView, dialTest bool) koogallery.R
 	}
 	resp := koogallery.Response{ResultCode: koogallery.ResultSuccess, ResultMsg: "success"}
 	provisioning := 0
+	var refusedID string
+	var refused *Refusal
 	for _, id := range ids {
 		v, ok := byID[id]
 		if !ok || (v.Lifecycle == instance.LifecycleReleased && !(dialTest && v.TestFlag)) {
@@ -385,11 +399,17 @@ func queryAnswer(ids []string, views []InstanceView, dialTest bool) koogallery.R
 		resp.Info = append(resp.Info, koogallery.InstanceInfo{InstanceID: id, AppInfo: v.AppInfo})
 		if v.AppInfo == nil && v.Lifecycle == instance.LifecycleProvisioning {
 			provisioning++
+			if v.Refusal != nil && refused == nil {
+				refusedID, refused = id, v.Refusal
+			}
 		}
 	}
 	switch {
 	case len(resp.Info) == 0:
 		return answer(koogallery.ResultNotFound, "none of the instances exists")
+	case refused != nil:
+		// A refused purchase outweighs "in progress" (docs/koogallery.md, "Refused purchases").
+		resp.ResultCode, resp.ResultMsg = refused.Code, refusalMsg(refusedID, refused)
 	case provisioning > 0:
 		resp.ResultCode = koogallery.ResultInProgress
 		resp.ResultMsg = fmt.Sprintf("%d of the instances are still being provisioned", provisioning)
@@ -397,4 +417,9 @@ func queryAnswer(ids []string, views []InstanceView, dialTest bool) koogallery.R
 		resp.ResultMsg = fmt.Sprintf("%d of %d instances exist", len(resp.Info), len(ids))
 	}
 	return resp
+}
+
+// refusalMsg is the resultMsg of a refused purchase: the provisioner's reason, for the marketplace's records.
+func refusalMsg(instanceID string, r *Refusal) string {
+	return "the seller could not provision instance " + instanceID + ": " + r.Message
 }

@@ -93,6 +93,15 @@ func (b *TemporalBackend) answered(ctx context.Context, id string, res instance.
 	case done:
 		out.Result.Provisioned = true
 		out.Note = strings.TrimPrefix(out.Note+"; provisioning has finished (read model: "+lifecycle+")", "; ")
+	default:
+		code, msg, refused, err := b.Store.Refusal(ctx, id)
+		switch {
+		case err != nil:
+			out.Note = strings.TrimPrefix(out.Note+"; could not read a refusal: "+err.Error(), "; ")
+		case refused:
+			out.Refusal = &Refusal{Code: code, Message: msg}
+			out.Note = strings.TrimPrefix(out.Note+"; the seller's provisioning refused the purchase ("+code+")", "; ")
+		}
 	}
 	return out
 }
@@ -199,6 +208,9 @@ func (b *TemporalBackend) QueryInstances(ctx context.Context, ids []string) ([]I
 	out := make([]InstanceView, 0, len(rows))
 	for _, r := range rows {
 		v := InstanceView{InstanceID: r.InstanceID, Lifecycle: instance.Lifecycle(r.Lifecycle), TestFlag: r.TestFlag}
+		if r.RefusalCode != "" {
+			v.Refusal = &Refusal{Code: r.RefusalCode, Message: r.RefusalMsg}
+		}
 		if len(r.AppInfo) > 0 {
 			var ai koogallery.AppInfo
 			if err := json.Unmarshal(r.AppInfo, &ai); err != nil {

@@ -40,6 +40,7 @@ type devOptions struct {
 	pgPort       int
 	httpAddr     string
 	emulator     bool
+	alertsLog    bool
 	// backgroundNice is the CPU niceness of the Temporal dev server and the worker.
 	backgroundNice int
 }
@@ -63,6 +64,7 @@ API as separate processes. State lives in --state-dir, so a second run keeps its
 	f.StringVar(&o.httpAddr, "http-addr", "", "API listen address (default "+config.EnvHTTPAddr+" or "+config.DefaultHTTPAddr+")")
 	f.IntVar(&o.backgroundNice, "background-nice", 10, "CPU niceness (0-19) of the Temporal dev server and the worker, so on one machine the API, which must answer the marketplace within 5 s, gets the CPU first; 0 disables")
 	f.BoolVar(&o.emulator, "emulator", false, "also run the KooGallery emulator and let it drive orders into kooflow")
+	f.BoolVar(&o.alertsLog, "alerts-log", false, "print every alert the worker pushes (a local webhook for "+config.EnvAlertWebhookURL+")")
 	return cmd
 }
 
@@ -211,6 +213,13 @@ func runDev(ctx context.Context, o devOptions) error {
 		return err
 	}
 	stops = append(stops, stopMarket)
+	if o.alertsLog {
+		stopSink, err := startAlertSink(env, devstack.NewPrefixWriter(os.Stderr, "alerts", &outMu), &sync.Mutex{})
+		if err != nil {
+			return err
+		}
+		stops = append(stops, stopSink)
+	}
 	if err := start("worker", "worker"); err != nil {
 		return err
 	}
@@ -296,6 +305,7 @@ func printBanner(w io.Writer, mu *sync.Mutex, env map[string]string, uiURL, stat
 		"  API                  " + api,
 		"  Production interface " + api + env[config.EnvProductionPath] + "  (POST, signed per KooGallery V2)",
 		"  Console API          " + api + "/console/v1   (Authorization: Bearer " + token + ")",
+		"  Metrics              " + api + "/metrics (API)  " + workerMetricsURL(env) + " (worker)",
 		"  Temporal web UI      " + uiURL,
 		"  Temporal frontend    " + env[config.EnvTemporalAddress] + "  namespace " + env[config.EnvTemporalNamespace],
 		"  PostgreSQL           " + redactURL(env[config.EnvDatabaseURL]),
@@ -312,6 +322,18 @@ func printBanner(w io.Writer, mu *sync.Mutex, env map[string]string, uiURL, stat
 	for _, l := range lines {
 		fmt.Fprintln(w, l)
 	}
+}
+
+// workerMetricsURL is where the dev worker serves its metrics (KOOFLOW_WORKER_METRICS_ADDR or its default).
+func workerMetricsURL(env map[string]string) string {
+	addr := env[config.EnvWorkerMetricsAddr]
+	if addr == "" {
+		addr = config.DefaultWorkerMetricsAddr
+	}
+	if addr == "off" {
+		return "off"
+	}
+	return "http://" + addr + "/metrics"
 }
 
 // redactURL hides the password of a postgres:// URL.

@@ -67,7 +67,8 @@ func TestDevStack(t *testing.T) {
 		case <-time.After(90 * time.Second):
 			t.Fatal("no banner within 90 s")
 		}
-		for _, want := range []string{"http://" + httpAddr, fmt.Sprintf("http://127.0.0.1:%d", ports[1]), "Bearer " + devConsoleToken} {
+		for _, want := range []string{"http://" + httpAddr, fmt.Sprintf("http://127.0.0.1:%d", ports[1]), "Bearer " + devConsoleToken,
+			"http://" + httpAddr + "/metrics (API)", "/metrics (worker)"} {
 			if !strings.Contains(out, want) {
 				t.Fatalf("banner lacks %q:\n%s", want, out)
 			}

@@ -12,10 +12,12 @@ import (
 
 	"github.com/kooflow/kooflow/api"
 	"github.com/kooflow/kooflow/api/gateway"
+	"github.com/kooflow/kooflow/internal/alerts"
 	"github.com/kooflow/kooflow/internal/app"
 	"github.com/kooflow/kooflow/internal/catalog"
 	"github.com/kooflow/kooflow/internal/config"
 	"github.com/kooflow/kooflow/internal/logging"
+	"github.com/kooflow/kooflow/internal/metrics"
 	"github.com/kooflow/kooflow/internal/store"
 	"github.com/kooflow/kooflow/worker"
 )
@@ -121,6 +123,14 @@ func newWorkerCmd() *cobra.Command {
 			return nil
 		}, func(cmd *cobra.Command, d app.Deps) error {
 			ctx := cmd.Context()
+			stopMetrics, err := workerMetrics(ctx, &d)
+			if err != nil {
+				return err
+			}
+			defer stopMetrics()
+			if err := startAlerts(ctx, d); err != nil {
+				return err
+			}
 			if d.Config.SettlementSchedule {
 				sc := worker.SettlementScheduleFrom(d.Config)
 				if err := worker.EnsureSettlementSchedule(ctx, d.Temporal, sc); err != nil {
@@ -134,6 +144,53 @@ func newWorkerCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&taskQueue, "task-queue", "", "task queue (overrides "+config.EnvTaskQueue+")")
 	return cmd
+}
+
+// workerMetrics builds the worker's metrics registry (the gauges read PostgreSQL), re-dials Temporal for the
+// worker with the SDK's metrics reported into it, and serves it at KOOFLOW_WORKER_METRICS_ADDR until ctx ends
+// ("off" serves nothing). d gets the metrics and the measured client; stop closes them.
+func workerMetrics(ctx context.Context, d *app.Deps) (stop func(), err error) {
+	if d.Config.WorkerMetricsAddr == "off" {
+		return func() {}, nil
+	}
+	st := &store.Store{Pool: d.Pool}
+	m, err := metrics.NewWorker(d.Log, &metrics.Counts{InstancesByLifecycle: st.CountInstancesByLifecycle,
+		ParkedBySteps: st.CountParkedBySteps, OpenAlerts: st.CountOpenAlerts})
+	if err != nil {
+		return nil, err
+	}
+	tc, err := client.NewClientFromExistingWithContext(ctx, d.Temporal, client.Options{
+		Namespace: d.Config.TemporalNamespace, Logger: logging.Temporal(d.Log), MetricsHandler: m.TemporalHandler()})
+	if err != nil {
+		_ = m.Close()
+		return nil, fmt.Errorf("measured Temporal client: %w", err)
+	}
+	d.Temporal, d.WorkerMetrics = tc, m
+	lctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := metrics.ListenAndServe(lctx, d.Config.WorkerMetricsAddr, m.Handler(), d.Log, nil); err != nil {
+			d.Log.Error("worker metrics listener stopped", "err", err)
+		}
+	}()
+	return func() { cancel(); <-done; tc.Close(); _ = m.Close() }, nil
+}
+
+// startAlerts runs the alert watcher and pusher (internal/alerts) until ctx ends: purchase-failing and parked
+// alerts are raised from the read model, and every alert is pushed to KOOFLOW_ALERT_WEBHOOK_URL when one is set.
+func startAlerts(ctx context.Context, d app.Deps) error {
+	f, err := alerts.ParseFormat(d.Config.AlertWebhookFormat)
+	if err != nil {
+		return fmt.Errorf("%s: %w", config.EnvAlertWebhookFormat, err)
+	}
+	p := &alerts.Pusher{Store: &store.Store{Pool: d.Pool}, URL: d.Config.AlertWebhookURL.Reveal(), Format: f,
+		Log: d.Log, PurchaseAfter: d.Config.PurchaseAlertAfter}
+	if p.URL == "" {
+		d.Log.Warn("alerts are not pushed to anyone", "set", config.EnvAlertWebhookURL)
+	}
+	go p.Run(ctx)
+	return nil
 }
 
 func newMigrateCmd() *cobra.Command {

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/kooflow/kooflow/internal/metrics"
+
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/sdk/client"
 
@@ -27,6 +29,10 @@ type Deps struct {
 	CatalogSource string
 	// Now is the clock; nil means time.Now. Tests set it to move a part's notion of today.
 	Now func() time.Time
+	// APIMetrics records the API process's metrics (api.New sets it for the routes it mounts); nil records none.
+	APIMetrics *metrics.API
+	// WorkerMetrics records the worker process's metrics (cmd builds it with the Temporal client); nil records none.
+	WorkerMetrics *metrics.Worker
 }
 
 // Clock returns d.Now, or time.Now when it is not set.

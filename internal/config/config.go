@@ -40,8 +40,14 @@ type Config struct {
 	TemporalNamespace string // TEMPORAL_NAMESPACE
 	TaskQueue         string // KOOFLOW_TASK_QUEUE
 	HTTPAddr          string // KOOFLOW_HTTP_ADDR
-	LogLevel          string // KOOFLOW_LOG_LEVEL
-	LogFormat         string // KOOFLOW_LOG_FORMAT: text or json
+	// WorkerMetricsAddr is the worker's Prometheus listener (GET /metrics); "off" disables it.
+	WorkerMetricsAddr string // KOOFLOW_WORKER_METRICS_ADDR
+	// Alerts pushed to a person (internal/alerts).
+	AlertWebhookURL    Secret        // KOOFLOW_ALERT_WEBHOOK_URL: bot URLs carry their access token
+	AlertWebhookFormat string        // KOOFLOW_ALERT_WEBHOOK_FORMAT: json, dingtalk, feishu or wecom
+	PurchaseAlertAfter time.Duration // KOOFLOW_PURCHASE_ALERT_AFTER: purchase-failing after this without provisioning
+	LogLevel           string        // KOOFLOW_LOG_LEVEL
+	LogFormat          string        // KOOFLOW_LOG_FORMAT: text or json
 
 	// The production interface (docs/koogallery.md, "Signatures").
 	AccessKey      Secret        // KOOGALLERY_ACCESS_KEY: signs and verifies the production interface
@@ -76,27 +82,31 @@ type Config struct {
 
 // Env names, in one place so docs, dev mode and tests agree.
 const (
-	EnvDatabaseURL       = "DATABASE_URL"
-	EnvTemporalAddress   = "TEMPORAL_ADDRESS"
-	EnvTemporalNamespace = "TEMPORAL_NAMESPACE"
-	EnvTaskQueue         = "KOOFLOW_TASK_QUEUE"
-	EnvHTTPAddr          = "KOOFLOW_HTTP_ADDR"
-	EnvLogLevel          = "KOOFLOW_LOG_LEVEL"
-	EnvLogFormat         = "KOOFLOW_LOG_FORMAT"
-	EnvAccessKey         = "KOOGALLERY_ACCESS_KEY"
-	EnvProductionPath    = "KOOGALLERY_PRODUCTION_PATH"
-	EnvDeadline          = "KOOGALLERY_DEADLINE"
-	EnvSignatureWindow   = "KOOGALLERY_SIGNATURE_WINDOW"
-	EnvMarketAK          = "KOOGALLERY_AK"
-	EnvMarketSK          = "KOOGALLERY_SK"
-	EnvMarketEndpoint    = "KOOGALLERY_API_ENDPOINT"
-	EnvMarketCAFile      = "KOOGALLERY_API_CA_FILE"
-	EnvConsoleTokens     = "KOOFLOW_CONSOLE_TOKENS"
-	EnvCatalogFile       = "KOOFLOW_CATALOG_FILE"
-	EnvProvisionerURL    = "KOOFLOW_PROVISIONER_URL"
-	EnvProvisionerSecret = "KOOFLOW_PROVISIONER_SECRET"
-	EnvExpiryGrace       = "KOOFLOW_EXPIRY_GRACE"
-	EnvExpiryPolicy      = "KOOFLOW_EXPIRY_POLICY"
+	EnvDatabaseURL        = "DATABASE_URL"
+	EnvTemporalAddress    = "TEMPORAL_ADDRESS"
+	EnvTemporalNamespace  = "TEMPORAL_NAMESPACE"
+	EnvTaskQueue          = "KOOFLOW_TASK_QUEUE"
+	EnvHTTPAddr           = "KOOFLOW_HTTP_ADDR"
+	EnvWorkerMetricsAddr  = "KOOFLOW_WORKER_METRICS_ADDR"
+	EnvAlertWebhookURL    = "KOOFLOW_ALERT_WEBHOOK_URL"
+	EnvAlertWebhookFormat = "KOOFLOW_ALERT_WEBHOOK_FORMAT"
+	EnvPurchaseAlertAfter = "KOOFLOW_PURCHASE_ALERT_AFTER"
+	EnvLogLevel           = "KOOFLOW_LOG_LEVEL"
+	EnvLogFormat          = "KOOFLOW_LOG_FORMAT"
+	EnvAccessKey          = "KOOGALLERY_ACCESS_KEY"
+	EnvProductionPath     = "KOOGALLERY_PRODUCTION_PATH"
+	EnvDeadline           = "KOOGALLERY_DEADLINE"
+	EnvSignatureWindow    = "KOOGALLERY_SIGNATURE_WINDOW"
+	EnvMarketAK           = "KOOGALLERY_AK"
+	EnvMarketSK           = "KOOGALLERY_SK"
+	EnvMarketEndpoint     = "KOOGALLERY_API_ENDPOINT"
+	EnvMarketCAFile       = "KOOGALLERY_API_CA_FILE"
+	EnvConsoleTokens      = "KOOFLOW_CONSOLE_TOKENS"
+	EnvCatalogFile        = "KOOFLOW_CATALOG_FILE"
+	EnvProvisionerURL     = "KOOFLOW_PROVISIONER_URL"
+	EnvProvisionerSecret  = "KOOFLOW_PROVISIONER_SECRET"
+	EnvExpiryGrace        = "KOOFLOW_EXPIRY_GRACE"
+	EnvExpiryPolicy       = "KOOFLOW_EXPIRY_POLICY"
 
 	EnvSettlementDay        = "KOOFLOW_SETTLEMENT_DAY"
 	EnvSettlementDayGeneral = "KOOFLOW_SETTLEMENT_DAY_GENERAL"
@@ -112,6 +122,7 @@ const (
 	DefaultTemporalNamespace = "default"
 	DefaultTaskQueue         = "kooflow"
 	DefaultHTTPAddr          = "127.0.0.1:8080"
+	DefaultWorkerMetricsAddr = "127.0.0.1:9464"
 	DefaultProductionPath    = "/koogallery/v2"
 	DefaultMarketEndpoint    = "https://mkt.myhuaweicloud.com"
 )
@@ -138,27 +149,31 @@ func FromEnv(lookup func(string) (string, bool)) (Config, error) {
 		return d
 	}
 	c := Config{
-		DatabaseURL:       Secret(get(EnvDatabaseURL, "")),
-		TemporalAddress:   get(EnvTemporalAddress, DefaultTemporalAddress),
-		TemporalNamespace: get(EnvTemporalNamespace, DefaultTemporalNamespace),
-		TaskQueue:         get(EnvTaskQueue, DefaultTaskQueue),
-		HTTPAddr:          get(EnvHTTPAddr, DefaultHTTPAddr),
-		LogLevel:          get(EnvLogLevel, "info"),
-		LogFormat:         get(EnvLogFormat, "text"),
-		AccessKey:         Secret(get(EnvAccessKey, "")),
-		ProductionPath:    get(EnvProductionPath, DefaultProductionPath),
-		Deadline:          dur(EnvDeadline, 4*time.Second),
-		SignatureSkew:     dur(EnvSignatureWindow, 60*time.Second),
-		MarketAK:          Secret(get(EnvMarketAK, "")),
-		MarketSK:          Secret(get(EnvMarketSK, "")),
-		MarketEndpoint:    strings.TrimRight(get(EnvMarketEndpoint, DefaultMarketEndpoint), "/"),
-		MarketCAFile:      get(EnvMarketCAFile, ""),
-		ConsoleTokens:     Secret(get(EnvConsoleTokens, "")),
-		CatalogFile:       get(EnvCatalogFile, ""),
-		ProvisionerURL:    get(EnvProvisionerURL, ""),
-		ProvisionerSecret: Secret(get(EnvProvisionerSecret, "")),
-		ExpiryGrace:       dur(EnvExpiryGrace, 24*time.Hour),
-		ExpiryPolicy:      get(EnvExpiryPolicy, "alert"),
+		DatabaseURL:        Secret(get(EnvDatabaseURL, "")),
+		TemporalAddress:    get(EnvTemporalAddress, DefaultTemporalAddress),
+		TemporalNamespace:  get(EnvTemporalNamespace, DefaultTemporalNamespace),
+		TaskQueue:          get(EnvTaskQueue, DefaultTaskQueue),
+		HTTPAddr:           get(EnvHTTPAddr, DefaultHTTPAddr),
+		WorkerMetricsAddr:  get(EnvWorkerMetricsAddr, DefaultWorkerMetricsAddr),
+		AlertWebhookURL:    Secret(get(EnvAlertWebhookURL, "")),
+		AlertWebhookFormat: get(EnvAlertWebhookFormat, "json"),
+		PurchaseAlertAfter: dur(EnvPurchaseAlertAfter, 30*time.Minute),
+		LogLevel:           get(EnvLogLevel, "info"),
+		LogFormat:          get(EnvLogFormat, "text"),
+		AccessKey:          Secret(get(EnvAccessKey, "")),
+		ProductionPath:     get(EnvProductionPath, DefaultProductionPath),
+		Deadline:           dur(EnvDeadline, 4*time.Second),
+		SignatureSkew:      dur(EnvSignatureWindow, 60*time.Second),
+		MarketAK:           Secret(get(EnvMarketAK, "")),
+		MarketSK:           Secret(get(EnvMarketSK, "")),
+		MarketEndpoint:     strings.TrimRight(get(EnvMarketEndpoint, DefaultMarketEndpoint), "/"),
+		MarketCAFile:       get(EnvMarketCAFile, ""),
+		ConsoleTokens:      Secret(get(EnvConsoleTokens, "")),
+		CatalogFile:        get(EnvCatalogFile, ""),
+		ProvisionerURL:     get(EnvProvisionerURL, ""),
+		ProvisionerSecret:  Secret(get(EnvProvisionerSecret, "")),
+		ExpiryGrace:        dur(EnvExpiryGrace, 24*time.Hour),
+		ExpiryPolicy:       get(EnvExpiryPolicy, "alert"),
 	}
 	settlementInt := func(name string, def, lo, hi int) int {
 		v := get(name, "")

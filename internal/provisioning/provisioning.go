@@ -88,6 +88,15 @@ type Error struct {
 	Retryable bool
 	Reason    string // for the operator who will read it on the parked instance
 	Err       error
+	// Refused is set when the seller's endpoint itself refused the event permanently (a 4xx), as opposed to
+	// kooflow failing to build the event or to read the answer. A refused create is reported to the marketplace
+	// (docs/koogallery.md, "Refused purchases").
+	Refused bool
+	// ResultCode is the KooGallery newInstance code (000100–000107) the endpoint gave with its refusal, "" when it
+	// gave none or an invalid one. RefusalCode maps "" to 000104.
+	ResultCode string
+	// Message is the endpoint's own text for the refusal ({"error": …}), without kooflow's framing.
+	Message string
 }
 
 func (e *Error) Error() string {
@@ -106,6 +115,33 @@ func Retryable(err error) bool {
 		return pe.Retryable
 	}
 	return true
+}
+
+// DefaultRefusalCode is the newInstance code reported for a refused create whose refusal named no code of its
+// own: 000104, the marketplace's catch-all for a failure on the seller's side.
+const DefaultRefusalCode = "000104"
+
+// ValidRefusalCode reports whether code is one of KooGallery's newInstance failure codes, 000100–000107.
+func ValidRefusalCode(code string) bool {
+	return len(code) == 6 && code >= "000100" && code <= "000107"
+}
+
+// RefusalCode reports whether err is a permanent refusal by the seller's endpoint and, if so, the newInstance
+// code to report for it and the endpoint's message.
+func RefusalCode(err error) (code, message string, refused bool) {
+	var pe *Error
+	if !errors.As(err, &pe) || pe.Retryable || !pe.Refused {
+		return "", "", false
+	}
+	code = pe.ResultCode
+	if !ValidRefusalCode(code) {
+		code = DefaultRefusalCode
+	}
+	message = pe.Message
+	if message == "" {
+		message = pe.Reason
+	}
+	return code, message, true
 }
 
 // Validate checks an event before it is sent.

@@ -154,6 +154,57 @@ func TestWebhookClassifiesAnswers(t *testing.T) {
 	})
 }
 
+// TestWebhookRefusalCodes: a 4xx refusal carries the KooGallery newInstance code the endpoint named (000100–000107),
+// 000104 when it named none or another value; temporary failures and kooflow's own failures are no refusal.
+func TestWebhookRefusalCodes(t *testing.T) {
+	tests := []struct {
+		name    string
+		status  int
+		body    string
+		refused bool
+		code    string
+		message string
+	}{
+		{"named code", 400, `{"error":"no capacity in region","resultCode":"000107"}`, true, "000107", "no capacity in region"},
+		{"lowest code", 409, `{"error":"already purchased","resultCode":"000100"}`, true, "000100", "already purchased"},
+		{"no code", 422, `{"error":"tenant name taken"}`, true, "000104", "tenant name taken"},
+		{"code outside the range", 400, `{"error":"x","resultCode":"000108"}`, true, "000104", "x"},
+		{"a success code is no refusal code", 400, `{"error":"x","resultCode":"000000"}`, true, "000104", "x"},
+		{"plain text", 403, `forbidden`, true, "000104", "forbidden"},
+		{"temporary", 503, `{"error":"busy","resultCode":"000107"}`, false, "", ""},
+		{"kooflow's own failure", 200, `{"appInfo":{"userName":"a"}}`, false, "", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(tc.status)
+				_, _ = w.Write([]byte(tc.body))
+			}))
+			defer srv.Close()
+			wh, _ := NewWebhook(srv.URL, secret, srv.Client())
+			_, err := wh.Apply(context.Background(), event(Create))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			code, msg, refused := RefusalCode(err)
+			if refused != tc.refused || code != tc.code || msg != tc.message {
+				t.Fatalf("RefusalCode = %q %q %v, want %q %q %v", code, msg, refused, tc.code, tc.message, tc.refused)
+			}
+		})
+	}
+	// The reference receiver passes an apply error's code on.
+	recv := NewReceiver(secret, time.Minute, func(ctx context.Context, e Event) (Result, error) {
+		return Result{}, &Error{Reason: "sold out", ResultCode: "000102"}
+	})
+	srv := httptest.NewServer(recv)
+	defer srv.Close()
+	wh, _ := NewWebhook(srv.URL, secret, srv.Client())
+	_, err := wh.Apply(context.Background(), event(Create))
+	if code, msg, refused := RefusalCode(err); !refused || code != "000102" || msg != "sold out" {
+		t.Fatalf("through the receiver: %q %q %v (%v)", code, msg, refused, err)
+	}
+}
+
 func TestNewWebhookValidates(t *testing.T) {
 	if _, err := NewWebhook("ftp://x", secret, nil); err == nil {
 		t.Error("ftp URL accepted")

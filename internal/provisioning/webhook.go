@@ -32,7 +32,10 @@ import (
 //
 //   - 2xx with an optional JSON body {"appInfo": {...}} (create) — done; a repeated EventID gets the same answer;
 //   - 408, 425, 429 or 5xx — a temporary failure: kooflow retries with backoff;
-//   - any other 4xx, with {"error": "what a person must fix"} — kooflow parks the instance for an operator.
+//   - any other 4xx, with {"error": "what a person must fix"} — kooflow parks the instance for an operator. A
+//     refused create may add "resultCode": one of KooGallery's newInstance codes 000100–000107; kooflow then
+//     answers the marketplace's queryInstance and newInstance retries with it (000104 when none or another
+//     value is given) until an operator resumes the step.
 const (
 	HeaderEventID   = "Kooflow-Event-Id"
 	HeaderEventType = "Kooflow-Event-Type"
@@ -140,9 +143,21 @@ func (w *Webhook) Apply(ctx context.Context, e Event) (Result, error) {
 		resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
 		return Result{}, &Error{Retryable: true, Reason: fmt.Sprintf("provisioning endpoint answered %d %s", resp.StatusCode, errorText(raw))}
 	default:
-		return Result{}, &Error{Retryable: false,
-			Reason: fmt.Sprintf("provisioning endpoint refused the %s event with %d: %s", e.Type, resp.StatusCode, errorText(raw))}
+		msg := errorText(raw)
+		return Result{}, &Error{Retryable: false, Refused: true, ResultCode: refusalCode(raw), Message: msg,
+			Reason: fmt.Sprintf("provisioning endpoint refused the %s event with %d: %s", e.Type, resp.StatusCode, msg)}
 	}
+}
+
+// refusalCode extracts a valid newInstance code from a refusal's {"resultCode": "..."}, or "".
+func refusalCode(raw []byte) string {
+	var body struct {
+		ResultCode string `json:"resultCode"`
+	}
+	if json.Unmarshal(raw, &body) == nil && ValidRefusalCode(body.ResultCode) {
+		return body.ResultCode
+	}
+	return ""
 }
 
 // errorText extracts {"error": "..."} or a short plain-text body.
@@ -178,7 +193,7 @@ type Receiver struct {
 }
 
 // NewReceiver builds a Receiver. apply's error becomes a 4xx (needs a person) when it is a non-retryable *Error
-// and a 503 otherwise.
+// and a 503 otherwise; a non-retryable *Error's ResultCode is sent as "resultCode".
 func NewReceiver(secret string, window time.Duration, apply func(context.Context, Event) (Result, error)) *Receiver {
 	r := &Receiver{secret: []byte(secret), window: window, apply: apply, now: time.Now,
 		mu: make(chan struct{}, 1), done: map[string]Result{}}
@@ -228,7 +243,12 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	res, err := r.apply(req.Context(), e)
 	if err != nil {
 		if !Retryable(err) {
-			reply(http.StatusUnprocessableEntity, map[string]string{"error": err.Error()})
+			body := map[string]string{"error": err.Error()}
+			var pe *Error
+			if errors.As(err, &pe) && pe.ResultCode != "" {
+				body["resultCode"] = pe.ResultCode
+			}
+			reply(http.StatusUnprocessableEntity, body)
 			return
 		}
 		reply(http.StatusServiceUnavailable, map[string]string{"error": err.Error()})

@@ -135,3 +135,12 @@ func scanInboxRow(row pgx.Row) (InboxRow, error) {
 		&r.DispatchedAt, &r.Attempts, &r.LastError, &r.NextAttempt)
 	return r, err
 }
+
+// InboxPendingCount is the number of accepted newInstance calls whose workflow start is not confirmed yet.
+func (s *Store) InboxPendingCount(ctx context.Context) (int64, error) {
+	var n int64
+	if err := s.Pool.QueryRow(ctx, `SELECT count(*) FROM koogallery_inbox WHERE dispatched_at IS NULL`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count pending inbox rows: %w", err)
+	}
+	return n, nil
+}

@@ -461,18 +461,22 @@ type InstanceAccess struct {
 	Lifecycle  string
 	AppInfo    []byte
 	TestFlag   bool
+	// RefusalCode and RefusalMsg are set while the seller's provisioning refused the purchase (see
+	// RecordPurchaseRefusal).
+	RefusalCode, RefusalMsg string
 }
 
 // InstancesAccess reads the instances among ids that have a row; the others are left out.
 func (s *Store) InstancesAccess(ctx context.Context, ids []string) ([]InstanceAccess, error) {
-	rows, err := s.Pool.Query(ctx, `SELECT instance_id, lifecycle, app_info, test_flag FROM instances
+	rows, err := s.Pool.Query(ctx, `SELECT instance_id, lifecycle, app_info, test_flag,
+			COALESCE(refusal_code, ''), COALESCE(refusal_msg, '') FROM instances
 		WHERE instance_id = ANY($1)`, ids)
 	if err != nil {
 		return nil, fmt.Errorf("query instances: %w", err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (InstanceAccess, error) {
 		var v InstanceAccess
-		err := r.Scan(&v.InstanceID, &v.Lifecycle, &v.AppInfo, &v.TestFlag)
+		err := r.Scan(&v.InstanceID, &v.Lifecycle, &v.AppInfo, &v.TestFlag, &v.RefusalCode, &v.RefusalMsg)
 		if string(v.AppInfo) == "null" {
 			v.AppInfo = nil
 		}

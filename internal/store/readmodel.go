@@ -173,6 +173,9 @@ func (s *Store) Apply(ctx context.Context, w Write) error {
 		if err := upsertInstance(ctx, tx, w.Instance); err != nil {
 			return err
 		}
+		if err := settleRefusal(ctx, tx, instanceID); err != nil {
+			return err
+		}
 	}
 	for _, o := range w.Orders {
 		if err := insertOrder(ctx, tx, o); err != nil {

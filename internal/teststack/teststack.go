@@ -21,6 +21,8 @@ import (
 	"github.com/kooflow/kooflow/internal/app"
 	"github.com/kooflow/kooflow/internal/catalog"
 	"github.com/kooflow/kooflow/internal/config"
+	"github.com/kooflow/kooflow/internal/metrics"
+	"github.com/kooflow/kooflow/internal/store"
 	"github.com/kooflow/kooflow/internal/testenv"
 	"github.com/kooflow/kooflow/worker"
 )
@@ -32,7 +34,9 @@ type Stack struct {
 	Pool     *pgxpool.Pool
 	Temporal client.Client
 	Log      *slog.Logger
-	deps     app.Deps
+	// WorkerMetricsURL serves the worker's /metrics when Options.WorkerMetrics is set.
+	WorkerMetricsURL string
+	deps             app.Deps
 }
 
 // Options choose what Start does not default.
@@ -43,6 +47,9 @@ type Options struct {
 	Log *slog.Logger
 	// NoWorker leaves the task queue without a worker (to test what happens when no worker runs).
 	NoWorker bool
+	// WorkerMetrics measures the worker as `kooflow worker` does (its registry, the Temporal SDK's metrics, the
+	// gauges read from PostgreSQL) and serves them at Stack.WorkerMetricsURL + "/metrics".
+	WorkerMetrics bool
 }
 
 // Start runs a worker and the router for cfg. An empty cfg.TaskQueue gets one unique to the test.
@@ -61,6 +68,10 @@ func Start(t testing.TB, cfg config.Config, o Options) *Stack {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel) // stops the router's background work (the gateway's inbox dispatch) with the test
 	d := Deps(t, cfg, o.Log, o.Pool, tc)
+	var metricsURL string
+	if o.WorkerMetrics {
+		metricsURL = measureWorker(t, ctx, &d)
+	}
 	if !o.NoWorker {
 		w, err := worker.New(d)
 		if err != nil {
@@ -71,9 +82,30 @@ func Start(t testing.TB, cfg config.Config, o Options) *Stack {
 		}
 		t.Cleanup(w.Stop)
 	}
-	s := &Stack{Config: cfg, Pool: o.Pool, Temporal: tc, Log: o.Log, deps: d}
+	s := &Stack{Config: cfg, Pool: o.Pool, Temporal: tc, Log: o.Log, deps: d, WorkerMetricsURL: metricsURL}
 	s.URL = s.serve(t, ctx)
 	return s
+}
+
+// measureWorker gives d the worker's metrics and a Temporal client reporting the SDK's metrics into them, and
+// serves them; it returns the server's URL.
+func measureWorker(t testing.TB, ctx context.Context, d *app.Deps) string {
+	t.Helper()
+	st := &store.Store{Pool: d.Pool}
+	m, err := metrics.NewWorker(d.Log, &metrics.Counts{InstancesByLifecycle: st.CountInstancesByLifecycle,
+		ParkedBySteps: st.CountParkedBySteps, OpenAlerts: st.CountOpenAlerts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc, err := client.NewClientFromExistingWithContext(ctx, d.Temporal, client.Options{
+		Namespace: d.Config.TemporalNamespace, MetricsHandler: m.TemporalHandler()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(m.Handler())
+	t.Cleanup(func() { srv.Close(); tc.Close(); _ = m.Close() })
+	d.Temporal, d.WorkerMetrics = tc, m
+	return srv.URL
 }
 
 // SecondAPI serves another router on the same database and Temporal, as a second API process would.

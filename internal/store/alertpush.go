@@ -1,0 +1,173 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Alerts that reach a person (README.md, "Operating kooflow"): the conditions the watcher raises from the read
+// model (a purchase not provisioned in time, a parked step), and the push bookkeeping of every alert.
+
+// Alert kinds raised by WatchAlerts.
+const (
+	AlertPurchaseFailing = "purchase-failing"
+	AlertParked          = "parked"
+)
+
+// RefundWindow is how long the marketplace retries newInstance before it refunds the order automatically
+// (docs/koogallery.md, "Retry windows").
+const RefundWindow = 3 * time.Hour
+
+// WatchAlerts raises and resolves the alerts derived from the read model, as of now:
+//   - purchase-failing (one per instance): provisioning has not succeeded purchaseAfter after the order was
+//     received, with the time left before the marketplace's refund in the message; resolved once provisioned or
+//     no longer provisioning;
+//   - parked (one per parking, keyed by when it parked): the instance waits for a person; resolved when that
+//     parking ended.
+//
+// Every statement is idempotent, so several worker processes may watch at once. It returns how many alerts it
+// raised and resolved.
+func (s *Store) WatchAlerts(ctx context.Context, now time.Time, purchaseAfter time.Duration) (raised, resolved int64, err error) {
+	now = now.UTC()
+	rows, err := s.Pool.Query(ctx, `
+		SELECT i.instance_id, i.order_id, COALESCE(b.received_at, i.created_at), i.parked, i.parked_reason
+		FROM instances i LEFT JOIN koogallery_inbox b ON b.instance_id = i.instance_id
+		WHERE i.lifecycle = 'PROVISIONING' AND i.provisioned_at IS NULL AND NOT i.test_flag
+			AND COALESCE(b.received_at, i.created_at) <= $1
+			AND NOT EXISTS (SELECT 1 FROM instance_alerts a WHERE a.instance_id = i.instance_id AND a.alert_key = $2)`,
+		now.Add(-purchaseAfter), AlertPurchaseFailing)
+	if err != nil {
+		return 0, 0, fmt.Errorf("find purchases not provisioned in time: %w", err)
+	}
+	type late struct {
+		id, order, reason string
+		ordered           time.Time
+		parked            bool
+	}
+	var lates []late
+	var l late
+	if _, err := pgx.ForEachRow(rows, []any{&l.id, &l.order, &l.ordered, &l.parked, &l.reason}, func() error {
+		lates = append(lates, l)
+		return nil
+	}); err != nil {
+		return 0, 0, fmt.Errorf("find purchases not provisioned in time: %w", err)
+	}
+	for _, l := range lates {
+		refundAt := l.ordered.Add(RefundWindow)
+		left := refundAt.Sub(now).Round(time.Minute)
+		msg := fmt.Sprintf("order %s is not provisioned %s after the marketplace's newInstance; the marketplace refunds it "+
+			"automatically at %s (%s left)", l.order, now.Sub(l.ordered).Round(time.Minute), refundAt.Format(time.RFC3339), left)
+		if left <= 0 {
+			msg = fmt.Sprintf("order %s is not provisioned %s after the marketplace's newInstance; its 3 h window ended at %s: "+
+				"the marketplace refunds it, and only a restart from the seller center helps", l.order, now.Sub(l.ordered).Round(time.Minute),
+				refundAt.Format(time.RFC3339))
+		}
+		if l.parked {
+			msg += "; parked: " + l.reason
+		}
+		detail, err := json.Marshal(map[string]any{"orderId": l.order, "orderedAt": l.ordered, "refundAt": refundAt})
+		if err != nil {
+			return raised, resolved, fmt.Errorf("encode alert detail: %w", err)
+		}
+		tag, err := s.Pool.Exec(ctx, `INSERT INTO instance_alerts (instance_id, alert_key, kind, raised_at, message, detail)
+			VALUES ($1, $2, $2, $3, $4, $5) ON CONFLICT (instance_id, alert_key) DO NOTHING`,
+			l.id, AlertPurchaseFailing, now, msg, detail)
+		if err != nil {
+			return raised, resolved, fmt.Errorf("raise purchase-failing for instance %s: %w", l.id, err)
+		}
+		raised += tag.RowsAffected()
+	}
+	tag, err := s.Pool.Exec(ctx, `UPDATE instance_alerts a SET resolved_at = $2
+		FROM instances i
+		WHERE a.instance_id = i.instance_id AND a.kind = $1 AND a.resolved_at IS NULL
+			AND (i.lifecycle <> 'PROVISIONING' OR i.provisioned_at IS NOT NULL)`, AlertPurchaseFailing, now)
+	if err != nil {
+		return raised, resolved, fmt.Errorf("resolve purchase-failing alerts: %w", err)
+	}
+	resolved += tag.RowsAffected()
+
+	tag, err = s.Pool.Exec(ctx, `INSERT INTO instance_alerts (instance_id, alert_key, kind, raised_at, message, detail)
+		SELECT instance_id, $1 || ':' || to_char(parked_at AT TIME ZONE 'UTC', 'YYYYMMDD"T"HH24MISS.US'), $1,
+			parked_at, 'parked at ' || parked_step || ': ' || parked_reason || ' (resume or skip it in the console)',
+			jsonb_build_object('step', parked_step, 'orderId', order_id)
+		FROM instances WHERE parked AND parked_at IS NOT NULL
+		ON CONFLICT (instance_id, alert_key) DO NOTHING`, AlertParked)
+	if err != nil {
+		return raised, resolved, fmt.Errorf("raise parked alerts: %w", err)
+	}
+	raised += tag.RowsAffected()
+	tag, err = s.Pool.Exec(ctx, `UPDATE instance_alerts a SET resolved_at = $2
+		WHERE a.kind = $1 AND a.resolved_at IS NULL AND NOT EXISTS (
+			SELECT 1 FROM instances i WHERE i.instance_id = a.instance_id AND i.parked AND i.parked_at IS NOT NULL
+				AND a.alert_key = $1 || ':' || to_char(i.parked_at AT TIME ZONE 'UTC', 'YYYYMMDD"T"HH24MISS.US'))`, AlertParked, now)
+	if err != nil {
+		return raised, resolved, fmt.Errorf("resolve parked alerts: %w", err)
+	}
+	resolved += tag.RowsAffected()
+	return raised, resolved, nil
+}
+
+// AlertPush is one delivery due: an alert's raising, or its resolution.
+type AlertPush struct {
+	Alert
+	OrderID string `json:"orderId"`
+	// Resolved is true when this delivery announces the resolution (the raising was pushed before).
+	Resolved bool `json:"resolved"`
+	Attempts int  `json:"attempts"`
+}
+
+// ClaimAlertPushes leases up to limit due deliveries for lease, as of now (the pusher's clock): alerts whose raising or resolution has not been
+// pushed and whose backoff has passed. A delivery not confirmed within the lease is due again, so a pusher that
+// dies loses nothing; rows another pusher holds are skipped.
+func (s *Store) ClaimAlertPushes(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]AlertPush, error) {
+	rows, err := s.Pool.Query(ctx, `
+		UPDATE instance_alerts a SET push_next_at = $3::timestamptz + $2 * interval '1 millisecond'
+		FROM (SELECT instance_id, alert_key FROM instance_alerts
+			WHERE (pushed_at IS NULL OR (resolved_at IS NOT NULL AND resolved_pushed_at IS NULL))
+				AND (push_next_at IS NULL OR push_next_at <= $3)
+			ORDER BY raised_at LIMIT $1 FOR UPDATE SKIP LOCKED) due
+		WHERE a.instance_id = due.instance_id AND a.alert_key = due.alert_key
+		RETURNING a.instance_id, a.alert_key, a.kind, a.raised_at, a.message, a.detail, a.resolved_at,
+			a.pushed_at IS NOT NULL, a.push_attempts,
+			COALESCE((SELECT order_id FROM instances i WHERE i.instance_id = a.instance_id), '')`,
+		limit, lease.Milliseconds(), now.UTC())
+	if err != nil {
+		return nil, fmt.Errorf("claim alert pushes: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (AlertPush, error) {
+		var p AlertPush
+		err := r.Scan(&p.InstanceID, &p.Key, &p.Kind, &p.RaisedAt, &p.Message, &p.Detail, &p.ResolvedAt, &p.Resolved,
+			&p.Attempts, &p.OrderID)
+		return p, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim alert pushes: %w", err)
+	}
+	return out, nil
+}
+
+// AlertPushed records a confirmed delivery.
+func (s *Store) AlertPushed(ctx context.Context, p AlertPush) error {
+	col := "pushed_at"
+	if p.Resolved {
+		col = "resolved_pushed_at"
+	}
+	if _, err := s.Pool.Exec(ctx, `UPDATE instance_alerts SET `+col+` = now(), push_next_at = NULL, push_attempts = 0,
+		push_last_error = '' WHERE instance_id = $1 AND alert_key = $2`, p.InstanceID, p.Key); err != nil {
+		return fmt.Errorf("record the push of alert %s/%s: %w", p.InstanceID, p.Key, err)
+	}
+	return nil
+}
+
+// AlertPushFailed records a failed delivery and when to try again.
+func (s *Store) AlertPushFailed(ctx context.Context, p AlertPush, retryAt time.Time, cause string) error {
+	if _, err := s.Pool.Exec(ctx, `UPDATE instance_alerts SET push_next_at = $3, push_attempts = push_attempts + 1,
+		push_last_error = $4 WHERE instance_id = $1 AND alert_key = $2`, p.InstanceID, p.Key, retryAt.UTC(), cause); err != nil {
+		return fmt.Errorf("record the failed push of alert %s/%s: %w", p.InstanceID, p.Key, err)
+	}
+	return nil
+}
