@@ -27,6 +27,8 @@ import (
 	"github.com/kooflow/kooflow/internal/metrics"
 	"github.com/kooflow/kooflow/internal/refusal"
 	"github.com/kooflow/kooflow/internal/store"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // NonceStore is the replay cache. ClaimNonce records nonce and reports whether it was new; it must be shared by
@@ -54,6 +56,8 @@ type Handler struct {
 	Now func() time.Time
 	// Metrics counts the answered calls; nil counts nothing.
 	Metrics *metrics.API
+	// Tracer starts a span per call, carried into Temporal by the client's interceptor; nil traces nothing.
+	Tracer trace.Tracer
 }
 
 // NewInbox builds the inbox newInstance calls are accepted into. The API process runs its dispatcher
@@ -80,6 +84,9 @@ func Mount(r gin.IRoutes, console *gin.RouterGroup, d app.Deps, inbox *Inbox) {
 			Messages:  st,
 			Backend:   &TemporalBackend{Instances: instance.Client{Temporal: d.Temporal}, Store: st, Inbox: inbox},
 			Metrics:   d.APIMetrics,
+		}
+		if d.Tracer != nil {
+			h.Tracer = d.Tracer.Tracer("github.com/kooflow/kooflow/api/gateway")
 		}
 		r.POST(d.Config.ProductionPath, h.Serve)
 	}
@@ -129,6 +136,12 @@ func (h *Handler) Serve(c *gin.Context) {
 	// The call runs to its deadline even if the marketplace hangs up: an Update already admitted should be
 	// answered and recorded, not abandoned halfway.
 	base := context.WithoutCancel(c.Request.Context())
+	if h.Tracer != nil {
+		var span trace.Span
+		base, span = h.Tracer.Start(base, "koogallery production interface", trace.WithSpanKind(trace.SpanKindServer))
+		defer span.End()
+		log = log.With("trace_id", span.SpanContext().TraceID().String())
+	}
 	hard, cancel := context.WithDeadline(base, start.Add(h.deadline()))
 	defer cancel()
 	// Keep a slice of the budget for the message log and the write.
@@ -153,6 +166,8 @@ func (h *Handler) Serve(c *gin.Context) {
 	msg.RawBody = body
 
 	out := h.handle(work, start, c.Request.URL.RawQuery, body, readErr)
+	trace.SpanFromContext(base).SetAttributes(attribute.String("koogallery.activity", out.keys.Activity),
+		attribute.String("koogallery.result_code", out.resp.ResultCode))
 	h.finish(hard, c, log, start, msg, out)
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 
 	"github.com/kooflow/kooflow/api"
 	"github.com/kooflow/kooflow/api/gateway"
@@ -19,6 +20,7 @@ import (
 	"github.com/kooflow/kooflow/internal/logging"
 	"github.com/kooflow/kooflow/internal/metrics"
 	"github.com/kooflow/kooflow/internal/store"
+	"github.com/kooflow/kooflow/internal/tracing"
 	"github.com/kooflow/kooflow/worker"
 )
 
@@ -81,7 +83,13 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger) (d app.Deps,
 		return d, nil, err
 	}
 	d = app.Deps{Config: cfg, Log: log, Pool: pool, Temporal: tc, Catalog: cat, CatalogSource: source}
-	return d, func() { tc.Close(); pool.Close() }, nil
+	stopTracing, err := traced(ctx, &d)
+	if err != nil {
+		tc.Close()
+		pool.Close()
+		return d, nil, err
+	}
+	return d, func() { stopTracing(); tc.Close(); pool.Close() }, nil
 }
 
 func newAPICmd() *cobra.Command {
@@ -159,8 +167,16 @@ func workerMetrics(ctx context.Context, d *app.Deps) (stop func(), err error) {
 	if err != nil {
 		return nil, err
 	}
-	tc, err := client.NewClientFromExistingWithContext(ctx, d.Temporal, client.Options{
-		Namespace: d.Config.TemporalNamespace, Logger: logging.Temporal(d.Log), MetricsHandler: m.TemporalHandler()})
+	opts := client.Options{Namespace: d.Config.TemporalNamespace, Logger: logging.Temporal(d.Log), MetricsHandler: m.TemporalHandler()}
+	if d.Tracer != nil { // options are not inherited from the client this one shares a connection with
+		ti, err := tracing.Interceptor(d.Tracer)
+		if err != nil {
+			_ = m.Close()
+			return nil, err
+		}
+		opts.Interceptors = []interceptor.ClientInterceptor{ti}
+	}
+	tc, err := client.NewClientFromExistingWithContext(ctx, d.Temporal, opts)
 	if err != nil {
 		_ = m.Close()
 		return nil, fmt.Errorf("measured Temporal client: %w", err)

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/kooflow/kooflow/internal/metrics"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -33,6 +35,9 @@ type Deps struct {
 	APIMetrics *metrics.API
 	// WorkerMetrics records the worker process's metrics (cmd builds it with the Temporal client); nil records none.
 	WorkerMetrics *metrics.Worker
+	// Tracer is the process's tracer provider (internal/tracing); nil when tracing is off. The Temporal client then
+	// carries the tracing interceptor.
+	Tracer trace.TracerProvider
 }
 
 // Clock returns d.Now, or time.Now when it is not set.

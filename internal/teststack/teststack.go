@@ -24,7 +24,10 @@ import (
 	"github.com/kooflow/kooflow/internal/metrics"
 	"github.com/kooflow/kooflow/internal/store"
 	"github.com/kooflow/kooflow/internal/testenv"
+	"github.com/kooflow/kooflow/internal/tracing"
 	"github.com/kooflow/kooflow/worker"
+	"go.opentelemetry.io/otel/trace"
+	"go.temporal.io/sdk/interceptor"
 )
 
 // Stack is a running kooflow: URL serves the production interface and the console.
@@ -50,6 +53,9 @@ type Options struct {
 	// WorkerMetrics measures the worker as `kooflow worker` does (its registry, the Temporal SDK's metrics, the
 	// gauges read from PostgreSQL) and serves them at Stack.WorkerMetricsURL + "/metrics".
 	WorkerMetrics bool
+	// Tracer traces the stack as OTEL_EXPORTER_OTLP_ENDPOINT does in production: the gateway's spans and the
+	// Temporal client's tracing interceptor (for the router and the worker) report to it.
+	Tracer trace.TracerProvider
 }
 
 // Start runs a worker and the router for cfg. An empty cfg.TaskQueue gets one unique to the test.
@@ -69,8 +75,8 @@ func Start(t testing.TB, cfg config.Config, o Options) *Stack {
 	t.Cleanup(cancel) // stops the router's background work (the gateway's inbox dispatch) with the test
 	d := Deps(t, cfg, o.Log, o.Pool, tc)
 	var metricsURL string
-	if o.WorkerMetrics {
-		metricsURL = measureWorker(t, ctx, &d)
+	if o.WorkerMetrics || o.Tracer != nil {
+		metricsURL = instrument(t, ctx, &d, o)
 	}
 	if !o.NoWorker {
 		w, err := worker.New(d)
@@ -87,25 +93,36 @@ func Start(t testing.TB, cfg config.Config, o Options) *Stack {
 	return s
 }
 
-// measureWorker gives d the worker's metrics and a Temporal client reporting the SDK's metrics into them, and
-// serves them; it returns the server's URL.
-func measureWorker(t testing.TB, ctx context.Context, d *app.Deps) string {
+// instrument gives d the worker's metrics (Options.WorkerMetrics, served at the returned URL) and the tracer
+// (Options.Tracer), with a Temporal client reporting to them.
+func instrument(t testing.TB, ctx context.Context, d *app.Deps, o Options) (metricsURL string) {
 	t.Helper()
-	st := &store.Store{Pool: d.Pool}
-	m, err := metrics.NewWorker(d.Log, &metrics.Counts{InstancesByLifecycle: st.CountInstancesByLifecycle,
-		ParkedBySteps: st.CountParkedBySteps, OpenAlerts: st.CountOpenAlerts})
+	opts := client.Options{Namespace: d.Config.TemporalNamespace}
+	if o.WorkerMetrics {
+		st := &store.Store{Pool: d.Pool}
+		m, err := metrics.NewWorker(d.Log, &metrics.Counts{InstancesByLifecycle: st.CountInstancesByLifecycle,
+			ParkedBySteps: st.CountParkedBySteps, OpenAlerts: st.CountOpenAlerts})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(m.Handler())
+		t.Cleanup(func() { srv.Close(); _ = m.Close() })
+		opts.MetricsHandler, d.WorkerMetrics, metricsURL = m.TemporalHandler(), m, srv.URL
+	}
+	if o.Tracer != nil {
+		ti, err := tracing.Interceptor(o.Tracer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts.Interceptors, d.Tracer = []interceptor.ClientInterceptor{ti}, o.Tracer
+	}
+	tc, err := client.NewClientFromExistingWithContext(ctx, d.Temporal, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tc, err := client.NewClientFromExistingWithContext(ctx, d.Temporal, client.Options{
-		Namespace: d.Config.TemporalNamespace, MetricsHandler: m.TemporalHandler()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(m.Handler())
-	t.Cleanup(func() { srv.Close(); tc.Close(); _ = m.Close() })
-	d.Temporal, d.WorkerMetrics = tc, m
-	return srv.URL
+	t.Cleanup(tc.Close)
+	d.Temporal = tc
+	return metricsURL
 }
 
 // SecondAPI serves another router on the same database and Temporal, as a second API process would.
