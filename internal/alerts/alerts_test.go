@@ -290,3 +290,81 @@ func TestBotFormats(t *testing.T) {
 		t.Errorf("default format %q %v", f, err)
 	}
 }
+
+// TestFreezeRetention: an instance frozen longer than the marketplace's 15-day retention with no release raises
+// freeze-retention once, pushed once, and the alert is resolved (and the resolution pushed) when the instance is
+// renewed and unfrozen. A dial-test instance and one frozen for less than 15 days raise nothing.
+func TestFreezeRetention(t *testing.T) {
+	ctx := context.Background()
+	st := &store.Store{Pool: testenv.Pool(t)}
+	sk := &sink{answer: "ok"}
+	srv := httptest.NewServer(sk)
+	defer srv.Close()
+	now := t0
+	p := &alerts.Pusher{Store: st, URL: srv.URL, Format: alerts.FormatJSON, Log: testenv.Logger(t),
+		PurchaseAfter: 30 * time.Minute, Now: func() time.Time { return now }}
+	frozen := func(id string, version int64, at time.Time, test bool) *store.InstanceRow {
+		r := instance(id, version, "FROZEN")
+		r.FrozenAt, r.FrozenBy, r.TestFlag = &at, "marketplace", test
+		provisioned := t0.Add(-30 * 24 * time.Hour)
+		r.ProvisionedAt = &provisioned
+		return r
+	}
+	for _, r := range []*store.InstanceRow{frozen("f1", 1, t0, false), frozen("f2", 1, t0.Add(2*24*time.Hour), false),
+		frozen("f3", 1, t0, true)} {
+		if err := st.Apply(ctx, store.Write{Summary: "frozen", Instance: r}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	retention := func(id string) []store.Alert {
+		t.Helper()
+		as, err := st.Alerts(ctx, store.AlertFilter{InstanceID: id, Kind: store.AlertFreezeRetention})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return as
+	}
+	now = t0.Add(store.FreezeRetention - time.Minute)
+	if _, err := p.Round(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if a := retention("f1"); len(a) != 0 {
+		t.Fatalf("raised before the retention ended: %+v", a)
+	}
+	now = t0.Add(store.FreezeRetention + time.Hour)
+	for range 3 {
+		if _, err := p.Round(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := retention("f1")
+	if len(a) != 1 || a[0].ResolvedAt != nil || !strings.Contains(a[0].Message, "15-day retention") ||
+		!strings.Contains(a[0].Message, "CS-f1") {
+		t.Fatalf("freeze-retention of f1: %+v", a)
+	}
+	if got := retention("f2"); len(got) != 0 {
+		t.Fatalf("f2 is frozen for 13 days only: %+v", got)
+	}
+	if got := retention("f3"); len(got) != 0 {
+		t.Fatalf("a dial-test instance raised %+v", got)
+	}
+	if got := kinds(decode(t, sk.take())); got != "freeze-retention raised" {
+		t.Fatalf("pushed %s", got)
+	}
+	// Renewed and unfrozen: resolved, and the resolution pushed once.
+	if err := st.Apply(ctx, store.Write{Summary: "unfrozen", Instance: instance("f1", 2, "ACTIVE")}); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(time.Minute)
+	for range 2 {
+		if _, err := p.Round(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if a := retention("f1"); len(a) != 1 || a[0].ResolvedAt == nil {
+		t.Fatalf("not resolved after unfreeze: %+v", a)
+	}
+	if got := kinds(decode(t, sk.take())); got != "freeze-retention resolved" {
+		t.Fatalf("pushed %s", got)
+	}
+}

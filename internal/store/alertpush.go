@@ -16,7 +16,12 @@ import (
 const (
 	AlertPurchaseFailing = "purchase-failing"
 	AlertParked          = "parked"
+	AlertFreezeRetention = "freeze-retention"
 )
+
+// FreezeRetention is how long the marketplace keeps a frozen (expired, not renewed) instance before it expects
+// the seller's release (docs/koogallery.md, "Expiry, freeze and release").
+const FreezeRetention = 15 * 24 * time.Hour
 
 // RefundWindow is how long the marketplace retries newInstance before it refunds the order automatically
 // (docs/koogallery.md, "Retry windows").
@@ -27,7 +32,9 @@ const RefundWindow = 3 * time.Hour
 //     received, with the time left before the marketplace's refund in the message; resolved once provisioned or
 //     no longer provisioning;
 //   - parked (one per parking, keyed by when it parked): the instance waits for a person; resolved when that
-//     parking ended.
+//     parking ended;
+//   - freeze-retention (one per freeze, keyed by when it froze): frozen longer than FreezeRetention with no
+//     release; resolved when the instance is no longer frozen (renewed and unfrozen, or released).
 //
 // Every statement is idempotent, so several worker processes may watch at once. It returns how many alerts it
 // raised and resolved.
@@ -106,6 +113,29 @@ func (s *Store) WatchAlerts(ctx context.Context, now time.Time, purchaseAfter ti
 				AND a.alert_key = $1 || ':' || to_char(i.parked_at AT TIME ZONE 'UTC', 'YYYYMMDD"T"HH24MISS.US'))`, AlertParked, now)
 	if err != nil {
 		return raised, resolved, fmt.Errorf("resolve parked alerts: %w", err)
+	}
+	resolved += tag.RowsAffected()
+
+	tag, err = s.Pool.Exec(ctx, `INSERT INTO instance_alerts (instance_id, alert_key, kind, raised_at, message, detail)
+		SELECT instance_id, $1 || ':' || to_char(frozen_at AT TIME ZONE 'UTC', 'YYYYMMDD"T"HH24MISS.US'), $1, $2,
+			'order ' || order_id || ' has been frozen since ' || to_char(frozen_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') ||
+			' UTC, longer than the marketplace''s 15-day retention, and no releaseInstance arrived: check the order in ' ||
+			'the seller center, then renew or release the instance',
+			jsonb_build_object('orderId', order_id, 'frozenAt', frozen_at, 'retentionEndedAt', frozen_at + $3::interval)
+		FROM instances WHERE lifecycle = 'FROZEN' AND frozen_at IS NOT NULL AND NOT test_flag
+			AND frozen_at <= $2::timestamptz - $3::interval
+		ON CONFLICT (instance_id, alert_key) DO NOTHING`, AlertFreezeRetention, now, FreezeRetention)
+	if err != nil {
+		return raised, resolved, fmt.Errorf("raise freeze-retention alerts: %w", err)
+	}
+	raised += tag.RowsAffected()
+	tag, err = s.Pool.Exec(ctx, `UPDATE instance_alerts a SET resolved_at = $2
+		WHERE a.kind = $1 AND a.resolved_at IS NULL AND NOT EXISTS (
+			SELECT 1 FROM instances i WHERE i.instance_id = a.instance_id AND i.lifecycle = 'FROZEN'
+				AND a.alert_key = $1 || ':' || to_char(i.frozen_at AT TIME ZONE 'UTC', 'YYYYMMDD"T"HH24MISS.US'))`,
+		AlertFreezeRetention, now)
+	if err != nil {
+		return raised, resolved, fmt.Errorf("resolve freeze-retention alerts: %w", err)
 	}
 	resolved += tag.RowsAffected()
 	return raised, resolved, nil
