@@ -165,6 +165,7 @@ func (a *Settlement) SettlementFinalize(ctx context.Context, closeID int64) ([]l
 	}
 	a.Metrics.ObserveSettlementRun("closed")
 	for _, b := range bills {
+		a.Metrics.ObserveSettlementBill(string(b.ProductType), b.LineCount)
 		a.Log.InfoContext(ctx, "settlement bill closed", "period", b.Period, "product_type", b.ProductType, "status", b.Status,
 			"lines", b.LineCount, "amount_due", b.AmountDue.StringFixed(2), "carried_total", b.CarriedTotal.StringFixed(2),
 			"content_hash", b.ContentHash)

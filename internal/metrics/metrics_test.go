@@ -65,3 +65,30 @@ func TestFailedReadIsNoFalseZero(t *testing.T) {
 		t.Fatalf("gather: %v", err)
 	}
 }
+
+// TestSettlementFamilies: a close's outcome is counted and each bill's line count replaces the previous one of its
+// product type.
+func TestSettlementFamilies(t *testing.T) {
+	m, err := NewWorker(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	m.ObserveSettlementRun("closed")
+	m.ObserveSettlementRun("closed")
+	m.ObserveSettlementRun("refused")
+	m.ObserveSettlementBill("general", 120)
+	m.ObserveSettlementBill("joint-operation", 7)
+	m.ObserveSettlementBill("general", 95)
+	if n := testutil.ToFloat64(m.settlement.WithLabelValues("closed")); n != 2 {
+		t.Errorf("closed runs %v, want 2", n)
+	}
+	if n := testutil.ToFloat64(m.lines.WithLabelValues("general")); n != 95 {
+		t.Errorf("general lines %v, want the latest bill's 95", n)
+	}
+	if n := testutil.ToFloat64(m.lines.WithLabelValues("joint-operation")); n != 7 {
+		t.Errorf("joint-operation lines %v, want 7", n)
+	}
+	var nilWorker *Worker
+	nilWorker.ObserveSettlementBill("general", 1) // a worker without metrics records nothing and does not panic
+}

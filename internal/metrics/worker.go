@@ -26,6 +26,7 @@ const (
 	InstancesParked      = "kooflow_instances_parked"
 	AlertsOpen           = "kooflow_alerts_open"
 	SettlementRuns       = "kooflow_settlement_runs_total"
+	SettlementLines      = "kooflow_settlement_lines"
 )
 
 // SDKFamilies are the Temporal SDK families deploy/'s dashboard and rules use; the worker's metrics test checks
@@ -42,12 +43,13 @@ func SDKFamilies() []string {
 // Families are kooflow's own families, API and worker.
 func Families() []string {
 	return []string{GatewayCalls, GatewayCallDuration, GatewayAuthFailures, InboxPending, ConsoleRequests,
-		ProvisioningCalls, ProvisioningDuration, OrderQueries, Instances, InstancesParked, AlertsOpen, SettlementRuns}
+		ProvisioningCalls, ProvisioningDuration, OrderQueries, Instances, InstancesParked, AlertsOpen, SettlementRuns,
+		SettlementLines}
 }
 
 // AlertKinds are the alert kinds kooflow raises; kooflow_alerts_open exports each (0 when none is open).
 func AlertKinds() []string {
-	return []string{"expiry", "unknown-product", "purchase-refused", "purchase-failing", "parked"}
+	return []string{"expiry", "unknown-product", "purchase-refused", "purchase-failing", "parked", "freeze-retention"}
 }
 
 // Outcomes of a provisioning call or an order query.
@@ -73,6 +75,7 @@ type Worker struct {
 	provDuration *prometheus.HistogramVec
 	orderQueries *prometheus.CounterVec
 	settlement   *prometheus.CounterVec
+	lines        *prometheus.GaugeVec
 	scope        tally.Scope
 	closeScope   func() error
 	sdk          client.MetricsHandler
@@ -93,7 +96,10 @@ func NewWorker(log *slog.Logger, counts *Counts) (*Worker, error) {
 		settlement: prometheus.NewCounterVec(prometheus.CounterOpts{Name: SettlementRuns,
 			Help: "Settlement period closes finished, by outcome (closed, refused, failed)."}, []string{"outcome"}),
 	}
-	m.reg.MustRegister(m.provisioning, m.provDuration, m.orderQueries, m.settlement)
+	m.lines = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: SettlementLines,
+		Help: "Lines of the bill this worker closed most recently, per product type (a bill that suddenly shrinks is worth a look)."},
+		[]string{"product_type"})
+	m.reg.MustRegister(m.provisioning, m.provDuration, m.orderQueries, m.settlement, m.lines)
 	if counts != nil {
 		m.reg.MustRegister(
 			&labeledGauges{desc: prometheus.NewDesc(Instances, "Instances per lifecycle state.", []string{"lifecycle"}, nil),
@@ -156,6 +162,14 @@ func (m *Worker) ObserveOrderQuery(outcome string) {
 		return
 	}
 	m.orderQueries.WithLabelValues(outcome).Inc()
+}
+
+// ObserveSettlementBill records the line count of a bill a close decided (kooflow_settlement_lines).
+func (m *Worker) ObserveSettlementBill(productType string, lines int64) {
+	if m == nil {
+		return
+	}
+	m.lines.WithLabelValues(productType).Set(float64(lines))
 }
 
 // ObserveSettlementRun records one finished period close.
