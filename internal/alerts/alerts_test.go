@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kooflow/kooflow/internal/alerts"
+	"github.com/kooflow/kooflow/internal/koogallery"
 	"github.com/kooflow/kooflow/internal/store"
 	"github.com/kooflow/kooflow/internal/testenv"
 )
@@ -365,6 +366,92 @@ func TestFreezeRetention(t *testing.T) {
 		t.Fatalf("not resolved after unfreeze: %+v", a)
 	}
 	if got := kinds(decode(t, sk.take())); got != "freeze-retention resolved" {
+		t.Fatalf("pushed %s", got)
+	}
+}
+
+// TestMarketplaceCallFailed: a verified renewal call kooflow answered with a failure, with no successful delivery
+// of the same call within the marketplace's 1-hour window, raises marketplace-call-failed once (however many
+// failed deliveries), pushed once; a successful delivery of the same call (the seller-center restart) resolves it.
+// Dial-test calls, calls that failed verification, and a call retried successfully in time raise nothing.
+func TestMarketplaceCallFailed(t *testing.T) {
+	ctx := context.Background()
+	st := &store.Store{Pool: testenv.Pool(t)}
+	sk := &sink{answer: "ok"}
+	srv := httptest.NewServer(sk)
+	defer srv.Close()
+	now := t0
+	p := &alerts.Pusher{Store: st, URL: srv.URL, Format: alerts.FormatJSON, Log: testenv.Logger(t),
+		PurchaseAfter: 30 * time.Minute, Now: func() time.Time { return now }}
+	for _, id := range []string{"m1", "m2", "m3", "m4"} {
+		if err := st.Apply(ctx, store.Write{Summary: "active", Instance: instance(id, 1, "ACTIVE")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	renewal := func(instanceID, order string, at time.Time, code string, verdict koogallery.Verdict, test bool) {
+		t.Helper()
+		m := &store.Message{ReceivedAt: at, Method: "POST", Path: "/koogallery/v2", RawBody: []byte(`{}`),
+			Verification: verdict, Activity: koogallery.ActivityRefreshInstance, OrderID: order, OrderLineID: order + "-1",
+			InstanceIDs: []string{instanceID}, Scene: "RENEWAL", TestFlag: test, ResultCode: code, ResultMsg: "answer " + code,
+			HTTPStatus: 200, ResponseBody: []byte(`{}`)}
+		if err := st.AppendMessage(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// m1: failed three times; m2: failed, then succeeded within the hour; m3: a dial test; m4: not verified.
+	for i := range 3 {
+		renewal("m1", "R1", t0.Add(time.Duration(i)*10*time.Minute), "000005", koogallery.VerdictOK, false)
+	}
+	renewal("m2", "R2", t0, "000005", koogallery.VerdictOK, false)
+	renewal("m2", "R2", t0.Add(20*time.Minute), "000000", koogallery.VerdictOK, false)
+	renewal("m3", "R3", t0, "000005", koogallery.VerdictOK, true)
+	renewal("m4", "R4", t0, "000001", koogallery.VerdictBadSig, false)
+	failedCalls := func(id string) []store.Alert {
+		t.Helper()
+		as, err := st.Alerts(ctx, store.AlertFilter{InstanceID: id, Kind: store.AlertMarketplaceCall})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return as
+	}
+	now = t0.Add(59 * time.Minute) // the window is still open: the marketplace may yet retry
+	if _, err := p.Round(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if a := failedCalls("m1"); len(a) != 0 {
+		t.Fatalf("raised inside the retry window: %+v", a)
+	}
+	now = t0.Add(61 * time.Minute)
+	for range 3 {
+		if _, err := p.Round(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := failedCalls("m1")
+	if len(a) != 1 || a[0].ResolvedAt != nil || !strings.Contains(a[0].Message, "refreshInstance R1 failed 3 time(s)") ||
+		!strings.Contains(a[0].Message, "重新启动") {
+		t.Fatalf("marketplace-call-failed of m1: %+v", a)
+	}
+	for _, id := range []string{"m2", "m3", "m4"} {
+		if got := failedCalls(id); len(got) != 0 {
+			t.Fatalf("%s raised %+v", id, got)
+		}
+	}
+	if got := kinds(decode(t, sk.take())); got != "marketplace-call-failed raised" {
+		t.Fatalf("pushed %s", got)
+	}
+	// The seller center restarts the call, and kooflow answers it.
+	renewal("m1", "R1", t0.Add(5*time.Hour), "000000", koogallery.VerdictOK, false)
+	now = t0.Add(5*time.Hour + time.Minute)
+	for range 2 {
+		if _, err := p.Round(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if a := failedCalls("m1"); len(a) != 1 || a[0].ResolvedAt == nil {
+		t.Fatalf("not resolved by the restart: %+v", a)
+	}
+	if got := kinds(decode(t, sk.take())); got != "marketplace-call-failed resolved" {
 		t.Fatalf("pushed %s", got)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/kooflow/kooflow/internal/koogallery"
 )
 
 // Alerts that reach a person (README.md, "Operating kooflow"): the conditions the watcher raises from the read
@@ -17,7 +18,23 @@ const (
 	AlertPurchaseFailing = "purchase-failing"
 	AlertParked          = "parked"
 	AlertFreezeRetention = "freeze-retention"
+	AlertMarketplaceCall = "marketplace-call-failed"
 )
+
+// RetryWindows are how long the marketplace retries each call before only a restart from the seller center helps
+// (docs/koogallery.md, "Retry windows"). queryInstance is polled, not retried, and has none.
+var RetryWindows = map[string]time.Duration{
+	koogallery.ActivityNewInstance:         3 * time.Hour,
+	koogallery.ActivityRefreshInstance:     time.Hour,
+	koogallery.ActivityReleaseInstance:     time.Hour,
+	koogallery.ActivityUpdateInstanceState: 2 * time.Hour,
+	koogallery.ActivityUpgradeInstance:     3 * time.Hour,
+}
+
+// callLookBack bounds how far back the watcher looks for failed calls: far longer than any retry window, so a
+// worker that was down for a few days still raises what it missed, while each round reads a bounded slice of the
+// message log.
+const callLookBack = 7 * 24 * time.Hour
 
 // FreezeRetention is how long the marketplace keeps a frozen (expired, not renewed) instance before it expects
 // the seller's release (docs/koogallery.md, "Expiry, freeze and release").
@@ -34,7 +51,8 @@ const RefundWindow = 3 * time.Hour
 //   - parked (one per parking, keyed by when it parked): the instance waits for a person; resolved when that
 //     parking ended;
 //   - freeze-retention (one per freeze, keyed by when it froze): frozen longer than FreezeRetention with no
-//     release; resolved when the instance is no longer frozen (renewed and unfrozen, or released).
+//     release; resolved when the instance is no longer frozen (renewed and unfrozen, or released);
+//   - marketplace-call-failed (one per business key of a call): see watchMarketplaceCalls.
 //
 // Every statement is idempotent, so several worker processes may watch at once. It returns how many alerts it
 // raised and resolved.
@@ -138,7 +156,70 @@ func (s *Store) WatchAlerts(ctx context.Context, now time.Time, purchaseAfter ti
 		return raised, resolved, fmt.Errorf("resolve freeze-retention alerts: %w", err)
 	}
 	resolved += tag.RowsAffected()
-	return raised, resolved, nil
+
+	r, v, err := s.watchMarketplaceCalls(ctx, now)
+	return raised + r, resolved + v, err
+}
+
+// watchMarketplaceCalls raises marketplace-call-failed for a verified marketplace call (not a dial test) that
+// kooflow answered with a failure and of which no successful delivery arrived within the call's retry window,
+// counted from its first failed delivery: the marketplace has stopped retrying, and only a restart from the seller
+// center (生产接口消息 › 重新启动) delivers it again. Deliveries are the same call when they carry the same business
+// key (activity, order, order line, instances, scene, status). The alert is resolved when a successful delivery of
+// that key arrives (the restart). Calls whose instance has no read-model row yet (a newInstance that failed before
+// its instance existed) cannot carry an instance alert; they stay in the message log's failed list.
+func (s *Store) watchMarketplaceCalls(ctx context.Context, now time.Time) (raised, resolved int64, err error) {
+	activities := make([]string, 0, len(RetryWindows))
+	windows := make([]string, 0, len(RetryWindows))
+	for a, w := range RetryWindows {
+		activities = append(activities, a)
+		windows = append(windows, fmt.Sprintf("%d seconds", int64(w.Seconds())))
+	}
+	const callKey = `m.activity || '|' || m.order_id || '|' || m.order_line_id || '|' ||
+		array_to_string(m.instance_ids, ',') || '|' || m.scene || '|' || m.status`
+	tag, err := s.Pool.Exec(ctx, `
+		WITH win AS (SELECT * FROM unnest($2::text[], $3::interval[]) AS w(activity, span)),
+		failed AS (
+			SELECT `+callKey+` AS call_key, m.activity, m.order_id, m.instance_ids[1] AS instance_id,
+				min(m.received_at) AS first_failed, max(m.received_at) AS last_failed, count(*) AS deliveries,
+				(array_agg(m.result_code || ' ' || m.result_msg ORDER BY m.received_at DESC))[1] AS last_answer,
+				w.span
+			FROM koogallery_messages m JOIN win w ON w.activity = m.activity
+			WHERE m.failed AND m.verification = 'ok' AND NOT m.test_flag AND cardinality(m.instance_ids) > 0
+				AND m.received_at >= $4::timestamptz - $5::interval
+			GROUP BY 1, 2, 3, 4, w.span
+		)
+		INSERT INTO instance_alerts (instance_id, alert_key, kind, raised_at, message, detail)
+		SELECT f.instance_id, $1 || ':' || md5(f.call_key), $1, $4,
+			f.activity || ' ' || coalesce(nullif(f.order_id, ''), f.instance_id) || ' failed ' || f.deliveries ||
+				' time(s) from ' || to_char(f.first_failed AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') || ' UTC (last answer ' ||
+				f.last_answer || ') and the marketplace''s retry window ended at ' ||
+				to_char((f.first_failed + f.span) AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') ||
+				' UTC: fix the cause, then restart the call in the seller center (生产接口消息 › 重新启动)',
+			jsonb_build_object('activity', f.activity, 'orderId', f.order_id, 'firstFailedAt', f.first_failed,
+				'lastFailedAt', f.last_failed, 'deliveries', f.deliveries, 'lastAnswer', f.last_answer,
+				'windowEndedAt', f.first_failed + f.span)
+		FROM failed f
+		WHERE f.first_failed + f.span <= $4
+			AND EXISTS (SELECT 1 FROM instances i WHERE i.instance_id = f.instance_id)
+			AND NOT EXISTS (SELECT 1 FROM koogallery_messages m WHERE m.activity = f.activity
+				AND m.received_at > f.first_failed AND NOT m.failed AND m.verification = 'ok' AND `+callKey+` = f.call_key)
+		ON CONFLICT (instance_id, alert_key) DO NOTHING`,
+		AlertMarketplaceCall, activities, windows, now, fmt.Sprintf("%d seconds", int64(callLookBack.Seconds())))
+	if err != nil {
+		return 0, 0, fmt.Errorf("raise marketplace-call-failed alerts: %w", err)
+	}
+	raised = tag.RowsAffected()
+	tag, err = s.Pool.Exec(ctx, `UPDATE instance_alerts a SET resolved_at = $2
+		WHERE a.kind = $1 AND a.resolved_at IS NULL AND EXISTS (
+			SELECT 1 FROM koogallery_messages m
+			WHERE m.activity = a.detail->>'activity' AND m.received_at > (a.detail->>'firstFailedAt')::timestamptz
+				AND NOT m.failed AND m.verification = 'ok'
+				AND a.alert_key = $1 || ':' || md5(`+callKey+`))`, AlertMarketplaceCall, now)
+	if err != nil {
+		return raised, 0, fmt.Errorf("resolve marketplace-call-failed alerts: %w", err)
+	}
+	return raised, tag.RowsAffected(), nil
 }
 
 // AlertPush is one delivery due: an alert's raising, or its resolution.
