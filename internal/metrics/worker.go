@@ -49,7 +49,8 @@ func Families() []string {
 
 // AlertKinds are the alert kinds kooflow raises; kooflow_alerts_open exports each (0 when none is open).
 func AlertKinds() []string {
-	return []string{"expiry", "unknown-product", "purchase-refused", "purchase-failing", "parked", "freeze-retention"}
+	return []string{"expiry", "unknown-product", "purchase-refused", "purchase-failing", "parked", "freeze-retention",
+		"marketplace-call-failed"}
 }
 
 // Outcomes of a provisioning call or an order query.
