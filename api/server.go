@@ -43,7 +43,7 @@ func New(d app.Deps, inbox *gateway.Inbox) (*gin.Engine, error) {
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", readyz(d))
 
-	console := r.Group("/console/v1", httpx.ConsoleAuth(tokens))
+	console := httpx.NewConsole(r, "/console/v1", tokens)
 	if len(tokens) == 0 {
 		d.Log.Warn("no console tokens configured: every console request will be refused", "set", config.EnvConsoleTokens)
 	}

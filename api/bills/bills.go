@@ -22,6 +22,7 @@ import (
 	"github.com/kooflow/kooflow/api/httpx"
 	"github.com/kooflow/kooflow/internal/app"
 	"github.com/kooflow/kooflow/internal/catalog"
+	"github.com/kooflow/kooflow/internal/config"
 	"github.com/kooflow/kooflow/internal/ledger"
 	"github.com/kooflow/kooflow/internal/refusal"
 	"github.com/kooflow/kooflow/internal/settlement"
@@ -39,22 +40,22 @@ type handlers struct {
 const maxImportBytes = 32 << 20
 
 // Mount adds the settlement routes under the console group (/console/v1/bills…).
-func Mount(console *gin.RouterGroup, d app.Deps) {
+func Mount(console *httpx.Console, d app.Deps) {
 	h := &handlers{d: d, now: d.Clock(), store: &ledger.Store{Pool: d.Pool}, catalog: d.Catalog}
 	g := console.Group("/bills")
-	g.GET("", h.list)
-	g.GET("/:period/:productType", h.show)
-	g.GET("/:period/:productType/export.csv", h.exportCSV)
-	g.GET("/:period/:productType/export.xlsx", h.exportXLSX)
-	g.GET("/orders/:orderId/explain", h.explain)
-	g.POST("/estimate", h.estimate)
-	g.POST("/close", h.close)
-	g.GET("/payments/:orderId", h.payment)
-	g.PUT("/payments/:orderId", h.setPayment)
-	g.POST("/repayments", h.repayment)
-	g.POST("/transactions/import", h.importTransactions)
-	g.GET("/adjustments", h.pendingAdjustments)
-	g.POST("/adjustments", h.addAdjustment)
+	g.GET("", config.ScopeRead, h.list)
+	g.GET("/:period/:productType", config.ScopeRead, h.show)
+	g.GET("/:period/:productType/export.csv", config.ScopeRead, h.exportCSV)
+	g.GET("/:period/:productType/export.xlsx", config.ScopeRead, h.exportXLSX)
+	g.GET("/orders/:orderId/explain", config.ScopeRead, h.explain)
+	g.POST("/estimate", config.ScopeRead, h.estimate)
+	g.POST("/close", config.ScopeFinance, h.close)
+	g.GET("/payments/:orderId", config.ScopeRead, h.payment)
+	g.PUT("/payments/:orderId", config.ScopeFinance, h.setPayment)
+	g.POST("/repayments", config.ScopeFinance, h.repayment)
+	g.POST("/transactions/import", config.ScopeFinance, h.importTransactions)
+	g.GET("/adjustments", config.ScopeRead, h.pendingAdjustments)
+	g.POST("/adjustments", config.ScopeFinance, h.addAdjustment)
 }
 
 // fail answers a ledger error: refusals in their own terms, anything else as a logged 500.

@@ -127,7 +127,7 @@ func start(t *testing.T) (api, *ledger.Store) {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.Use(httpx.RequestContext(log), httpx.Recover())
-	console := r.Group("/console/v1", httpx.ConsoleAuth(tokens))
+	console := httpx.NewConsole(r, "/console/v1", tokens)
 	Mount(console, app.Deps{Config: cfg, Log: log, Pool: pool, Temporal: tc, Catalog: cat})
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)

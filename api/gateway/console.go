@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/kooflow/kooflow/api/httpx"
+	"github.com/kooflow/kooflow/internal/config"
 	"github.com/kooflow/kooflow/internal/koogallery"
 	"github.com/kooflow/kooflow/internal/store"
 )
@@ -20,9 +21,9 @@ import (
 //
 //	GET /console/v1/koogallery/messages       list, failed calls first, filters and keyset pagination
 //	GET /console/v1/koogallery/messages/:id   one call with its raw request and response bytes
-func mountConsole(console *gin.RouterGroup, st *store.Store) {
-	console.GET("/koogallery/messages", listMessages(st))
-	console.GET("/koogallery/messages/:id", getMessage(st))
+func mountConsole(console *httpx.Console, st *store.Store) {
+	console.GET("/koogallery/messages", config.ScopeRead, listMessages(st))
+	console.GET("/koogallery/messages/:id", config.ScopeRead, getMessage(st))
 }
 
 // MessageSummary is one row of the list.
@@ -212,8 +213,8 @@ func getMessage(st *store.Store) gin.HandlerFunc {
 // mountInboxConsole shows the newInstance inbox: GET /console/v1/koogallery/inbox?pending=true lists the orders
 // whose workflow start is still waiting (with attempts and the last error), which is where a Temporal outage
 // shows up first.
-func mountInboxConsole(console *gin.RouterGroup, st *store.Store) {
-	console.GET("/koogallery/inbox", func(c *gin.Context) {
+func mountInboxConsole(console *httpx.Console, st *store.Store) {
+	console.GET("/koogallery/inbox", config.ScopeRead, func(c *gin.Context) {
 		limit := 100
 		if v := c.Query("limit"); v != "" {
 			n, err := strconv.Atoi(v)

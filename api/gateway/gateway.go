@@ -61,7 +61,7 @@ func NewInbox(d app.Deps) *Inbox {
 
 // Mount adds the production interface at the configured path (POST), and the message log and the inbox to the
 // console group. It starts nothing: inbox's dispatcher is run by the caller.
-func Mount(r gin.IRoutes, console *gin.RouterGroup, d app.Deps, inbox *Inbox) {
+func Mount(r gin.IRoutes, console *httpx.Console, d app.Deps, inbox *Inbox) {
 	st := &store.Store{Pool: d.Pool}
 	if d.Config.AccessKey == "" {
 		d.Log.Warn("no KooGallery access key: the production interface refuses every call", "set", config.EnvAccessKey)

@@ -566,7 +566,7 @@ func TestMountWithoutKeyRefuses(t *testing.T) {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	d := app.Deps{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Config: configWith("", "/koogallery/v2")}
-	Mount(r, r.Group("/console/v1"), d, NewInbox(d))
+	Mount(r, httpx.NewConsole(r, "/console/v1", nil), d, NewInbox(d))
 	srv := httptest.NewServer(r)
 	defer srv.Close()
 	resp, err := http.Post(srv.URL+"/koogallery/v2", "application/json", strings.NewReader(`{}`))

@@ -26,6 +26,7 @@ import (
 const (
 	devAccessKey     = "kooflow-dev-access-key-0123456789"
 	devConsoleToken  = "kooflow-dev-console-token"
+	devCustomerToken = "kooflow-dev-customer-token"
 	devMarketAK      = "KOOFLOWDEVAK000000000"
 	devMarketSK      = "kooflow-dev-secret-key-0123456789"
 	devEmulatorAddr  = "127.0.0.1:8090"
@@ -88,7 +89,9 @@ func devEnv(o devOptions) map[string]string {
 	set(config.EnvMarketAK, devMarketAK)
 	set(config.EnvMarketSK, devMarketSK)
 	set(config.EnvMarketEndpoint, "https://"+devEmulatorAddr)
-	set(config.EnvConsoleTokens, "dev:"+devConsoleToken)
+	// The operator's token has every scope; the customer's lets the emulator and demos act for customers, and
+	// approving a refund it requested takes the other token (four eyes).
+	set(config.EnvConsoleTokens, "dev:"+devConsoleToken+",customer:"+devCustomerToken+":customer+read")
 	set(config.EnvProvisionerSecret, devProvisionerPW)
 	set(config.EnvLogLevel, "info")
 	return env
@@ -286,8 +289,8 @@ func printBanner(w io.Writer, mu *sync.Mutex, env map[string]string, uiURL, stat
 	defer mu.Unlock()
 	api := "http://" + env[config.EnvHTTPAddr]
 	token := strings.SplitN(env[config.EnvConsoleTokens], ",", 2)[0]
-	if _, t, ok := strings.Cut(token, ":"); ok {
-		token = t
+	if parts := strings.Split(token, ":"); len(parts) > 1 {
+		token = parts[1] // name:token or name:token:scopes
 	}
 	lines := []string{
 		"",

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -54,7 +55,8 @@ type Config struct {
 	MarketSK          Secret // KOOGALLERY_SK
 	MarketEndpoint    string // KOOGALLERY_API_ENDPOINT
 	MarketCAFile      string // KOOGALLERY_API_CA_FILE: extra CA bundle (e.g. the emulator's); verification stays on
-	ConsoleTokens     Secret // KOOFLOW_CONSOLE_TOKENS: name:token pairs, comma separated
+	ConsoleTokens     Secret // KOOFLOW_CONSOLE_TOKENS: name:token or name:token:scope+scope, comma separated
+	FourEyes          bool   // KOOFLOW_FOUR_EYES: a refund's approver must be another token than its requester (default true)
 	CatalogFile       string // KOOFLOW_CATALOG_FILE
 	ProvisionerURL    string // KOOFLOW_PROVISIONER_URL: seller webhook; empty selects the built-in provisioner
 	ProvisionerSecret Secret // KOOFLOW_PROVISIONER_SECRET: signs webhook events
@@ -90,6 +92,7 @@ const (
 	EnvMarketEndpoint    = "KOOGALLERY_API_ENDPOINT"
 	EnvMarketCAFile      = "KOOGALLERY_API_CA_FILE"
 	EnvConsoleTokens     = "KOOFLOW_CONSOLE_TOKENS"
+	EnvFourEyes          = "KOOFLOW_FOUR_EYES"
 	EnvCatalogFile       = "KOOFLOW_CATALOG_FILE"
 	EnvProvisionerURL    = "KOOFLOW_PROVISIONER_URL"
 	EnvProvisionerSecret = "KOOFLOW_PROVISIONER_SECRET"
@@ -158,6 +161,17 @@ func FromEnv(lookup func(string) (string, bool)) (Config, error) {
 		ExpiryGrace:       dur(EnvExpiryGrace, 24*time.Hour),
 		ExpiryPolicy:      get(EnvExpiryPolicy, "alert"),
 	}
+	boolean := func(name string, def bool) bool {
+		switch v := strings.ToLower(get(name, strconv.FormatBool(def))); v {
+		case "true", "on", "1", "yes":
+			return true
+		case "false", "off", "0", "no":
+			return false
+		default:
+			errs = append(errs, fmt.Sprintf("%s=%q must be true or false", name, v))
+			return def
+		}
+	}
 	settlementInt := func(name string, def, lo, hi int) int {
 		v := get(name, "")
 		if v == "" {
@@ -183,6 +197,7 @@ func FromEnv(lookup func(string) (string, bool)) (Config, error) {
 			c.SettlementThreshold = d
 		}
 	}
+	c.FourEyes = boolean(EnvFourEyes, true)
 	switch v := strings.ToLower(get(EnvSettlementSchedule, "true")); v {
 	case "true", "on", "1", "yes":
 		c.SettlementSchedule = true
@@ -235,28 +250,77 @@ func (c Config) Require(names ...string) error {
 	return nil
 }
 
-// ConsoleToken is one named bearer token for the console API.
+// Scope is one area of the console a token may use (docs/security.md, "Console tokens").
+type Scope string
+
+// The console scopes. A token without a scope list has all of them.
+const (
+	ScopeRead     Scope = "read"     // every GET: instances, messages, inbox, alerts, catalog, bills
+	ScopeOperate  Scope = "operate"  // supervision as the seller, operator resume/skip, self-check, alerts
+	ScopeFinance  Scope = "finance"  // refund decisions, payments, repayments, imports, adjustments, closing periods
+	ScopeCustomer Scope = "customer" // the customer's supervision steps and refund requests (emulator and demos)
+	ScopeUsage    Scope = "usage"    // usage ingestion
+)
+
+// AllScopes lists every scope, in the order the documentation gives them.
+var AllScopes = []Scope{ScopeRead, ScopeOperate, ScopeFinance, ScopeCustomer, ScopeUsage}
+
+// ConsoleToken is one named bearer token for the console API with the scopes it grants.
 type ConsoleToken struct {
-	Name  string
-	Token Secret
+	Name   string
+	Token  Secret
+	Scopes []Scope // nil: every scope (a "name:token" entry)
 }
 
-// ParseConsoleTokens parses "name:token,name2:token2". A bare token gets the name "console".
+// Has reports whether the token grants scope s.
+func (t ConsoleToken) Has(s Scope) bool {
+	return t.Scopes == nil || slices.Contains(t.Scopes, s)
+}
+
+// ParseConsoleTokens parses "name:token" (every scope) and "name:token:scope+scope" entries, comma separated. A
+// bare token gets the name "console" and every scope. Tokens hold no ':' or ','; names are unique, because the
+// name is who acted and four eyes compare names.
 func (c Config) ParseConsoleTokens() ([]ConsoleToken, error) {
 	var out []ConsoleToken
+	seen := map[string]bool{}
 	for _, part := range strings.Split(string(c.ConsoleTokens), ",") {
 		part = strings.TrimSpace(part)
 		if part == "" {
 			continue
 		}
-		name, tok, ok := strings.Cut(part, ":")
-		if !ok {
-			name, tok = "console", part
+		fields := strings.Split(part, ":")
+		var t ConsoleToken
+		switch len(fields) {
+		case 1:
+			t = ConsoleToken{Name: "console", Token: Secret(fields[0])}
+		case 2, 3:
+			t = ConsoleToken{Name: strings.TrimSpace(fields[0]), Token: Secret(fields[1])}
+		default:
+			return nil, fmt.Errorf("%s: an entry has %d ':'-separated parts; write name:token or name:token:scope+scope", EnvConsoleTokens, len(fields))
 		}
-		if len(tok) < 16 {
-			return nil, fmt.Errorf("%s: the token named %q is shorter than 16 characters", EnvConsoleTokens, name)
+		if t.Name == "" {
+			return nil, fmt.Errorf("%s: an entry has an empty name; write name:token", EnvConsoleTokens)
 		}
-		out = append(out, ConsoleToken{Name: name, Token: Secret(tok)})
+		if seen[t.Name] {
+			return nil, fmt.Errorf("%s: the name %q is given twice; each token needs its own name", EnvConsoleTokens, t.Name)
+		}
+		seen[t.Name] = true
+		if len(t.Token) < 16 {
+			return nil, fmt.Errorf("%s: the token named %q is shorter than 16 characters", EnvConsoleTokens, t.Name)
+		}
+		if len(fields) == 3 {
+			t.Scopes = []Scope{}
+			for _, s := range strings.Split(fields[2], "+") {
+				sc := Scope(strings.TrimSpace(s))
+				if !slices.Contains(AllScopes, sc) {
+					return nil, fmt.Errorf("%s: the token named %q has the unknown scope %q (scopes: read, operate, finance, customer, usage, joined with +)", EnvConsoleTokens, t.Name, s)
+				}
+				if !slices.Contains(t.Scopes, sc) {
+					t.Scopes = append(t.Scopes, sc)
+				}
+			}
+		}
+		out = append(out, t)
 	}
 	return out, nil
 }

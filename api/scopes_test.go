@@ -1,0 +1,132 @@
+package api_test
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/kooflow/kooflow/api"
+	"github.com/kooflow/kooflow/api/gateway"
+	"github.com/kooflow/kooflow/api/httpx"
+	"github.com/kooflow/kooflow/internal/app"
+	"github.com/kooflow/kooflow/internal/config"
+)
+
+// routeScopes is the console's access table, as docs/security.md gives it. Every console route must be here, and
+// a token without the route's scope must be refused before the handler runs.
+var routeScopes = map[string][]config.Scope{
+	"GET /console/v1/instances":                                 {config.ScopeRead},
+	"GET /console/v1/instances/:id":                             {config.ScopeRead},
+	"POST /console/v1/instances/:id/supervision":                {config.ScopeCustomer, config.ScopeOperate},
+	"POST /console/v1/instances/:id/refunds":                    {config.ScopeCustomer},
+	"POST /console/v1/instances/:id/refunds/:refundId/decision": {config.ScopeFinance},
+	"POST /console/v1/instances/:id/operator":                   {config.ScopeOperate},
+	"GET /console/v1/alerts":                                    {config.ScopeRead},
+	"GET /console/v1/catalog":                                   {config.ScopeRead},
+	"GET /console/v1/koogallery/messages":                       {config.ScopeRead},
+	"GET /console/v1/koogallery/messages/:id":                   {config.ScopeRead},
+	"GET /console/v1/koogallery/inbox":                          {config.ScopeRead},
+	"POST /console/v1/selfcheck":                                {config.ScopeOperate},
+	"GET /console/v1/selfcheck/:runId":                          {config.ScopeRead},
+	"GET /console/v1/bills":                                     {config.ScopeRead},
+	"GET /console/v1/bills/:period/:productType":                {config.ScopeRead},
+	"GET /console/v1/bills/:period/:productType/export.csv":     {config.ScopeRead},
+	"GET /console/v1/bills/:period/:productType/export.xlsx":    {config.ScopeRead},
+	"GET /console/v1/bills/orders/:orderId/explain":             {config.ScopeRead},
+	"POST /console/v1/bills/estimate":                           {config.ScopeRead},
+	"POST /console/v1/bills/close":                              {config.ScopeFinance},
+	"GET /console/v1/bills/payments/:orderId":                   {config.ScopeRead},
+	"PUT /console/v1/bills/payments/:orderId":                   {config.ScopeFinance},
+	"POST /console/v1/bills/repayments":                         {config.ScopeFinance},
+	"POST /console/v1/bills/transactions/import":                {config.ScopeFinance},
+	"GET /console/v1/bills/adjustments":                         {config.ScopeRead},
+	"POST /console/v1/bills/adjustments":                        {config.ScopeFinance},
+}
+
+// TestEveryConsoleRouteDeclaresItsScope builds the real router and holds each console route to the table: a token
+// with every scope except the route's is refused 403 with a problem naming the missing scope, an unknown or
+// forged token 401, and no route is left without a declared scope.
+func TestEveryConsoleRouteDeclaresItsScope(t *testing.T) {
+	cfg := config.Config{ConsoleTokens: config.Secret("readonly:readonly-token-0123456789:read"), ProductionPath: "/koogallery/v2"}
+	d := app.Deps{Config: cfg, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	r, err := api.New(d, gateway.NewInbox(d))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(r)
+	defer srv.Close()
+
+	seen := map[string]bool{}
+	for _, ri := range r.Routes() {
+		if !strings.HasPrefix(ri.Path, "/console/") {
+			continue
+		}
+		key := ri.Method + " " + ri.Path
+		seen[key] = true
+		need, ok := routeScopes[key]
+		if !ok {
+			t.Errorf("%s is mounted but has no scope in the access table", key)
+			continue
+		}
+		path := strings.NewReplacer(":id", "i-1", ":refundId", "r-1", ":runId", "x", ":period", "2026-10",
+			":productType", "general", ":orderId", "o-1").Replace(ri.Path)
+		// A token that holds none of the scopes the route accepts.
+		var lacking []string
+		for _, s := range config.AllScopes {
+			if !slices.Contains(need, s) {
+				lacking = append(lacking, string(s))
+			}
+		}
+		tok := "lacking-0123456789abcdef"
+		cfg2 := cfg
+		cfg2.ConsoleTokens = config.Secret("lacking:" + tok + ":" + strings.Join(lacking, "+"))
+		if len(lacking) == 0 {
+			t.Fatalf("%s accepts every scope", key)
+		}
+		d2 := d
+		d2.Config = cfg2
+		r2, err := api.New(d2, gateway.NewInbox(d2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		code, p := serve(r2, ri.Method, path, tok)
+		if code != http.StatusForbidden {
+			t.Errorf("%s without %v: HTTP %d, want 403", key, need, code)
+			continue
+		}
+		for _, s := range need {
+			if !strings.Contains(p.Detail, `"`+string(s)+`"`) {
+				t.Errorf("%s: the 403 detail %q does not name the scope %q", key, p.Detail, s)
+			}
+		}
+		if code, _ := serve(r, ri.Method, path, "forged-token-0123456789"); code != http.StatusUnauthorized {
+			t.Errorf("%s with a forged token: HTTP %d, want 401", key, code)
+		}
+	}
+	for key := range routeScopes {
+		if !seen[key] {
+			t.Errorf("the access table names %s, which is not mounted", key)
+		}
+	}
+	// The read-only token may not close a period, and the answer says which scope is missing.
+	if code, p := serve(r, http.MethodPost, "/console/v1/bills/close", "readonly-token-0123456789"); code != http.StatusForbidden ||
+		!strings.Contains(p.Detail, `"finance"`) || !strings.Contains(p.Detail, `"readonly"`) {
+		t.Errorf("read-only close: HTTP %d %q", code, p.Detail)
+	}
+}
+
+func serve(h http.Handler, method, path, token string) (int, httpx.Problem) {
+	req := httptest.NewRequest(method, path, strings.NewReader(`{}`))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	var p httpx.Problem
+	_ = json.Unmarshal(w.Body.Bytes(), &p)
+	return w.Code, p
+}
