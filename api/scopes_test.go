@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gin-gonic/gin"
 	"github.com/kooflow/kooflow/api"
 	"github.com/kooflow/kooflow/api/gateway"
 	"github.com/kooflow/kooflow/api/httpx"
@@ -129,4 +130,29 @@ func serve(h http.Handler, method, path, token string) (int, httpx.Problem) {
 	var p httpx.Problem
 	_ = json.Unmarshal(w.Body.Bytes(), &p)
 	return w.Code, p
+}
+
+// TestForwardedForOnlyFromTrustedProxies: without KOOFLOW_TRUSTED_PROXIES the client's address is the TCP peer's,
+// whatever X-Forwarded-For says; with the peer listed as a proxy, the header names the client.
+func TestForwardedForOnlyFromTrustedProxies(t *testing.T) {
+	for _, tc := range []struct {
+		proxies []string
+		want    string
+	}{{nil, "192.0.2.1"}, {[]string{"192.0.2.0/24"}, "203.0.113.9"}} {
+		d := app.Deps{Config: config.Config{ProductionPath: "/koogallery/v2", TrustedProxies: tc.proxies},
+			Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		r, err := api.New(d, gateway.NewInbox(d))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.GET("/whoami", func(c *gin.Context) { c.String(http.StatusOK, c.ClientIP()) })
+		req := httptest.NewRequest(http.MethodGet, "/whoami", nil)
+		req.RemoteAddr = "192.0.2.1:5000"
+		req.Header.Set("X-Forwarded-For", "203.0.113.9")
+		w := httptest.NewRecorder()
+		r.ServeHTTP(w, req)
+		if got := w.Body.String(); got != tc.want {
+			t.Errorf("proxies %v: client %q, want %q", tc.proxies, got, tc.want)
+		}
+	}
 }

@@ -32,6 +32,11 @@ func New(d app.Deps, inbox *gateway.Inbox) (*gin.Engine, error) {
 	r := gin.New()
 	r.ContextWithFallback = true
 	r.HandleMethodNotAllowed = true
+	// The client's address comes from X-Forwarded-For only when a configured proxy sent it; otherwise anyone
+	// could pick the address that per-source limits and logs see.
+	if err := r.SetTrustedProxies(d.Config.TrustedProxies); err != nil {
+		return nil, fmt.Errorf("%s: %w", config.EnvTrustedProxies, err)
+	}
 	r.Use(httpx.RequestContext(d.Log), httpx.Recover())
 	r.NoRoute(func(c *gin.Context) {
 		httpx.WriteProblem(c, http.StatusNotFound, "no such endpoint: "+c.Request.Method+" "+c.Request.URL.Path)

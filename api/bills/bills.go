@@ -7,6 +7,7 @@ package bills
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -38,6 +39,9 @@ type handlers struct {
 
 // maxImportBytes bounds a transaction-detail upload.
 const maxImportBytes = 32 << 20
+
+// multipartOverhead is room for a multipart upload's boundaries and part headers around the file.
+const multipartOverhead = 64 << 10
 
 // Mount adds the settlement routes under the console group (/console/v1/bills…).
 func Mount(console *httpx.Console, d app.Deps) {
@@ -532,9 +536,22 @@ func (h *handlers) repayment(c *gin.Context) {
 
 func (h *handlers) importTransactions(c *gin.Context) {
 	filename := c.Query("filename")
+	// The whole request is capped before anything parses it: a multipart body would otherwise be spooled to
+	// temporary files whatever its size.
+	tooLarge := fmt.Sprintf("the export is larger than %d MiB; split it by period", maxImportBytes>>20)
+	if c.Request.ContentLength > maxImportBytes+multipartOverhead {
+		httpx.WriteProblem(c, http.StatusRequestEntityTooLarge, tooLarge)
+		return
+	}
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxImportBytes+multipartOverhead)
 	var r io.Reader = c.Request.Body
 	if strings.HasPrefix(c.ContentType(), "multipart/") {
 		fh, err := c.FormFile("file")
+		var big *http.MaxBytesError
+		if errors.As(err, &big) {
+			httpx.WriteProblem(c, http.StatusRequestEntityTooLarge, tooLarge)
+			return
+		}
 		if err != nil {
 			httpx.WriteProblem(c, http.StatusBadRequest, "send the export as the multipart field \"file\" or as a text/csv body",
 				httpx.FieldError{Field: "file", Detail: err.Error()})
@@ -549,12 +566,13 @@ func (h *handlers) importTransactions(c *gin.Context) {
 		r, filename = f, fh.Filename
 	}
 	data, err := io.ReadAll(io.LimitReader(r, maxImportBytes+1))
-	if err != nil {
-		httpx.WriteProblem(c, http.StatusBadRequest, "could not read the upload: "+err.Error())
+	var big *http.MaxBytesError
+	if len(data) > maxImportBytes || errors.As(err, &big) {
+		httpx.WriteProblem(c, http.StatusRequestEntityTooLarge, tooLarge)
 		return
 	}
-	if len(data) > maxImportBytes {
-		httpx.WriteProblem(c, http.StatusRequestEntityTooLarge, fmt.Sprintf("the export is larger than %d MiB; split it by period", maxImportBytes>>20))
+	if err != nil {
+		httpx.WriteProblem(c, http.StatusBadRequest, "could not read the upload: "+err.Error())
 		return
 	}
 	res, err := h.store.ImportTransactions(c.Request.Context(), data, filename, httpx.ActorName(c))

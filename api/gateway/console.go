@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"net/http"
 	"slices"
@@ -71,18 +72,24 @@ type MessagePage struct {
 // so the exact bytes (which the signatures cover) can be recovered.
 type MessageDetail struct {
 	MessageSummary
-	ForwardedFor       string              `json:"forwardedFor,omitempty"`
-	Method             string              `json:"method"`
-	Path               string              `json:"path"`
-	RawQuery           string              `json:"rawQuery"`
-	Headers            map[string][]string `json:"headers"`
-	RequestBody        *string             `json:"requestBody"`
-	RequestBodyBase64  string              `json:"requestBodyBase64"`
-	ErrorDetail        string              `json:"errorDetail,omitempty"`
-	HTTPStatus         int                 `json:"httpStatus"`
-	ResponseBody       *string             `json:"responseBody"`
-	ResponseBodyBase64 string              `json:"responseBodyBase64"`
-	BodySign           string              `json:"bodySign"`
+	ForwardedFor      string              `json:"forwardedFor,omitempty"`
+	Method            string              `json:"method"`
+	Path              string              `json:"path"`
+	RawQuery          string              `json:"rawQuery"`
+	Headers           map[string][]string `json:"headers"`
+	RequestBody       *string             `json:"requestBody"`
+	RequestBodyBase64 string              `json:"requestBodyBase64"`
+	// RequestBodySize and RequestBodySHA256 (hex) describe the body as received. For a call that failed
+	// verification only its first 1 KiB is kept (RequestBodyTruncated) and no headers.
+	RequestBodySize      int     `json:"requestBodySize"`
+	RequestBodySHA256    string  `json:"requestBodySha256,omitempty"`
+	RequestBodyTruncated bool    `json:"requestBodyTruncated"`
+	HeadersSize          int     `json:"headersSize"`
+	ErrorDetail          string  `json:"errorDetail,omitempty"`
+	HTTPStatus           int     `json:"httpStatus"`
+	ResponseBody         *string `json:"responseBody"`
+	ResponseBodyBase64   string  `json:"responseBodyBase64"`
+	BodySign             string  `json:"bodySign"`
 }
 
 func text(b []byte) *string {
@@ -205,7 +212,8 @@ func getMessage(st *store.Store) gin.HandlerFunc {
 			RequestBody: text(m.RawBody), RequestBodyBase64: base64.StdEncoding.EncodeToString(m.RawBody),
 			ErrorDetail: m.ErrorDetail, HTTPStatus: m.HTTPStatus,
 			ResponseBody: text(m.ResponseBody), ResponseBodyBase64: base64.StdEncoding.EncodeToString(m.ResponseBody),
-			BodySign: m.BodySign,
+			BodySign: m.BodySign, RequestBodySize: m.BodySize, RequestBodySHA256: hex.EncodeToString(m.BodySHA256),
+			RequestBodyTruncated: m.BodyTruncated, HeadersSize: m.HeadersSize,
 		})
 	}
 }

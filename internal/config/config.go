@@ -6,6 +6,7 @@ package config
 import (
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"slices"
 	"strconv"
@@ -49,6 +50,12 @@ type Config struct {
 	ProductionPath string        // KOOGALLERY_PRODUCTION_PATH
 	Deadline       time.Duration // KOOGALLERY_DEADLINE: the gateway answers within this, whatever happens
 	SignatureSkew  time.Duration // KOOGALLERY_SIGNATURE_WINDOW: accepted |now - timestamp|
+	// UnverifiedPerMinute bounds, per source address, how many calls that fail verification are recorded in
+	// the message log (KOOGALLERY_UNVERIFIED_PER_MINUTE, default 60; 0 records all).
+	UnverifiedPerMinute int
+	// TrustedProxies are the addresses or CIDRs whose X-Forwarded-For names the client (KOOFLOW_TRUSTED_PROXIES);
+	// none by default, so the source of a call is its TCP peer.
+	TrustedProxies []string
 
 	// The marketplace's open APIs (order query, usage push).
 	MarketAK          Secret // KOOGALLERY_AK
@@ -87,6 +94,8 @@ const (
 	EnvProductionPath    = "KOOGALLERY_PRODUCTION_PATH"
 	EnvDeadline          = "KOOGALLERY_DEADLINE"
 	EnvSignatureWindow   = "KOOGALLERY_SIGNATURE_WINDOW"
+	EnvUnverifiedRate    = "KOOGALLERY_UNVERIFIED_PER_MINUTE"
+	EnvTrustedProxies    = "KOOFLOW_TRUSTED_PROXIES"
 	EnvMarketAK          = "KOOGALLERY_AK"
 	EnvMarketSK          = "KOOGALLERY_SK"
 	EnvMarketEndpoint    = "KOOGALLERY_API_ENDPOINT"
@@ -198,6 +207,20 @@ func FromEnv(lookup func(string) (string, bool)) (Config, error) {
 		}
 	}
 	c.FourEyes = boolean(EnvFourEyes, true)
+	c.UnverifiedPerMinute = settlementInt(EnvUnverifiedRate, 60, 0, 1_000_000)
+	for _, p := range strings.Split(get(EnvTrustedProxies, ""), ",") {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		if _, err := netip.ParsePrefix(p); err != nil {
+			if _, err := netip.ParseAddr(p); err != nil {
+				errs = append(errs, fmt.Sprintf("%s: %q is neither an IP address nor a CIDR like 10.0.0.0/8", EnvTrustedProxies, p))
+				continue
+			}
+		}
+		c.TrustedProxies = append(c.TrustedProxies, p)
+	}
 	switch v := strings.ToLower(get(EnvSettlementSchedule, "true")); v {
 	case "true", "on", "1", "yes":
 		c.SettlementSchedule = true

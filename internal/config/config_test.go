@@ -121,3 +121,19 @@ func TestRequireNamesMissing(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestGatewayLimits(t *testing.T) {
+	c, err := FromEnv(env(nil))
+	if err != nil || c.UnverifiedPerMinute != 60 || c.TrustedProxies != nil {
+		t.Fatalf("defaults: %d %v %v", c.UnverifiedPerMinute, c.TrustedProxies, err)
+	}
+	c, err = FromEnv(env(map[string]string{EnvUnverifiedRate: "0", EnvTrustedProxies: "10.0.0.0/8, 192.0.2.7"}))
+	if err != nil || c.UnverifiedPerMinute != 0 || len(c.TrustedProxies) != 2 {
+		t.Fatalf("set: %d %v %v", c.UnverifiedPerMinute, c.TrustedProxies, err)
+	}
+	for k, v := range map[string]string{EnvUnverifiedRate: "-1", EnvTrustedProxies: "proxy.example"} {
+		if _, err := FromEnv(env(map[string]string{k: v})); err == nil || !strings.Contains(err.Error(), k) {
+			t.Errorf("%s=%s: %v", k, v, err)
+		}
+	}
+}

@@ -1,0 +1,142 @@
+package gateway_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kooflow/kooflow/internal/config"
+	"github.com/kooflow/kooflow/internal/koogallery"
+)
+
+// flood sends n unsigned POSTs of size bytes each from clients goroutines and returns when all are answered.
+func (e *env) flood(n, size, clients int) {
+	e.t.Helper()
+	body := `{"activity":"newInstance","orderId":"FLOOD","orderLineId":"FLOOD-1","pad":"` + strings.Repeat("x", size-80) + `"}`
+	var wg sync.WaitGroup
+	next := make(chan int)
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
+	for range clients {
+		wg.Go(func() {
+			for range next {
+				resp, err := hc.Post(e.url+"/koogallery/v2?signature=00&timestamp=1&nonce=x", "application/json", strings.NewReader(body))
+				if err != nil {
+					e.t.Error(err)
+					return
+				}
+				resp.Body.Close()
+			}
+		})
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+}
+
+func (e *env) dbSize() int64 {
+	e.t.Helper()
+	var n int64
+	if err := e.pool.QueryRow(context.Background(), `SELECT pg_database_size(current_database())`).Scan(&n); err != nil {
+		e.t.Fatal(err)
+	}
+	return n
+}
+
+// TestUnsignedFloodCannotFillTheDatabase sends 3,000 unsigned 60 KiB calls with the per-source limit off (as if
+// each came from its own address, the worst case), and measures what the database grew by: each is kept as
+// metadata and its first 1 KiB. Meanwhile signed calls keep answering within a second.
+func TestUnsignedFloodCannotFillTheDatabase(t *testing.T) {
+	e := newEnvWith(t, true, 0, func(c *config.Config) { c.UnverifiedPerMinute = 0 })
+	e.call(`{"activity":"queryInstance","instanceId":"warm-up"}`)
+	before := e.dbSize()
+
+	done := make(chan struct{})
+	var latencies []time.Duration
+	go func() {
+		defer close(done)
+		for {
+			start := time.Now()
+			e.call(`{"activity":"queryInstance","instanceId":"signed-during-flood"}`).want(t, koogallery.ResultNotFound)
+			latencies = append(latencies, time.Since(start))
+			if len(latencies) >= 20 {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+	start := time.Now()
+	e.flood(3000, 60<<10, 16)
+	took := time.Since(start)
+	<-done
+	grew := e.dbSize() - before
+	slices.Sort(latencies)
+	t.Logf("3000 unsigned 60 KiB calls in %s: database grew %.2f MiB (%d → %d bytes); signed calls meanwhile: %d, p50 %s, max %s",
+		took.Round(time.Millisecond), float64(grew)/(1<<20), before, before+grew, len(latencies),
+		latencies[len(latencies)/2].Round(time.Millisecond), latencies[len(latencies)-1].Round(time.Millisecond))
+	if grew > 16<<20 {
+		t.Errorf("the database grew %d bytes, over 16 MiB", grew)
+	}
+	if max := latencies[len(latencies)-1]; max > time.Second {
+		t.Errorf("a signed call took %s during the flood", max)
+	}
+
+	// Each unverified call is kept as metadata: size, hash, the first 1 KiB, no headers.
+	var rows, whole int
+	var size, kept, headers int
+	var sum []byte
+	err := e.pool.QueryRow(context.Background(), `
+		SELECT count(*), count(*) FILTER (WHERE NOT body_truncated), max(body_size), max(length(raw_body)),
+			max(jsonb_array_length(jsonb_path_query_array(headers, '$.*'))), (array_agg(body_sha256))[1]
+		FROM koogallery_messages WHERE verification <> 'ok'`).Scan(&rows, &whole, &size, &kept, &headers, &sum)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := `{"activity":"newInstance","orderId":"FLOOD","orderLineId":"FLOOD-1","pad":"` + strings.Repeat("x", 60<<10-80) + `"}`
+	want := sha256.Sum256([]byte(body))
+	if rows != 3000 || whole != 0 || size != len(body) || kept != 1024 || headers != 0 || string(sum) != string(want[:]) {
+		t.Fatalf("unverified rows %d (whole %d), body_size %d, kept %d, headers %d, sha %x", rows, whole, size, kept, headers, sum)
+	}
+	// Signed calls are kept whole, headers included.
+	var signedHeaders int
+	if err := e.pool.QueryRow(context.Background(), `SELECT min(jsonb_array_length(jsonb_path_query_array(headers, '$.*')))
+		FROM koogallery_messages WHERE verification = 'ok'`).Scan(&signedHeaders); err != nil || signedHeaders == 0 {
+		t.Fatalf("signed calls' headers: %d %v", signedHeaders, err)
+	}
+}
+
+// TestUnverifiedCallsAreRateLimitedPerSource: over the per-source budget an unverified call is answered but not
+// recorded, and a signed call from the same source is still recorded.
+func TestUnverifiedCallsAreRateLimitedPerSource(t *testing.T) {
+	e := newEnvWith(t, true, 0, func(c *config.Config) { c.UnverifiedPerMinute = 10 })
+	e.flood(50, 200, 4)
+	e.call(`{"activity":"queryInstance","instanceId":"after-flood"}`).want(t, koogallery.ResultNotFound)
+	var unverified, signed int
+	if err := e.pool.QueryRow(context.Background(), `SELECT count(*) FILTER (WHERE verification <> 'ok'),
+		count(*) FILTER (WHERE verification = 'ok') FROM koogallery_messages`).Scan(&unverified, &signed); err != nil {
+		t.Fatal(err)
+	}
+	if unverified < 10 || unverified > 11 || signed != 1 {
+		t.Fatalf("recorded %d unverified (want 10, the burst) and %d signed", unverified, signed)
+	}
+}
+
+// TestOversizedBodyRefusedUnread: a Content-Length over the limit is answered 000002 without reading the body.
+func TestOversizedBodyRefusedUnread(t *testing.T) {
+	e := newEnv(t, false, 0)
+	r := e.send("signature=00&timestamp=1&nonce=x", strings.Repeat(" ", koogallery.MaxBodyBytes+1))
+	r.want(t, koogallery.ResultInvalidParams)
+	var size, kept int
+	if err := e.pool.QueryRow(context.Background(), `SELECT body_size, length(raw_body) FROM koogallery_messages`).Scan(&size, &kept); err != nil {
+		t.Fatal(err)
+	}
+	if size != koogallery.MaxBodyBytes+1 || kept != 0 {
+		t.Fatalf("body_size %d, kept %d", size, kept)
+	}
+}
