@@ -89,7 +89,9 @@ type MessageDetail struct {
 	HTTPStatus           int     `json:"httpStatus"`
 	ResponseBody         *string `json:"responseBody"`
 	ResponseBodyBase64   string  `json:"responseBodyBase64"`
-	BodySign             string  `json:"bodySign"`
+	// The response body above has credentials redacted; ResponseSHA256 (hex) is the hash of the bytes sent.
+	ResponseSHA256 string `json:"responseSha256,omitempty"`
+	BodySign       string `json:"bodySign"`
 }
 
 func text(b []byte) *string {
@@ -213,7 +215,7 @@ func getMessage(st *store.Store) gin.HandlerFunc {
 			ErrorDetail: m.ErrorDetail, HTTPStatus: m.HTTPStatus,
 			ResponseBody: text(m.ResponseBody), ResponseBodyBase64: base64.StdEncoding.EncodeToString(m.ResponseBody),
 			BodySign: m.BodySign, RequestBodySize: m.BodySize, RequestBodySHA256: hex.EncodeToString(m.BodySHA256),
-			RequestBodyTruncated: m.BodyTruncated, HeadersSize: m.HeadersSize,
+			RequestBodyTruncated: m.BodyTruncated, HeadersSize: m.HeadersSize, ResponseSHA256: hex.EncodeToString(m.ResponseSHA256),
 		})
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -65,7 +66,7 @@ func NewInbox(d app.Deps) *Inbox {
 // Mount adds the production interface at the configured path (POST), and the message log and the inbox to the
 // console group. It starts nothing: inbox's dispatcher is run by the caller.
 func Mount(r gin.IRoutes, console *httpx.Console, d app.Deps, inbox *Inbox) {
-	st := &store.Store{Pool: d.Pool}
+	st := &store.Store{Pool: d.Pool, Keys: d.Keys}
 	if d.Config.AccessKey == "" {
 		d.Log.Warn("no KooGallery access key: the production interface refuses every call", "set", config.EnvAccessKey)
 		r.POST(d.Config.ProductionPath, func(c *gin.Context) {
@@ -274,7 +275,8 @@ func (h *Handler) finish(ctx context.Context, c *gin.Context, log *slog.Logger, 
 	if msg != nil {
 		fillMessage(msg, out)
 		msg.HTTPStatus = http.StatusOK
-		msg.ResponseBody = bytes
+		sum := sha256.Sum256(bytes)
+		msg.ResponseBody, msg.ResponseSHA256 = redactedAnswer(out.resp, bytes), sum[:]
 		msg.BodySign = sign
 		msg.Latency = h.now().Sub(start)
 		err = h.Messages.AppendMessage(ctx, msg)
@@ -294,6 +296,28 @@ func (h *Handler) finish(ctx context.Context, c *gin.Context, log *slog.Logger, 
 		"test", out.keys.TestFlag, "detail", out.detail, "latency", time.Since(start))
 	c.Header(koogallery.BodySignHeaderName, sign)
 	c.Data(http.StatusOK, "application/json;charset=UTF-8", bytes)
+}
+
+// redacted replaces a credential in the message log's copy of an answer.
+const redacted = "[redacted]"
+
+// redactedAnswer is the answer as the message log keeps it: sent is returned as is unless it carries a
+// password (queryInstance's appInfo), which is replaced (docs/security.md, "Secrets at rest"). The user name
+// and URLs stay, so the log still shows what the customer was given.
+func redactedAnswer(resp koogallery.Response, sent []byte) []byte {
+	if !slices.ContainsFunc(resp.Info, func(i koogallery.InstanceInfo) bool { return i.AppInfo != nil && i.AppInfo.Password != "" }) {
+		return sent
+	}
+	c := resp
+	c.Info = slices.Clone(resp.Info)
+	for i, info := range c.Info {
+		if info.AppInfo != nil && info.AppInfo.Password != "" {
+			a := *info.AppInfo
+			a.Password = redacted
+			c.Info[i].AppInfo = &a
+		}
+	}
+	return koogallery.Encode(c)
 }
 
 func headersSize(h http.Header) int {

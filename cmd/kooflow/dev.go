@@ -18,6 +18,7 @@ import (
 
 	"github.com/kooflow/kooflow/internal/config"
 	"github.com/kooflow/kooflow/internal/devstack"
+	"github.com/kooflow/kooflow/internal/secrets"
 	"github.com/kooflow/kooflow/internal/store"
 )
 
@@ -93,6 +94,9 @@ func devEnv(o devOptions) map[string]string {
 	// approving a refund it requested takes the other token (four eyes).
 	set(config.EnvConsoleTokens, "dev:"+devConsoleToken+",customer:"+devCustomerToken+":customer+read")
 	set(config.EnvProvisionerSecret, devProvisionerPW)
+	if abs, err := filepath.Abs(filepath.Join(o.stateDir, "data-keys")); err == nil {
+		set(config.EnvDataKeysFile, abs)
+	}
 	set(config.EnvLogLevel, "info")
 	return env
 }
@@ -114,6 +118,13 @@ func runDev(ctx context.Context, o devOptions) error {
 		return err
 	}
 	env := devEnv(o)
+	if env[config.EnvDataKeys] == "" {
+		path, err := ensureDevDataKey(env[config.EnvDataKeysFile])
+		if err != nil {
+			return err
+		}
+		env[config.EnvDataKeysFile] = path
+	}
 	var outMu sync.Mutex
 	var stops []func() error // in start order; stopped in reverse
 	stopAll := func() {
@@ -329,4 +340,21 @@ func redactURL(u string) string {
 		return u[:scheme+3] + user + ":****" + u[at:]
 	}
 	return u
+}
+
+// ensureDevDataKey creates the development data key file (mode 0600) with one fresh key unless it exists, so the
+// appInfo kooflow dev seals stays readable across runs; it returns the path.
+func ensureDevDataKey(path string) (string, error) {
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	spec, err := secrets.NewKeySpec("dev-" + time.Now().UTC().Format("20060102"))
+	if err != nil {
+		return "", err
+	}
+	content := "# kooflow dev's data key (KOOFLOW_DATA_KEYS_FILE): keyid:base64-of-32-bytes, the first seals\n" + spec + "\n"
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		return "", fmt.Errorf("write the development data key: %w", err)
+	}
+	return path, nil
 }

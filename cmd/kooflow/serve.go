@@ -74,11 +74,15 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger) (d app.Deps,
 	if cfg.CatalogFile == "" {
 		log.Warn("no product catalog configured: using the development catalog", "set", config.EnvCatalogFile)
 	}
+	keys, err := cfg.Keyring()
+	if err != nil {
+		return d, nil, err
+	}
 	pool, tc, err := connect(ctx, cfg, log)
 	if err != nil {
 		return d, nil, err
 	}
-	d = app.Deps{Config: cfg, Log: log, Pool: pool, Temporal: tc, Catalog: cat, CatalogSource: source}
+	d = app.Deps{Config: cfg, Log: log, Pool: pool, Temporal: tc, Keys: keys, Catalog: cat, CatalogSource: source}
 	return d, func() { tc.Close(); pool.Close() }, nil
 }
 
@@ -91,7 +95,7 @@ func newAPICmd() *cobra.Command {
 			if addr != "" {
 				cfg.HTTPAddr = addr
 			}
-			return cfg.Require(config.EnvAccessKey)
+			return cfg.Require(config.EnvAccessKey, config.EnvDataKeys)
 		}, func(cmd *cobra.Command, d app.Deps) error {
 			ctx := cmd.Context()
 			inbox := gateway.NewInbox(d)
@@ -118,7 +122,7 @@ func newWorkerCmd() *cobra.Command {
 			if taskQueue != "" {
 				cfg.TaskQueue = taskQueue
 			}
-			return nil
+			return cfg.Require(config.EnvDataKeys)
 		}, func(cmd *cobra.Command, d app.Deps) error {
 			ctx := cmd.Context()
 			if d.Config.SettlementSchedule {

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/kooflow/kooflow/internal/secrets"
 )
 
 // Secret is a string that never prints its value.
@@ -63,6 +65,8 @@ type Config struct {
 	MarketEndpoint    string // KOOGALLERY_API_ENDPOINT
 	MarketCAFile      string // KOOGALLERY_API_CA_FILE: extra CA bundle (e.g. the emulator's); verification stays on
 	ConsoleTokens     Secret // KOOFLOW_CONSOLE_TOKENS: name:token or name:token:scope+scope, comma separated
+	DataKeys          Secret // KOOFLOW_DATA_KEYS: keyid:base64 AES-256 keys sealing credentials at rest; the first seals
+	DataKeysFile      string // KOOFLOW_DATA_KEYS_FILE: the same, one a line, read when KOOFLOW_DATA_KEYS is unset
 	FourEyes          bool   // KOOFLOW_FOUR_EYES: a refund's approver must be another token than its requester (default true)
 	CatalogFile       string // KOOFLOW_CATALOG_FILE
 	ProvisionerURL    string // KOOFLOW_PROVISIONER_URL: seller webhook; empty selects the built-in provisioner
@@ -102,6 +106,8 @@ const (
 	EnvMarketCAFile      = "KOOGALLERY_API_CA_FILE"
 	EnvConsoleTokens     = "KOOFLOW_CONSOLE_TOKENS"
 	EnvFourEyes          = "KOOFLOW_FOUR_EYES"
+	EnvDataKeys          = "KOOFLOW_DATA_KEYS"
+	EnvDataKeysFile      = "KOOFLOW_DATA_KEYS_FILE"
 	EnvCatalogFile       = "KOOFLOW_CATALOG_FILE"
 	EnvProvisionerURL    = "KOOFLOW_PROVISIONER_URL"
 	EnvProvisionerSecret = "KOOFLOW_PROVISIONER_SECRET"
@@ -164,6 +170,8 @@ func FromEnv(lookup func(string) (string, bool)) (Config, error) {
 		MarketEndpoint:    strings.TrimRight(get(EnvMarketEndpoint, DefaultMarketEndpoint), "/"),
 		MarketCAFile:      get(EnvMarketCAFile, ""),
 		ConsoleTokens:     Secret(get(EnvConsoleTokens, "")),
+		DataKeys:          Secret(get(EnvDataKeys, "")),
+		DataKeysFile:      get(EnvDataKeysFile, ""),
 		CatalogFile:       get(EnvCatalogFile, ""),
 		ProvisionerURL:    get(EnvProvisionerURL, ""),
 		ProvisionerSecret: Secret(get(EnvProvisionerSecret, "")),
@@ -249,6 +257,7 @@ func (c Config) Require(names ...string) error {
 	var missing []string
 	for _, n := range names {
 		var v string
+		name := n
 		switch n {
 		case EnvDatabaseURL:
 			v = string(c.DatabaseURL)
@@ -260,11 +269,14 @@ func (c Config) Require(names ...string) error {
 			v = string(c.MarketSK)
 		case EnvConsoleTokens:
 			v = string(c.ConsoleTokens)
+		case EnvDataKeys, EnvDataKeysFile:
+			v = string(c.DataKeys) + c.DataKeysFile
+			name = EnvDataKeys + " (or " + EnvDataKeysFile + ")"
 		default:
 			v = "set"
 		}
 		if v == "" {
-			missing = append(missing, n)
+			missing = append(missing, name)
 		}
 	}
 	if len(missing) > 0 {
@@ -360,3 +372,8 @@ func Int(lookup func(string) (string, bool), name string, def int) int {
 
 // OSLookup is os.LookupEnv, named for call sites.
 var OSLookup = os.LookupEnv
+
+// Keyring loads the data keys from KOOFLOW_DATA_KEYS, or else KOOFLOW_DATA_KEYS_FILE; nil when neither is set.
+func (c Config) Keyring() (*secrets.Keyring, error) {
+	return secrets.Load(EnvDataKeys, c.DataKeys.Reveal(), EnvDataKeysFile, c.DataKeysFile)
+}

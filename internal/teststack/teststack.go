@@ -21,6 +21,7 @@ import (
 	"github.com/kooflow/kooflow/internal/app"
 	"github.com/kooflow/kooflow/internal/catalog"
 	"github.com/kooflow/kooflow/internal/config"
+	"github.com/kooflow/kooflow/internal/secrets"
 	"github.com/kooflow/kooflow/internal/testenv"
 	"github.com/kooflow/kooflow/worker"
 )
@@ -105,7 +106,11 @@ func Deps(t testing.TB, cfg config.Config, log *slog.Logger, pool *pgxpool.Pool,
 	if err != nil {
 		t.Fatal(err)
 	}
-	return app.Deps{Config: cfg, Log: log, Pool: pool, Temporal: tc, Catalog: cat, CatalogSource: source}
+	keys, err := cfg.Keyring()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return app.Deps{Config: cfg, Log: log, Pool: pool, Temporal: tc, Keys: keys, Catalog: cat, CatalogSource: source}
 }
 
 // Market starts the emulator's marketplace APIs over TLS on loopback; its URL and CA file go into
@@ -123,6 +128,18 @@ func Market(t testing.TB, o market.Options) (*market.Market, *market.Server) {
 // Config builds a configuration from the given environment, as the processes read theirs.
 func Config(t testing.TB, env map[string]string) config.Config {
 	t.Helper()
+	if env[config.EnvDataKeys] == "" && env[config.EnvDataKeysFile] == "" {
+		// A fresh data key per test, as kooflow dev generates one.
+		spec, err := secrets.NewKeySpec("test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		env = maps.Clone(env)
+		if env == nil {
+			env = map[string]string{}
+		}
+		env[config.EnvDataKeys] = spec
+	}
 	cfg, err := config.FromEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	if err != nil {
 		t.Fatal(err)
