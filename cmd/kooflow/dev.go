@@ -94,6 +94,8 @@ func devEnv(o devOptions) map[string]string {
 	// approving a refund it requested takes the other token (four eyes).
 	set(config.EnvConsoleTokens, "dev:"+devConsoleToken+",customer:"+devCustomerToken+":customer+read")
 	set(config.EnvProvisionerSecret, devProvisionerPW)
+	// Development delivers made-up access data for products that name no provisioning.
+	set(config.EnvProvisioner, "builtin")
 	if abs, err := filepath.Abs(filepath.Join(o.stateDir, "data-keys")); err == nil {
 		set(config.EnvDataKeysFile, abs)
 	}

@@ -71,8 +71,11 @@ type Config struct {
 	CatalogFile       string // KOOFLOW_CATALOG_FILE
 	ProvisionerURL    string // KOOFLOW_PROVISIONER_URL: seller webhook; empty selects the built-in provisioner
 	ProvisionerSecret Secret // KOOFLOW_PROVISIONER_SECRET: signs webhook events
-	ExpiryGrace       time.Duration
-	ExpiryPolicy      string // KOOFLOW_EXPIRY_POLICY: "alert" or "freeze"
+	// Provisioner is KOOFLOW_PROVISIONER: "builtin" lets the built-in provisioner serve products that name no
+	// provisioning when no webhook is set; "" (default) parks them.
+	Provisioner  string
+	ExpiryGrace  time.Duration
+	ExpiryPolicy string // KOOFLOW_EXPIRY_POLICY: "alert" or "freeze"
 
 	// Monthly settlement (docs/koogallery.md, "Settlement rules"). Bill days are days of the month in
 	// Asia/Shanghai, moved to the next working day of the holiday calendar; the threshold is per product type, in
@@ -111,6 +114,7 @@ const (
 	EnvCatalogFile       = "KOOFLOW_CATALOG_FILE"
 	EnvProvisionerURL    = "KOOFLOW_PROVISIONER_URL"
 	EnvProvisionerSecret = "KOOFLOW_PROVISIONER_SECRET"
+	EnvProvisioner       = "KOOFLOW_PROVISIONER"
 	EnvExpiryGrace       = "KOOFLOW_EXPIRY_GRACE"
 	EnvExpiryPolicy      = "KOOFLOW_EXPIRY_POLICY"
 
@@ -175,6 +179,7 @@ func FromEnv(lookup func(string) (string, bool)) (Config, error) {
 		CatalogFile:       get(EnvCatalogFile, ""),
 		ProvisionerURL:    get(EnvProvisionerURL, ""),
 		ProvisionerSecret: Secret(get(EnvProvisionerSecret, "")),
+		Provisioner:       get(EnvProvisioner, ""),
 		ExpiryGrace:       dur(EnvExpiryGrace, 24*time.Hour),
 		ExpiryPolicy:      get(EnvExpiryPolicy, "alert"),
 	}
@@ -239,6 +244,9 @@ func FromEnv(lookup func(string) (string, bool)) (Config, error) {
 	}
 	if !strings.HasPrefix(c.ProductionPath, "/") {
 		errs = append(errs, fmt.Sprintf("%s=%q must start with /", EnvProductionPath, c.ProductionPath))
+	}
+	if c.Provisioner != "" && c.Provisioner != "builtin" {
+		errs = append(errs, fmt.Sprintf("%s=%q must be builtin or unset", EnvProvisioner, c.Provisioner))
 	}
 	if c.ExpiryPolicy != "alert" && c.ExpiryPolicy != "freeze" {
 		errs = append(errs, fmt.Sprintf("%s=%q must be alert or freeze", EnvExpiryPolicy, c.ExpiryPolicy))

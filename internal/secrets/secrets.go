@@ -38,9 +38,16 @@ var ErrNoKey = errors.New("no data key with this id is configured")
 func Parse(source, spec string) (*Keyring, error) {
 	kr := &Keyring{}
 	seen := map[string]bool{}
-	for _, line := range strings.FieldsFunc(spec, func(r rune) bool { return r == ',' || r == '\n' }) {
+	var entries []string
+	for _, line := range strings.Split(spec, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "#") {
+			continue
+		}
+		entries = append(entries, strings.Split(line, ",")...)
+	}
+	for _, line := range entries {
 		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
+		if line == "" {
 			continue
 		}
 		id, b64, ok := strings.Cut(line, ":")

@@ -114,7 +114,7 @@ func TestParseRefusesBadKeysWithoutPrintingThem(t *testing.T) {
 func TestLoadFromFile(t *testing.T) {
 	spec, _ := NewKeySpec("file-key")
 	path := filepath.Join(t.TempDir(), "keys")
-	if err := os.WriteFile(path, []byte("# kooflow data keys\n"+spec+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte("# kooflow data keys: keyid:base64, the first seals\n"+spec+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	kr, err := Load("KEYS", "", "KEYS_FILE", path)

@@ -128,6 +128,14 @@ func Market(t testing.TB, o market.Options) (*market.Market, *market.Server) {
 // Config builds a configuration from the given environment, as the processes read theirs.
 func Config(t testing.TB, env map[string]string) config.Config {
 	t.Helper()
+	if _, set := env[config.EnvProvisioner]; !set {
+		// Tests deliver made-up access data as kooflow dev does, unless a test says otherwise.
+		env = maps.Clone(env)
+		if env == nil {
+			env = map[string]string{}
+		}
+		env[config.EnvProvisioner] = "builtin"
+	}
 	if env[config.EnvDataKeys] == "" && env[config.EnvDataKeysFile] == "" {
 		// A fresh data key per test, as kooflow dev generates one.
 		spec, err := secrets.NewKeySpec("test")
