@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -11,11 +12,13 @@ import (
 	"testing"
 
 	"github.com/gin-gonic/gin"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/kooflow/kooflow/api"
 	"github.com/kooflow/kooflow/api/gateway"
 	"github.com/kooflow/kooflow/api/httpx"
 	"github.com/kooflow/kooflow/internal/app"
 	"github.com/kooflow/kooflow/internal/config"
+	"go.temporal.io/sdk/client"
 )
 
 // routeScopes is the console's access table, as docs/security.md gives it. Every console route must be here, and
@@ -153,6 +156,38 @@ func TestForwardedForOnlyFromTrustedProxies(t *testing.T) {
 		r.ServeHTTP(w, req)
 		if got := w.Body.String(); got != tc.want {
 			t.Errorf("proxies %v: client %q, want %q", tc.proxies, got, tc.want)
+		}
+	}
+}
+
+// TestReadyzHidesDriverErrors: with PostgreSQL and Temporal unreachable, /readyz answers 503 with "failing" per
+// dependency and nothing of the drivers' errors (addresses, users, databases).
+func TestReadyzHidesDriverErrors(t *testing.T) {
+	pool, err := pgxpool.New(context.Background(), "postgres://kooflow-secret-user@127.0.0.1:1/kooflowdb?connect_timeout=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	tc, err := client.NewLazyClient(client.Options{HostPort: "127.0.0.1:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	d := app.Deps{Config: config.Config{ProductionPath: "/koogallery/v2"}, Pool: pool, Temporal: tc,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	r, err := api.New(d, gateway.NewInbox(d))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := httptest.NewRecorder()
+	r.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	body := w.Body.String()
+	if w.Code != http.StatusServiceUnavailable || !strings.Contains(body, `"postgres":"failing"`) || !strings.Contains(body, `"temporal":"failing"`) {
+		t.Fatalf("readyz %d %s", w.Code, body)
+	}
+	for _, leak := range []string{"127.0.0.1", "secret-user", "kooflowdb", "dial", "connect"} {
+		if strings.Contains(body, leak) {
+			t.Errorf("readyz shows %q: %s", leak, body)
 		}
 	}
 }

@@ -61,16 +61,19 @@ func readyz(d app.Deps) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
 		defer cancel()
+		// The answer says ok or failing per dependency; the driver's error, which can name hosts, users and
+		// databases, goes to the log only (the endpoint is unauthenticated).
 		checks := gin.H{}
+		errs := map[string]string{}
 		ok := true
 		if err := d.Pool.Ping(ctx); err != nil {
-			checks["postgres"] = err.Error()
+			checks["postgres"], errs["postgres"] = "failing", err.Error()
 			ok = false
 		} else {
 			checks["postgres"] = "ok"
 		}
 		if _, err := d.Temporal.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
-			checks["temporal"] = err.Error()
+			checks["temporal"], errs["temporal"] = "failing", err.Error()
 			ok = false
 		} else {
 			checks["temporal"] = "ok"
@@ -78,7 +81,7 @@ func readyz(d app.Deps) gin.HandlerFunc {
 		status := http.StatusOK
 		if !ok {
 			status = http.StatusServiceUnavailable
-			httpx.Log(c).Warn("not ready", "checks", checks)
+			httpx.Log(c).Warn("not ready", "errors", errs)
 		}
 		c.JSON(status, gin.H{"ready": ok, "checks": checks})
 	}

@@ -226,8 +226,9 @@ func (h *Handler) handle(ctx context.Context, start time.Time, rawQuery string, 
 		} else {
 			out.verdict = koogallery.VerdictMalformed
 		}
-		out.resp = answer(koogallery.ResultAuthFailed, "authentication failed: "+authMessage(err))
-		out.detail = err.Error()
+		// The caller is not authenticated: it learns only that, the reason goes to the log and the message log.
+		out.resp = answer(koogallery.ResultAuthFailed, "authentication failed")
+		out.detail = authMessage(err) + " (" + err.Error() + ")"
 		return out
 	}
 	fresh, err := h.Nonces.ClaimNonce(ctx, cred.Nonce, start)
@@ -239,7 +240,7 @@ func (h *Handler) handle(ctx context.Context, start time.Time, rawQuery string, 
 	}
 	if !fresh {
 		out.verdict = koogallery.VerdictReplayed
-		out.resp = answer(koogallery.ResultAuthFailed, "authentication failed: this nonce was already used")
+		out.resp = answer(koogallery.ResultAuthFailed, "authentication failed")
 		out.detail = "nonce " + cred.Nonce + " already used"
 		return out
 	}

@@ -495,6 +495,13 @@ func TestAuthentication(t *testing.T) {
 			if rg.backend.count() != 0 {
 				t.Fatal("an unauthenticated call reached the backend")
 			}
+			// The caller learns nothing beyond the failure; the operator finds the reason in the message log.
+			if r.resp.ResultMsg != "authentication failed" {
+				t.Fatalf("resultMsg %q tells an unauthenticated caller more than that authentication failed", r.resp.ResultMsg)
+			}
+			if m := rg.log.last(t); m.ErrorDetail == "" || m.ErrorDetail == "authentication failed" {
+				t.Fatalf("the logged detail %q does not say why", m.ErrorDetail)
+			}
 			if m := rg.log.last(t); m.Verification != c.verdict || m.Activity != "releaseInstance" || len(m.InstanceIDs) != 1 {
 				t.Fatalf("logged verification %s activity %q ids %v, want %s", m.Verification, m.Activity, m.InstanceIDs, c.verdict)
 			}

@@ -89,7 +89,7 @@ func (c *Console) auth(tokens []config.ConsoleToken) gin.HandlerFunc {
 		}
 		if found == nil {
 			ctx.Header("WWW-Authenticate", `Bearer realm="kooflow console", error="invalid_token"`)
-			WriteProblem(ctx, http.StatusUnauthorized, "the console token is not one of KOOFLOW_CONSOLE_TOKENS")
+			WriteProblem(ctx, http.StatusUnauthorized, "authentication failed")
 			return
 		}
 		ctx.Set(keyActor, found.Name)
