@@ -2,7 +2,9 @@ package gateway_test
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"net/http"
 	"slices"
 	"strings"
@@ -14,10 +16,21 @@ import (
 	"github.com/kooflow/kooflow/internal/koogallery"
 )
 
-// flood sends n unsigned POSTs of size bytes each from clients goroutines and returns when all are answered.
-func (e *env) flood(n, size, clients int) {
+// floodBody is a newInstance body of size bytes padded with random Base64, which PostgreSQL cannot compress
+// (a repeated character would be stored compressed and hide what a real flood costs).
+func floodBody(t *testing.T, size int) string {
+	t.Helper()
+	raw := make([]byte, size)
+	if _, err := rand.Read(raw); err != nil {
+		t.Fatal(err)
+	}
+	head := `{"activity":"newInstance","orderId":"FLOOD","orderLineId":"FLOOD-1","pad":"`
+	return head + base64.StdEncoding.EncodeToString(raw)[:size-len(head)-2] + `"}`
+}
+
+// flood sends n unsigned POSTs of body from clients goroutines and returns when all are answered.
+func (e *env) flood(n int, body string, clients int) {
 	e.t.Helper()
-	body := `{"activity":"newInstance","orderId":"FLOOD","orderLineId":"FLOOD-1","pad":"` + strings.Repeat("x", size-80) + `"}`
 	var wg sync.WaitGroup
 	next := make(chan int)
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
@@ -71,8 +84,9 @@ func TestUnsignedFloodCannotFillTheDatabase(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}()
+	body := floodBody(t, 60<<10)
 	start := time.Now()
-	e.flood(3000, 60<<10, 16)
+	e.flood(3000, body, 16)
 	took := time.Since(start)
 	<-done
 	grew := e.dbSize() - before
@@ -98,7 +112,6 @@ func TestUnsignedFloodCannotFillTheDatabase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	body := `{"activity":"newInstance","orderId":"FLOOD","orderLineId":"FLOOD-1","pad":"` + strings.Repeat("x", 60<<10-80) + `"}`
 	want := sha256.Sum256([]byte(body))
 	if rows != 3000 || whole != 0 || size != len(body) || kept != 1024 || headers != 0 || string(sum) != string(want[:]) {
 		t.Fatalf("unverified rows %d (whole %d), body_size %d, kept %d, headers %d, sha %x", rows, whole, size, kept, headers, sum)
@@ -122,7 +135,7 @@ func TestUnverifiedCallsAreRateLimitedPerSource(t *testing.T) {
 	e.call(`{"activity":"queryInstance","instanceId":"warm-up"}`)
 	before := e.dbSize()
 	start := time.Now()
-	e.flood(3000, 60<<10, 16)
+	e.flood(3000, floodBody(t, 60<<10), 16)
 	took := time.Since(start)
 	e.call(`{"activity":"queryInstance","instanceId":"after-flood"}`).want(t, koogallery.ResultNotFound)
 	grew := e.dbSize() - before
