@@ -191,3 +191,38 @@ func TestReadyzHidesDriverErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestSplitListeners: with KOOFLOW_CONSOLE_ADDR the marketplace's listener serves only the production interface
+// (and health), the console's only the console (and health).
+func TestSplitListeners(t *testing.T) {
+	d := app.Deps{Config: config.Config{ProductionPath: "/koogallery/v2", ConsoleTokens: "ops:ops-token-0123456789abcdef"},
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	r, err := api.New(d, gateway.NewInbox(d))
+	if err != nil {
+		t.Fatal(err)
+	}
+	market, console := api.Split(r, d.Config.ProductionPath)
+	get := func(h http.Handler, method, path string) int {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(method, path, strings.NewReader(`{}`)))
+		return w.Code
+	}
+	for _, c := range []struct {
+		h            http.Handler
+		name, method string
+		path         string
+		want         int
+	}{
+		{market, "market", http.MethodGet, "/healthz", http.StatusOK},
+		{market, "market", http.MethodPost, "/koogallery/v2", http.StatusServiceUnavailable}, // reached: no access key here
+		{market, "market", http.MethodGet, "/console/v1/instances", http.StatusNotFound},
+		{market, "market", http.MethodGet, "/console", http.StatusNotFound},
+		{console, "console", http.MethodGet, "/healthz", http.StatusOK},
+		{console, "console", http.MethodGet, "/console/v1/instances", http.StatusUnauthorized}, // reached: no token sent
+		{console, "console", http.MethodPost, "/koogallery/v2", http.StatusNotFound},
+	} {
+		if got := get(c.h, c.method, c.path); got != c.want {
+			t.Errorf("%s listener %s %s: HTTP %d, want %d", c.name, c.method, c.path, got, c.want)
+		}
+	}
+}

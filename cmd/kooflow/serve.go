@@ -106,7 +106,23 @@ func newAPICmd() *cobra.Command {
 			// The inbox dispatcher starts accepted purchases' workflows (and re-drives any a crashed process left);
 			// it runs as long as the process serves.
 			go inbox.Run(ctx, time.Second)
-			return api.Serve(ctx, d.Config.HTTPAddr, h, d.Log, nil)
+			if d.Config.ConsoleAddr == "" {
+				return api.Serve(ctx, d.Config.HTTPAddr, h, d.Log, nil)
+			}
+			// The marketplace's listener and the console's (which need not face the internet) serve their own
+			// routes; when either stops, both do.
+			market, console := api.Split(h, d.Config.ProductionPath)
+			ctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			errc := make(chan error, 2)
+			go func() { errc <- api.Serve(ctx, d.Config.ConsoleAddr, console, d.Log.With("listener", "console"), nil) }()
+			go func() { errc <- api.Serve(ctx, d.Config.HTTPAddr, market, d.Log.With("listener", "marketplace"), nil) }()
+			err = <-errc
+			cancel()
+			if err2 := <-errc; err == nil {
+				err = err2
+			}
+			return err
 		}),
 	}
 	cmd.Flags().StringVar(&addr, "addr", "", "listen address (overrides "+config.EnvHTTPAddr+")")

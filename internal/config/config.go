@@ -44,6 +44,7 @@ type Config struct {
 	TemporalNamespace string // TEMPORAL_NAMESPACE
 	TaskQueue         string // KOOFLOW_TASK_QUEUE
 	HTTPAddr          string // KOOFLOW_HTTP_ADDR
+	ConsoleAddr       string // KOOFLOW_CONSOLE_ADDR: the console's own listener; empty serves it on HTTPAddr
 	LogLevel          string // KOOFLOW_LOG_LEVEL
 	LogFormat         string // KOOFLOW_LOG_FORMAT: text or json
 
@@ -95,6 +96,7 @@ const (
 	EnvTemporalNamespace = "TEMPORAL_NAMESPACE"
 	EnvTaskQueue         = "KOOFLOW_TASK_QUEUE"
 	EnvHTTPAddr          = "KOOFLOW_HTTP_ADDR"
+	EnvConsoleAddr       = "KOOFLOW_CONSOLE_ADDR"
 	EnvLogLevel          = "KOOFLOW_LOG_LEVEL"
 	EnvLogFormat         = "KOOFLOW_LOG_FORMAT"
 	EnvAccessKey         = "KOOGALLERY_ACCESS_KEY"
@@ -163,6 +165,7 @@ func FromEnv(lookup func(string) (string, bool)) (Config, error) {
 		TemporalNamespace: get(EnvTemporalNamespace, DefaultTemporalNamespace),
 		TaskQueue:         get(EnvTaskQueue, DefaultTaskQueue),
 		HTTPAddr:          get(EnvHTTPAddr, DefaultHTTPAddr),
+		ConsoleAddr:       get(EnvConsoleAddr, ""),
 		LogLevel:          get(EnvLogLevel, "info"),
 		LogFormat:         get(EnvLogFormat, "text"),
 		AccessKey:         Secret(get(EnvAccessKey, "")),
