@@ -26,7 +26,11 @@ type Lifecycle struct {
 	// not set) the products provisioned "webhook".
 	Builtin provisioning.Provisioner
 	Webhook provisioning.Provisioner
-	Log     *slog.Logger
+	// BuiltinByDefault lets the built-in provisioner serve products whose catalog entry names no provisioning
+	// (and unknown products) when no webhook is set: KOOFLOW_PROVISIONER=builtin, which kooflow dev sets.
+	// Otherwise such orders park, rather than deliver made-up access data.
+	BuiltinByDefault bool
+	Log              *slog.Logger
 	// Metrics counts provisioning calls and order queries; nil counts nothing.
 	Metrics *metrics.Worker
 }

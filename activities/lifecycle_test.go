@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -19,6 +20,7 @@ import (
 	"github.com/kooflow/kooflow/internal/config"
 	"github.com/kooflow/kooflow/internal/koogallery/orderquery"
 	"github.com/kooflow/kooflow/internal/provisioning"
+	"github.com/kooflow/kooflow/internal/secrets"
 	"github.com/kooflow/kooflow/internal/store"
 	"github.com/kooflow/kooflow/internal/testenv"
 )
@@ -55,7 +57,7 @@ func count(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) int {
 // parking gets its resolution.
 func TestRecordIsIdempotentAndVersioned(t *testing.T) {
 	pool := testenv.Pool(t)
-	a := &Lifecycle{Store: &store.Store{Pool: pool}}
+	a := &Lifecycle{Store: &store.Store{Pool: pool, Keys: testKeys(t)}}
 	ctx := context.Background()
 	eff := t0.Add(time.Hour)
 	first := store.Write{
@@ -134,7 +136,7 @@ func TestRecordIsIdempotentAndVersioned(t *testing.T) {
 // another; that needs a person, so it is not retried.
 func TestRecordRefusesAnOrderOfAnotherInstance(t *testing.T) {
 	pool := testenv.Pool(t)
-	a := &Lifecycle{Store: &store.Store{Pool: pool}}
+	a := &Lifecycle{Store: &store.Store{Pool: pool, Keys: testKeys(t)}}
 	ctx := context.Background()
 	order := store.OrderRow{OrderID: "R9", OrderLineID: "R9-1", OrderType: "RENEW", PaidAmount: decimal.NewFromInt(5)}
 	for _, id := range []string{"i1", "i2"} {
@@ -163,7 +165,7 @@ func TestRecordRefusesAnOrderOfAnotherInstance(t *testing.T) {
 func TestProvisionStoresAppInfoOnce(t *testing.T) {
 	pool := testenv.Pool(t)
 	ctx := context.Background()
-	a := &Lifecycle{Store: &store.Store{Pool: pool}, Builtin: provisioning.NewBuiltin("")}
+	a := &Lifecycle{Store: &store.Store{Pool: pool, Keys: testKeys(t)}, Builtin: provisioning.NewBuiltin("")}
 	if err := a.Record(ctx, store.Write{Summary: "accepted", Instance: instanceRow("i1", 1, "PROVISIONING")}); err != nil {
 		t.Fatal(err)
 	}
@@ -177,10 +179,7 @@ func TestProvisionStoresAppInfoOnce(t *testing.T) {
 		if !res.AppInfoStored || res.FrontEndURL == "" {
 			t.Fatalf("result %+v", res)
 		}
-		var pw string
-		if err := pool.QueryRow(ctx, `SELECT app_info->>'password' FROM instances WHERE instance_id = 'i1'`).Scan(&pw); err != nil {
-			t.Fatal(err)
-		}
+		pw := storedPassword(t, a.Store, "i1")
 		if i == 0 {
 			first = pw
 		} else if pw != first || pw == "" {
@@ -200,8 +199,97 @@ func TestProvisionStoresAppInfoOnce(t *testing.T) {
 	if err := a.Record(ctx, store.Write{Summary: "released", Instance: instanceRow("i1", 9, "RELEASED"), ClearAppInfo: true}); err != nil {
 		t.Fatal(err)
 	}
-	if n := count(t, pool, `SELECT count(*) FROM instances WHERE app_info IS NULL`); n != 1 {
+	if n := count(t, pool, `SELECT count(*) FROM instances WHERE app_info IS NULL AND app_info_sealed IS NULL AND app_info_key IS NULL`); n != 1 {
 		t.Fatal("appInfo kept after release")
+	}
+}
+
+func storedPassword(t *testing.T, st *store.Store, id string) string {
+	t.Helper()
+	rows, err := st.InstancesAccess(context.Background(), []string{id})
+	if err != nil || len(rows) != 1 {
+		t.Fatalf("read access of %s: %v %v", id, rows, err)
+	}
+	var ai provisioning.AppInfo
+	if err := json.Unmarshal(rows[0].AppInfo, &ai); err != nil {
+		t.Fatal(err)
+	}
+	return ai.Password
+}
+
+// TestAppInfoSealedAndRotated: the stored appInfo is sealed under the first data key and the plain column keeps
+// no password; after a new key is put first, SealAppInfo re-seals every value (and a value stored before sealing
+// existed) under it, the old key is no longer needed, and a keyring without the sealing key cannot read.
+func TestAppInfoSealedAndRotated(t *testing.T) {
+	pool := testenv.Pool(t)
+	ctx := context.Background()
+	oldSpec, _ := secrets.NewKeySpec("old")
+	newSpec, _ := secrets.NewKeySpec("new")
+	ring := func(specs ...string) *secrets.Keyring {
+		k, err := secrets.Parse("test", strings.Join(specs, ","))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	a := &Lifecycle{Store: &store.Store{Pool: pool, Keys: ring(oldSpec)}, Builtin: provisioning.NewBuiltin("")}
+	for _, id := range []string{"s1", "s2", "legacy"} {
+		if err := a.Record(ctx, store.Write{Summary: "accepted", Instance: instanceRow(id, 1, "PROVISIONING")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range []string{"s1", "s2"} {
+		ev := provisioning.Event{EventID: id + ":create", Type: provisioning.Create, InstanceID: id, OccurredAt: t0}
+		if _, err := a.Provision(ctx, ProvisionInput{Event: ev, Target: "builtin"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pw := storedPassword(t, a.Store, "s1")
+	if n := count(t, pool, `SELECT count(*) FROM instances WHERE app_info_key = 'old' AND app_info ? 'userName' AND NOT app_info ? 'password'`); n != 2 || pw == "" {
+		t.Fatalf("sealed rows %d, password %q", n, pw)
+	}
+	// A row written before sealing: plain appInfo with its password.
+	if _, err := pool.Exec(ctx, `UPDATE instances SET app_info = '{"frontEndUrl":"https://x","userName":"u","password":"legacy-pw-123"}'
+		WHERE instance_id = 'legacy'`); err != nil {
+		t.Fatal(err)
+	}
+	if got := storedPassword(t, a.Store, "legacy"); got != "legacy-pw-123" {
+		t.Fatalf("legacy row reads %q", got)
+	}
+
+	rotated := &store.Store{Pool: pool, Keys: ring(newSpec, oldSpec)}
+	n, err := rotated.SealAppInfo(ctx, 1) // batches of one, to cross batch boundaries
+	if err != nil || n != 3 {
+		t.Fatalf("sealed %d: %v", n, err)
+	}
+	if n, err := rotated.SealAppInfo(ctx, 10); err != nil || n != 0 {
+		t.Fatalf("a second rotation sealed %d: %v", n, err)
+	}
+	if n := count(t, pool, `SELECT count(*) FROM instances WHERE app_info_key = 'new' AND NOT app_info ? 'password'`); n != 3 {
+		t.Fatalf("%d rows under the new key", n)
+	}
+	onlyNew := &store.Store{Pool: pool, Keys: ring(newSpec)}
+	if got := storedPassword(t, onlyNew, "s1"); got != pw {
+		t.Fatalf("after rotation s1 reads %q, want %q", got, pw)
+	}
+	if got := storedPassword(t, onlyNew, "legacy"); got != "legacy-pw-123" {
+		t.Fatalf("after rotation legacy reads %q", got)
+	}
+	onlyOld := &store.Store{Pool: pool, Keys: ring(oldSpec)}
+	if _, err := onlyOld.InstancesAccess(ctx, []string{"s1"}); !errors.Is(err, secrets.ErrNoKey) || !strings.Contains(err.Error(), `"new"`) {
+		t.Fatalf("reading with a keyring without the sealing key: %v", err)
+	}
+	// Without keys, storing is refused with a clear error rather than written in plain.
+	noKeys := &Lifecycle{Store: &store.Store{Pool: pool}, Builtin: provisioning.NewBuiltin("")}
+	if err := noKeys.Record(ctx, store.Write{Summary: "accepted", Instance: instanceRow("nokey", 1, "PROVISIONING")}); err != nil {
+		t.Fatal(err)
+	}
+	ev := provisioning.Event{EventID: "nokey:create", Type: provisioning.Create, InstanceID: "nokey", OccurredAt: t0}
+	if _, err := noKeys.Provision(ctx, ProvisionInput{Event: ev, Target: "builtin"}); err == nil || !strings.Contains(err.Error(), "KOOFLOW_DATA_KEYS") {
+		t.Fatalf("provision without keys: %v", err)
+	}
+	if n := count(t, pool, `SELECT count(*) FROM instances WHERE instance_id = 'nokey' AND app_info IS NOT NULL`); n != 0 {
+		t.Fatal("appInfo stored without a key")
 	}
 }
 
@@ -227,7 +315,7 @@ func TestProvisionThroughWebhook(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &Lifecycle{Store: &store.Store{Pool: pool}, Builtin: provisioning.NewBuiltin(""), Webhook: wh}
+	a := &Lifecycle{Store: &store.Store{Pool: pool, Keys: testKeys(t)}, Builtin: provisioning.NewBuiltin(""), Webhook: wh}
 	if err := a.Record(ctx, store.Write{Summary: "accepted", Instance: instanceRow("i1", 1, "PROVISIONING")}); err != nil {
 		t.Fatal(err)
 	}
@@ -397,4 +485,13 @@ func TestQueryOrderAgainstTheEmulatedMarketplace(t *testing.T) {
 		!strings.Contains(err.Error(), "KOOGALLERY_AK") {
 		t.Fatalf("unconfigured order query: %v", err)
 	}
+}
+
+func testKeys(t *testing.T) *secrets.Keyring {
+	t.Helper()
+	k, err := secrets.Generate("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }

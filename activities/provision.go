@@ -8,6 +8,7 @@ import (
 
 	"github.com/kooflow/kooflow/internal/metrics"
 
+	"github.com/kooflow/kooflow/internal/config"
 	"github.com/kooflow/kooflow/internal/provisioning"
 	"github.com/kooflow/kooflow/internal/store"
 )
@@ -81,11 +82,17 @@ func (a *Lifecycle) provisioner(in ProvisionInput) (provisioning.Provisioner, er
 			return nil, needsPerson(fmt.Sprintf("product %s is provisioned by webhook, but KOOFLOW_PROVISIONER_URL is not set", in.Event.ProductID), nil)
 		}
 		return a.Webhook, nil
-	case in.Target == "" && a.Webhook != nil:
-		// An unknown product: the seller's real provisioning is a safer default than the demo one.
+	case in.Target == "builtin":
+		return a.Builtin, nil
+	case a.Webhook != nil:
+		// No provisioning named (or an unknown product): the seller's real provisioning.
 		return a.Webhook, nil
+	case a.BuiltinByDefault:
+		return a.Builtin, nil
 	}
-	return a.Builtin, nil
+	return nil, needsPerson(fmt.Sprintf("product %s names no provisioning in the catalog and no provisioning webhook is set, "+
+		"so nothing can deliver it: set %s, give the product \"provisioning\" in the catalog, or %s=builtin for made-up demo access data; then resume",
+		in.Event.ProductID, config.EnvProvisionerURL, config.EnvProvisioner), nil)
 }
 
 // storeAppInfo keeps the first appInfo stored for the instance and returns the stored one.

@@ -13,15 +13,16 @@ import (
 	"github.com/kooflow/kooflow/activities"
 	"github.com/kooflow/kooflow/api/httpx"
 	"github.com/kooflow/kooflow/internal/app"
+	"github.com/kooflow/kooflow/internal/config"
 	"github.com/kooflow/kooflow/internal/store"
 	"github.com/kooflow/kooflow/workflows"
 )
 
 // mountSelfCheck adds POST /console/v1/selfcheck, which runs the SelfCheck workflow end to end (API → Temporal →
 // worker → PostgreSQL) and answers with what the activity wrote, and GET /console/v1/selfcheck/:runId.
-func mountSelfCheck(console *gin.RouterGroup, d app.Deps) {
+func mountSelfCheck(console *httpx.Console, d app.Deps) {
 	st := &store.Store{Pool: d.Pool}
-	console.POST("/selfcheck", func(c *gin.Context) {
+	console.POST("/selfcheck", config.ScopeOperate, func(c *gin.Context) {
 		in := activities.SelfCheckInput{
 			RunID:       uuid.NewString(),
 			RequestedBy: httpx.ActorName(c),
@@ -53,7 +54,7 @@ func mountSelfCheck(console *gin.RouterGroup, d app.Deps) {
 			"writtenAt": out.WrittenAt, "worker": out.Worker,
 		})
 	})
-	console.GET("/selfcheck/:runId", func(c *gin.Context) {
+	console.GET("/selfcheck/:runId", config.ScopeRead, func(c *gin.Context) {
 		id := c.Param("runId")
 		if _, err := uuid.Parse(id); err != nil {
 			httpx.WriteProblem(c, http.StatusBadRequest, "runId must be a UUID", httpx.FieldError{Field: "runId", Detail: err.Error()})

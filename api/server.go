@@ -36,6 +36,11 @@ func New(d app.Deps, inbox *gateway.Inbox) (*gin.Engine, error) {
 	r := gin.New()
 	r.ContextWithFallback = true
 	r.HandleMethodNotAllowed = true
+	// The client's address comes from X-Forwarded-For only when a configured proxy sent it; otherwise anyone
+	// could pick the address that per-source limits and logs see.
+	if err := r.SetTrustedProxies(d.Config.TrustedProxies); err != nil {
+		return nil, fmt.Errorf("%s: %w", config.EnvTrustedProxies, err)
+	}
 	r.Use(httpx.RequestContext(d.Log), httpx.Recover())
 	r.NoRoute(func(c *gin.Context) {
 		httpx.WriteProblem(c, http.StatusNotFound, "no such endpoint: "+c.Request.Method+" "+c.Request.URL.Path)
@@ -51,7 +56,8 @@ func New(d app.Deps, inbox *gateway.Inbox) (*gin.Engine, error) {
 	d.APIMetrics = m
 	r.GET("/metrics", gin.WrapH(m.Handler()))
 
-	console := r.Group("/console/v1", consoleMetrics(m), httpx.ConsoleAuth(tokens))
+	// Console requests are counted before authentication, so refused ones count too.
+	console := httpx.NewConsole(r.Group("", consoleMetrics(m)), "/console/v1", tokens)
 	if len(tokens) == 0 {
 		d.Log.Warn("no console tokens configured: every console request will be refused", "set", config.EnvConsoleTokens)
 	}
@@ -79,16 +85,19 @@ func readyz(d app.Deps) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
 		defer cancel()
+		// The answer says ok or failing per dependency; the driver's error, which can name hosts, users and
+		// databases, goes to the log only (the endpoint is unauthenticated).
 		checks := gin.H{}
+		errs := map[string]string{}
 		ok := true
 		if err := d.Pool.Ping(ctx); err != nil {
-			checks["postgres"] = err.Error()
+			checks["postgres"], errs["postgres"] = "failing", err.Error()
 			ok = false
 		} else {
 			checks["postgres"] = "ok"
 		}
 		if _, err := d.Temporal.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
-			checks["temporal"] = err.Error()
+			checks["temporal"], errs["temporal"] = "failing", err.Error()
 			ok = false
 		} else {
 			checks["temporal"] = "ok"
@@ -96,7 +105,7 @@ func readyz(d app.Deps) gin.HandlerFunc {
 		status := http.StatusOK
 		if !ok {
 			status = http.StatusServiceUnavailable
-			httpx.Log(c).Warn("not ready", "checks", checks)
+			httpx.Log(c).Warn("not ready", "errors", errs)
 		}
 		c.JSON(status, gin.H{"ready": ok, "checks": checks})
 	}

@@ -66,7 +66,7 @@ func TestLifecyclesWithEveryFault(t *testing.T) {
 	r, err := scenario.New(scenario.Config{Orders: orders, Faults: faults, Spread: spread, Horizon: horizon,
 		Converge: 2 * time.Minute},
 		scenario.Deps{Catalog: cat, Clock: clk, Dispatcher: disp, Market: market.Local{M: s.market},
-			Seller: console.New(s.consoleURL, consoleToken, nil), Ledger: led, Log: s.log})
+			Seller: console.New(s.consoleURL, consoleToken, customerToken, nil), Ledger: led, Log: s.log})
 	if err != nil {
 		t.Fatal(err)
 	}

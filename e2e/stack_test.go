@@ -20,10 +20,11 @@ import (
 func TestMain(m *testing.M) { testenv.Main(m) }
 
 const (
-	accessKey    = "e2e-access-key-0123456789abcdef"
-	marketAK     = "E2EMARKETAK0000000001"
-	marketSK     = "e2e-market-secret-key-0123456789"
-	consoleToken = "e2e-console-token-0123456789"
+	accessKey     = "e2e-access-key-0123456789abcdef"
+	marketAK      = "E2EMARKETAK0000000001"
+	marketSK      = "e2e-market-secret-key-0123456789"
+	consoleToken  = "e2e-console-token-0123456789"
+	customerToken = "e2e-customer-token-0123456789"
 )
 
 // stack is one kooflow (API + worker) wired to one emulator market.
@@ -55,7 +56,7 @@ func startStack(t *testing.T, window time.Duration) *stack {
 		market.Options{Log: log}, map[string]string{
 			config.EnvTaskQueue:         testenv.TaskQueue(t),
 			config.EnvSignatureWindow:   window.String(),
-			config.EnvConsoleTokens:     "e2e:" + consoleToken,
+			config.EnvConsoleTokens:     "e2e:" + consoleToken + ",buyer:" + customerToken + ":customer+read",
 			config.EnvProvisionerSecret: "e2e-provisioner-secret",
 			config.EnvLogLevel:          lvl,
 		})

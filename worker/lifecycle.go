@@ -26,8 +26,8 @@ func lifecycleActivities(d app.Deps) (*activities.Lifecycle, workflows.Lifecycle
 	}
 	wcfg = workflows.LifecycleConfig{ExpiryGrace: cfg.ExpiryGrace, ExpiryPolicy: policy}
 
-	a := &activities.Lifecycle{Store: &store.Store{Pool: d.Pool}, Catalog: d.Catalog, Builtin: provisioning.NewBuiltin(""), Log: d.Log,
-		Metrics: d.WorkerMetrics}
+	a := &activities.Lifecycle{Store: &store.Store{Pool: d.Pool, Keys: d.Keys}, Catalog: d.Catalog, Builtin: provisioning.NewBuiltin(""), Log: d.Log,
+		Metrics: d.WorkerMetrics, BuiltinByDefault: d.Config.Provisioner == "builtin"}
 	if cfg.MarketAK != "" || cfg.MarketSK != "" {
 		q, err := orderquery.NewClient(orderquery.Options{Endpoint: cfg.MarketEndpoint, AK: cfg.MarketAK, SK: cfg.MarketSK,
 			CAFile: cfg.MarketCAFile})

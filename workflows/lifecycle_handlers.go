@@ -229,9 +229,9 @@ func (r *run) operatorSignals(ctx workflow.Context) {
 	for {
 		var a instance.OperatorAction
 		ch.Receive(ctx, &a)
-		if a.Actor.Party == "" {
-			a.Actor = instance.Actor{Party: instance.PartyOperator, Name: "temporal-ui"}
-		}
+		// A signal carries no authenticated identity (whoever can signal in Temporal sent it), so a name in
+		// the payload is not believed: the actor is always the Temporal UI.
+		a.Actor = instance.Actor{Party: instance.PartyOperator, Name: "temporal-ui"}
 		if ref := lifecycle.CheckOperator(&r.s, a); ref != nil {
 			r.log.Warn("operator signal ignored", "action", a.Action, "reason", ref.Reason)
 			continue

@@ -87,7 +87,8 @@ func TestRetriesAreBoundedThenParkAndResumeBySignal(t *testing.T) {
 			}
 			w.prov.mu.Unlock()
 			down = false
-			h.env.SignalWorkflow(instance.SignalOperator, instance.OperatorAction{Action: instance.OperatorResume})
+			// The payload claims a name; a signal is not authenticated, so the recorded actor is the UI.
+			h.env.SignalWorkflow(instance.SignalOperator, instance.OperatorAction{Action: instance.OperatorResume, Actor: instance.Actor{Party: instance.PartySeller, Name: "alice"}})
 		})
 		h.at(4*time.Hour, func() { h.update(instance.UpdateRelease, instance.ReleaseRequest{}) })
 	})

@@ -7,6 +7,7 @@ package bills
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -22,6 +23,7 @@ import (
 	"github.com/kooflow/kooflow/api/httpx"
 	"github.com/kooflow/kooflow/internal/app"
 	"github.com/kooflow/kooflow/internal/catalog"
+	"github.com/kooflow/kooflow/internal/config"
 	"github.com/kooflow/kooflow/internal/ledger"
 	"github.com/kooflow/kooflow/internal/refusal"
 	"github.com/kooflow/kooflow/internal/settlement"
@@ -38,23 +40,26 @@ type handlers struct {
 // maxImportBytes bounds a transaction-detail upload.
 const maxImportBytes = 32 << 20
 
+// multipartOverhead is room for a multipart upload's boundaries and part headers around the file.
+const multipartOverhead = 64 << 10
+
 // Mount adds the settlement routes under the console group (/console/v1/bills…).
-func Mount(console *gin.RouterGroup, d app.Deps) {
+func Mount(console *httpx.Console, d app.Deps) {
 	h := &handlers{d: d, now: d.Clock(), store: &ledger.Store{Pool: d.Pool}, catalog: d.Catalog}
 	g := console.Group("/bills")
-	g.GET("", h.list)
-	g.GET("/:period/:productType", h.show)
-	g.GET("/:period/:productType/export.csv", h.exportCSV)
-	g.GET("/:period/:productType/export.xlsx", h.exportXLSX)
-	g.GET("/orders/:orderId/explain", h.explain)
-	g.POST("/estimate", h.estimate)
-	g.POST("/close", h.close)
-	g.GET("/payments/:orderId", h.payment)
-	g.PUT("/payments/:orderId", h.setPayment)
-	g.POST("/repayments", h.repayment)
-	g.POST("/transactions/import", h.importTransactions)
-	g.GET("/adjustments", h.pendingAdjustments)
-	g.POST("/adjustments", h.addAdjustment)
+	g.GET("", config.ScopeRead, h.list)
+	g.GET("/:period/:productType", config.ScopeRead, h.show)
+	g.GET("/:period/:productType/export.csv", config.ScopeRead, h.exportCSV)
+	g.GET("/:period/:productType/export.xlsx", config.ScopeRead, h.exportXLSX)
+	g.GET("/orders/:orderId/explain", config.ScopeRead, h.explain)
+	g.POST("/estimate", config.ScopeRead, h.estimate)
+	g.POST("/close", config.ScopeFinance, h.close)
+	g.GET("/payments/:orderId", config.ScopeRead, h.payment)
+	g.PUT("/payments/:orderId", config.ScopeFinance, h.setPayment)
+	g.POST("/repayments", config.ScopeFinance, h.repayment)
+	g.POST("/transactions/import", config.ScopeFinance, h.importTransactions)
+	g.GET("/adjustments", config.ScopeRead, h.pendingAdjustments)
+	g.POST("/adjustments", config.ScopeFinance, h.addAdjustment)
 }
 
 // fail answers a ledger error: refusals in their own terms, anything else as a logged 500.
@@ -531,9 +536,22 @@ func (h *handlers) repayment(c *gin.Context) {
 
 func (h *handlers) importTransactions(c *gin.Context) {
 	filename := c.Query("filename")
+	// The whole request is capped before anything parses it: a multipart body would otherwise be spooled to
+	// temporary files whatever its size.
+	tooLarge := fmt.Sprintf("the export is larger than %d MiB; split it by period", maxImportBytes>>20)
+	if c.Request.ContentLength > maxImportBytes+multipartOverhead {
+		httpx.WriteProblem(c, http.StatusRequestEntityTooLarge, tooLarge)
+		return
+	}
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxImportBytes+multipartOverhead)
 	var r io.Reader = c.Request.Body
 	if strings.HasPrefix(c.ContentType(), "multipart/") {
 		fh, err := c.FormFile("file")
+		var big *http.MaxBytesError
+		if errors.As(err, &big) {
+			httpx.WriteProblem(c, http.StatusRequestEntityTooLarge, tooLarge)
+			return
+		}
 		if err != nil {
 			httpx.WriteProblem(c, http.StatusBadRequest, "send the export as the multipart field \"file\" or as a text/csv body",
 				httpx.FieldError{Field: "file", Detail: err.Error()})
@@ -548,12 +566,13 @@ func (h *handlers) importTransactions(c *gin.Context) {
 		r, filename = f, fh.Filename
 	}
 	data, err := io.ReadAll(io.LimitReader(r, maxImportBytes+1))
-	if err != nil {
-		httpx.WriteProblem(c, http.StatusBadRequest, "could not read the upload: "+err.Error())
+	var big *http.MaxBytesError
+	if len(data) > maxImportBytes || errors.As(err, &big) {
+		httpx.WriteProblem(c, http.StatusRequestEntityTooLarge, tooLarge)
 		return
 	}
-	if len(data) > maxImportBytes {
-		httpx.WriteProblem(c, http.StatusRequestEntityTooLarge, fmt.Sprintf("the export is larger than %d MiB; split it by period", maxImportBytes>>20))
+	if err != nil {
+		httpx.WriteProblem(c, http.StatusBadRequest, "could not read the upload: "+err.Error())
 		return
 	}
 	res, err := h.store.ImportTransactions(c.Request.Context(), data, filename, httpx.ActorName(c))

@@ -127,7 +127,7 @@ func start(t *testing.T) (api, *ledger.Store) {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.Use(httpx.RequestContext(log), httpx.Recover())
-	console := r.Group("/console/v1", httpx.ConsoleAuth(tokens))
+	console := httpx.NewConsole(r, "/console/v1", tokens)
 	Mount(console, app.Deps{Config: cfg, Log: log, Pool: pool, Temporal: tc, Catalog: cat})
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
@@ -396,5 +396,26 @@ func TestImportTransactionDetails(t *testing.T) {
 	}
 	if p, _ := store.Payment(ctx, "O-GBK"); !p.Credit {
 		t.Fatalf("O-GBK after the GB18030 import: %+v", p)
+	}
+	// An upload over the cap is refused before it is parsed, with or without a Content-Length.
+	var huge bytes.Buffer
+	fmt.Fprintf(&huge, "--%s\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.csv\"\r\n\r\n", boundary)
+	huge.WriteString("订单号,支付方式,回款状态,回款时间\n")
+	huge.Write(bytes.Repeat([]byte("O-BIG,信用支付,已回款,2026-10-01 00:00:00\n"), (33<<20)/40))
+	fmt.Fprintf(&huge, "\r\n--%s--\r\n", boundary)
+	resp, b = a.do(http.MethodPost, "/bills/transactions/import", "multipart/form-data; boundary="+boundary, huge.Bytes())
+	a.problem(resp, b, http.StatusRequestEntityTooLarge, "larger than 32 MiB")
+	req, _ := http.NewRequest(http.MethodPost, a.url+"/console/v1/bills/transactions/import", io.MultiReader(bytes.NewReader(huge.Bytes())))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "multipart/form-data; boundary="+boundary)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	a.problem(resp, b, http.StatusRequestEntityTooLarge, "larger than 32 MiB")
+	if p, _ := store.Payment(ctx, "O-BIG"); p.Recorded || p.Credit {
+		t.Fatalf("a refused upload recorded a payment: %+v", p)
 	}
 }

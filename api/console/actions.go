@@ -12,6 +12,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/kooflow/kooflow/api/httpx"
+	"github.com/kooflow/kooflow/internal/config"
 	"github.com/kooflow/kooflow/internal/instance"
 	"github.com/kooflow/kooflow/internal/lifecycle"
 	"github.com/kooflow/kooflow/internal/refusal"
@@ -115,6 +116,14 @@ func (h *handlers) supervision(c *gin.Context) {
 	if fieldProblems(c, stepErr, partyErr, checkText("note", b.Note, 2000)) {
 		return
 	}
+	// The step decides the scope, whoever the party: a customer's step moves an order towards settlement.
+	need := config.ScopeOperate
+	if lifecycle.SupervisionParty(b.Step) == instance.PartyCustomer {
+		need = config.ScopeCustomer
+	}
+	if !httpx.RequireScope(c, need) {
+		return
+	}
 	if b.Party != "" {
 		party = b.Party
 	}
@@ -167,12 +176,37 @@ func (h *handlers) decideRefund(c *gin.Context) {
 	if fieldProblems(c, decErr, amountOnReject, checkAmount("amount", b.Amount), checkText("note", b.Note, 2000)) {
 		return
 	}
+	if b.Decision == instance.RefundApproveAction && h.d.Config.FourEyes && !h.otherThanRequester(c) {
+		return
+	}
 	req := instance.RefundRequest{Action: b.Decision, RefundID: c.Param("refundId"), Amount: b.Amount, Reason: b.Note,
 		Actor: httpx.Actor(c, instance.PartySeller), RequestedAt: time.Now().UTC()}
 	var res instance.RefundResult
 	if h.update(c, instance.UpdateRefund, req, &res) {
 		c.JSON(http.StatusOK, refundView(res.Refund))
 	}
+}
+
+// otherThanRequester enforces four eyes (KOOFLOW_FOUR_EYES): the refund's approver must be another console
+// token than the one that requested it. The requester is read from the workflow's own state, which is current
+// (the read model may trail it); when the workflow cannot answer, the Update that follows reports why. It answers
+// 403 and returns false when the names are the same.
+func (h *handlers) otherThanRequester(c *gin.Context) bool {
+	id, refundID := c.Param("id"), c.Param("refundId")
+	qctx, cancel := context.WithTimeout(c.Request.Context(), 5*time.Second)
+	defer cancel()
+	var st instance.Carry
+	if err := h.instances.Query(qctx, id, instance.QueryState, &st); err != nil {
+		return true
+	}
+	for _, r := range st.Refunds {
+		if r.RefundID == refundID && r.RequestedBy.Name != "" && r.RequestedBy.Name == httpx.ActorName(c) {
+			httpx.WriteProblem(c, http.StatusForbidden, "refund "+refundID+" was requested with the console token \""+
+				r.RequestedBy.Name+"\"; another token must approve it (four eyes, "+config.EnvFourEyes+")")
+			return false
+		}
+	}
+	return true
 }
 
 // operator: POST /instances/:id/operator

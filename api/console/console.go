@@ -8,8 +8,11 @@
 package console
 
 import (
-	"github.com/gin-gonic/gin"
+	"net/http"
+
+	"github.com/kooflow/kooflow/api/httpx"
 	"github.com/kooflow/kooflow/internal/app"
+	"github.com/kooflow/kooflow/internal/config"
 	"github.com/kooflow/kooflow/internal/instance"
 	"github.com/kooflow/kooflow/internal/store"
 )
@@ -24,16 +27,17 @@ import (
 //	POST /console/v1/instances/:id/operator                     resume or skip the parked step
 //	GET  /console/v1/alerts                                     open alerts, newest first
 //	GET  /console/v1/catalog                                    the product catalog, with warnings
-func Mount(g *gin.RouterGroup, d app.Deps) {
+func Mount(g *httpx.Console, d app.Deps) {
 	h := &handlers{d: d, store: &store.Store{Pool: d.Pool}, instances: instance.Client{Temporal: d.Temporal}}
-	g.GET("/instances", h.list)
-	g.GET("/instances/:id", h.get)
-	g.POST("/instances/:id/supervision", h.supervision)
-	g.POST("/instances/:id/refunds", h.requestRefund)
-	g.POST("/instances/:id/refunds/:refundId/decision", h.decideRefund)
-	g.POST("/instances/:id/operator", h.operator)
-	g.GET("/alerts", h.alerts)
-	g.GET("/catalog", h.catalog)
+	g.GET("/instances", config.ScopeRead, h.list)
+	g.GET("/instances/:id", config.ScopeRead, h.get)
+	// The step decides: the customer's steps need customer, the seller's operate (checked in the handler).
+	g.Handle(http.MethodPost, "/instances/:id/supervision", []config.Scope{config.ScopeCustomer, config.ScopeOperate}, h.supervision)
+	g.POST("/instances/:id/refunds", config.ScopeCustomer, h.requestRefund)
+	g.POST("/instances/:id/refunds/:refundId/decision", config.ScopeFinance, h.decideRefund)
+	g.POST("/instances/:id/operator", config.ScopeOperate, h.operator)
+	g.GET("/alerts", config.ScopeRead, h.alerts)
+	g.GET("/catalog", config.ScopeRead, h.catalog)
 }
 
 type handlers struct {

@@ -181,13 +181,35 @@ func TestSupervisionAndRefundsThroughTheConsole(t *testing.T) {
 	}
 	refused(http.StatusConflict, "/refunds", map[string]any{"amount": "1"}, "still pending")
 	refused(http.StatusBadRequest, "/supervision", console.SupervisionBody{Step: instance.StepSubmitRequirement, Party: "seller"}, "must be customer")
-	refused(http.StatusConflict, "/refunds/"+rf.RefundID+"/decision", console.DecisionBody{Decision: "approve", Amount: ptr("2000.01")}, "exceeds what may still be refunded")
+	// Four eyes: the token that requested the refund cannot approve it; the customer's token lacks finance.
+	refused(http.StatusForbidden, "/refunds/"+rf.RefundID+"/decision", console.DecisionBody{Decision: "approve", Amount: ptr("450")}, `requested with the console token "ops"`)
+	decide := func(token string, body console.DecisionBody, out any) (int, httpx.Problem) {
+		t.Helper()
+		return s.doAs(token, http.MethodPost, path+"/refunds/"+rf.RefundID+"/decision", body, out)
+	}
+	if code, p := decide(buyerToken, console.DecisionBody{Decision: "approve"}, nil); code != http.StatusForbidden || !strings.Contains(p.Detail, `"finance"`) {
+		t.Fatalf("the customer's token approving: %d %q", code, p.Detail)
+	}
+	if code, p := decide(financeToken, console.DecisionBody{Decision: "approve", Amount: ptr("2000.01")}, nil); code != http.StatusConflict || !strings.Contains(p.Detail, "exceeds what may still be refunded") {
+		t.Fatalf("over-approval: %d %q", code, p.Detail)
+	}
 	var approved store.Refund
-	if code, p := s.do(http.MethodPost, path+"/refunds/"+rf.RefundID+"/decision", console.DecisionBody{Decision: "approve", Amount: ptr("450"), Note: "agreed by phone"}, &approved); code != http.StatusOK {
+	if code, p := decide(financeToken, console.DecisionBody{Decision: "approve", Amount: ptr("450"), Note: "agreed by phone"}, &approved); code != http.StatusOK {
 		t.Fatalf("approve: %d %s", code, p.Detail)
 	}
+	// The finance token may not take supervision steps; the customer's token may not take the seller's. The
+	// party in a body never changes who acted.
+	if code, p := s.doAs(financeToken, http.MethodPost, path+"/supervision", console.SupervisionBody{Step: instance.StepSubmitRequirement}, nil); code != http.StatusForbidden || !strings.Contains(p.Detail, `"customer"`) {
+		t.Fatalf("finance token submitting the requirement: %d %q", code, p.Detail)
+	}
+	if code, p := s.doAs(buyerToken, http.MethodPost, path+"/supervision", console.SupervisionBody{Step: instance.StepConfirm, Party: "operator"}, nil); code != http.StatusForbidden || !strings.Contains(p.Detail, `"operate"`) {
+		t.Fatalf("customer token confirming: %d %q", code, p.Detail)
+	}
+	var sub instance.SupervisionResult
+	if code, p := s.doAs(buyerToken, http.MethodPost, path+"/supervision", console.SupervisionBody{Step: instance.StepSubmitRequirement, Note: "10 seats"}, &sub); code != http.StatusOK || sub.Supervision != instance.SupervisionAwaitingConfirm {
+		t.Fatalf("customer token submitting: %d %q %s", code, p.Detail, sub.Supervision)
+	}
 
-	step(instance.StepSubmitRequirement, "10 seats", instance.SupervisionAwaitingConfirm)
 	refused(http.StatusConflict, "/supervision", console.SupervisionBody{Step: instance.StepReject}, "say why")
 	step(instance.StepReject, "name the tenant", instance.SupervisionAwaitingRequirement)
 	step(instance.StepSubmitRequirement, "10 seats, tenant acme", instance.SupervisionAwaitingConfirm)
@@ -208,7 +230,7 @@ func TestSupervisionAndRefundsThroughTheConsole(t *testing.T) {
 	if refund := ordersOfType(d, "REFUND"); len(refund) != 1 || refund[0].PaidAmount != "-450.000" || refund[0].RefersToOrderID == nil || *refund[0].RefersToOrderID != orderID {
 		t.Fatalf("REFUND rows %+v", refund)
 	}
-	if len(d.Refunds) != 1 || d.Refunds[0].Status != "APPROVED" || *d.Refunds[0].ApprovedAmount != "450.000" || *d.Refunds[0].DecidedBy != "seller:ops" {
+	if len(d.Refunds) != 1 || d.Refunds[0].Status != "APPROVED" || *d.Refunds[0].ApprovedAmount != "450.000" || *d.Refunds[0].DecidedBy != "seller:money" {
 		t.Fatalf("refunds %+v", d.Refunds)
 	}
 	var actors []string
@@ -217,7 +239,7 @@ func TestSupervisionAndRefundsThroughTheConsole(t *testing.T) {
 			actors = append(actors, e.Actor)
 		}
 	}
-	if !slices.Equal(actors, []string{"customer:ops", "seller:ops", "customer:ops", "seller:ops", "seller:ops", "customer:ops"}) {
+	if !slices.Equal(actors, []string{"customer:buyer", "seller:ops", "customer:ops", "seller:ops", "seller:ops", "customer:ops"}) {
 		t.Fatalf("acting parties %v", actors)
 	}
 

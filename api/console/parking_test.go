@@ -271,3 +271,21 @@ func TestTrialUpgradeUnsubscribeAndDialTestThroughTheAPI(t *testing.T) {
 		t.Fatalf("testFlag filter %+v", page)
 	}
 }
+
+// TestProductWithoutProvisioningParks: outside development (KOOFLOW_PROVISIONER unset, no webhook) an order for a
+// product that names no provisioning — here one the catalog does not know — is not delivered with made-up access
+// data: it parks with a reason that says what to configure, and queryInstance keeps answering "in progress".
+func TestProductWithoutProvisioningParks(t *testing.T) {
+	s := newStack(t, func(c *config.Config) { c.Provisioner = "" })
+	orderID := testenv.Unique("NOP")
+	line := s.order(orderID, "NEW", "OFFI-NOT-IN-CATALOG", "x-month", 1, "100", time.Now().UTC().AddDate(0, 1, 0))
+	id := s.newInstance(orderID, line)
+	d := s.waitFor(id, "the parking", func(d console.InstanceDetail) bool { return d.Parked })
+	if d.ParkedStep != "provision create" || !strings.Contains(d.ParkedReason, "names no provisioning") ||
+		!strings.Contains(d.ParkedReason, config.EnvProvisionerURL) || d.AppInfo != nil || d.Lifecycle != "PROVISIONING" {
+		t.Fatalf("parked %q %q, appInfo %+v, lifecycle %s", d.ParkedStep, d.ParkedReason, d.AppInfo, d.Lifecycle)
+	}
+	if q := s.mp(map[string]any{"activity": "queryInstance", "instanceId": id}); q.ResultCode != koogallery.ResultInProgress {
+		t.Fatalf("queryInstance while parked: %+v", q)
+	}
+}

@@ -34,6 +34,9 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 
 const (
 	consoleToken = "console-test-token-0123456789"
+	// buyerToken may take the customer's steps and read; financeToken may decide refunds and read.
+	buyerToken   = "console-test-buyer-0123456789"
+	financeToken = "console-test-finance-0123456789"
 	accessKey    = "console-test-access-key-0123456"
 	marketAK     = "CONSOLETESTAK00000000"
 	marketSK     = "console-test-market-sk-0123456789"
@@ -51,7 +54,8 @@ type stack struct {
 func newStack(t *testing.T, tweak func(*config.Config)) *stack {
 	t.Helper()
 	cfg, m, _ := teststack.WithMarket(t, teststack.Keys{AccessKey: accessKey, MarketAK: marketAK, MarketSK: marketSK,
-		ConsoleToken: consoleToken}, market.Options{}, nil)
+		ConsoleToken: consoleToken}, market.Options{}, map[string]string{config.EnvConsoleTokens: "ops:" + consoleToken +
+		",buyer:" + buyerToken + ":customer+read,money:" + financeToken + ":read+finance"})
 	cfg.TaskQueue = testenv.TaskQueue(t)
 	if tweak != nil {
 		tweak(&cfg)
@@ -118,6 +122,12 @@ func (s *stack) newInstance(orderID, lineID string) string {
 // do calls the console API; out receives the body of a 2xx answer, the problem is returned otherwise.
 func (s *stack) do(method, path string, body any, out any, headers ...string) (int, httpx.Problem) {
 	s.t.Helper()
+	return s.doAs(consoleToken, method, path, body, out, headers...)
+}
+
+// doAs is do with another console token.
+func (s *stack) doAs(token, method, path string, body any, out any, headers ...string) (int, httpx.Problem) {
+	s.t.Helper()
 	var rd io.Reader
 	if body != nil {
 		switch b := body.(type) {
@@ -132,7 +142,7 @@ func (s *stack) do(method, path string, body any, out any, headers ...string) (i
 		}
 	}
 	req, _ := http.NewRequest(method, s.url+"/console/v1"+path, rd)
-	req.Header.Set("Authorization", "Bearer "+consoleToken)
+	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])

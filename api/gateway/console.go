@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"net/http"
 	"slices"
@@ -21,9 +22,9 @@ import (
 //
 //	GET /console/v1/koogallery/messages       list, failed calls first, filters and keyset pagination
 //	GET /console/v1/koogallery/messages/:id   one call with its raw request and response bytes
-func mountConsole(console *gin.RouterGroup, st *store.Store) {
-	console.GET("/koogallery/messages", listMessages(st))
-	console.GET("/koogallery/messages/:id", getMessage(st))
+func mountConsole(console *httpx.Console, st *store.Store) {
+	console.GET("/koogallery/messages", config.ScopeRead, listMessages(st))
+	console.GET("/koogallery/messages/:id", config.ScopeRead, getMessage(st))
 }
 
 // MessageSummary is one row of the list.
@@ -71,18 +72,26 @@ type MessagePage struct {
 // so the exact bytes (which the signatures cover) can be recovered.
 type MessageDetail struct {
 	MessageSummary
-	ForwardedFor       string              `json:"forwardedFor,omitempty"`
-	Method             string              `json:"method"`
-	Path               string              `json:"path"`
-	RawQuery           string              `json:"rawQuery"`
-	Headers            map[string][]string `json:"headers"`
-	RequestBody        *string             `json:"requestBody"`
-	RequestBodyBase64  string              `json:"requestBodyBase64"`
-	ErrorDetail        string              `json:"errorDetail,omitempty"`
-	HTTPStatus         int                 `json:"httpStatus"`
-	ResponseBody       *string             `json:"responseBody"`
-	ResponseBodyBase64 string              `json:"responseBodyBase64"`
-	BodySign           string              `json:"bodySign"`
+	ForwardedFor      string              `json:"forwardedFor,omitempty"`
+	Method            string              `json:"method"`
+	Path              string              `json:"path"`
+	RawQuery          string              `json:"rawQuery"`
+	Headers           map[string][]string `json:"headers"`
+	RequestBody       *string             `json:"requestBody"`
+	RequestBodyBase64 string              `json:"requestBodyBase64"`
+	// RequestBodySize and RequestBodySHA256 (hex) describe the body as received. For a call that failed
+	// verification only its first 1 KiB is kept (RequestBodyTruncated) and no headers.
+	RequestBodySize      int     `json:"requestBodySize"`
+	RequestBodySHA256    string  `json:"requestBodySha256,omitempty"`
+	RequestBodyTruncated bool    `json:"requestBodyTruncated"`
+	HeadersSize          int     `json:"headersSize"`
+	ErrorDetail          string  `json:"errorDetail,omitempty"`
+	HTTPStatus           int     `json:"httpStatus"`
+	ResponseBody         *string `json:"responseBody"`
+	ResponseBodyBase64   string  `json:"responseBodyBase64"`
+	// The response body above has credentials redacted; ResponseSHA256 (hex) is the hash of the bytes sent.
+	ResponseSHA256 string `json:"responseSha256,omitempty"`
+	BodySign       string `json:"bodySign"`
 }
 
 func text(b []byte) *string {
@@ -206,7 +215,8 @@ func getMessage(st *store.Store) gin.HandlerFunc {
 			RequestBody: text(m.RawBody), RequestBodyBase64: base64.StdEncoding.EncodeToString(m.RawBody),
 			ErrorDetail: m.ErrorDetail, HTTPStatus: m.HTTPStatus,
 			ResponseBody: text(m.ResponseBody), ResponseBodyBase64: base64.StdEncoding.EncodeToString(m.ResponseBody),
-			BodySign: m.BodySign,
+			BodySign: m.BodySign, RequestBodySize: m.BodySize, RequestBodySHA256: hex.EncodeToString(m.BodySHA256),
+			RequestBodyTruncated: m.BodyTruncated, HeadersSize: m.HeadersSize, ResponseSHA256: hex.EncodeToString(m.ResponseSHA256),
 		})
 	}
 }
@@ -214,8 +224,8 @@ func getMessage(st *store.Store) gin.HandlerFunc {
 // mountInboxConsole shows the newInstance inbox: GET /console/v1/koogallery/inbox?pending=true lists the orders
 // whose workflow start is still waiting (with attempts and the last error), which is where a Temporal outage
 // shows up first.
-func mountInboxConsole(console *gin.RouterGroup, st *store.Store) {
-	console.GET("/koogallery/inbox", func(c *gin.Context) {
+func mountInboxConsole(console *httpx.Console, st *store.Store) {
+	console.GET("/koogallery/inbox", config.ScopeRead, func(c *gin.Context) {
 		limit := 100
 		if v := c.Query("limit"); v != "" {
 			n, err := strconv.Atoi(v)

@@ -9,11 +9,13 @@ package gateway
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -52,6 +54,8 @@ type Handler struct {
 	Nonces   NonceStore
 	Messages MessageLog
 	Backend  Backend
+	// Unverified bounds, per source, the calls failing verification that are recorded; nil records them all.
+	Unverified *SourceLimiter
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Metrics counts the answered calls; nil counts nothing.
@@ -68,8 +72,8 @@ func NewInbox(d app.Deps) *Inbox {
 
 // Mount adds the production interface at the configured path (POST), and the message log and the inbox to the
 // console group. It starts nothing: inbox's dispatcher is run by the caller.
-func Mount(r gin.IRoutes, console *gin.RouterGroup, d app.Deps, inbox *Inbox) {
-	st := &store.Store{Pool: d.Pool}
+func Mount(r gin.IRoutes, console *httpx.Console, d app.Deps, inbox *Inbox) {
+	st := &store.Store{Pool: d.Pool, Keys: d.Keys}
 	if d.Config.AccessKey == "" {
 		d.Log.Warn("no KooGallery access key: the production interface refuses every call", "set", config.EnvAccessKey)
 		r.POST(d.Config.ProductionPath, func(c *gin.Context) {
@@ -77,13 +81,14 @@ func Mount(r gin.IRoutes, console *gin.RouterGroup, d app.Deps, inbox *Inbox) {
 		})
 	} else {
 		h := &Handler{
-			AccessKey: d.Config.AccessKey.Reveal(),
-			Verifier:  koogallery.Verifier{AccessKey: d.Config.AccessKey.Reveal(), Window: d.Config.SignatureSkew},
-			Deadline:  d.Config.Deadline,
-			Nonces:    &Nonces{Store: st, Retain: 2 * window(d.Config.SignatureSkew), Log: d.Log},
-			Messages:  st,
-			Backend:   &TemporalBackend{Instances: instance.Client{Temporal: d.Temporal}, Store: st, Inbox: inbox},
-			Metrics:   d.APIMetrics,
+			AccessKey:  d.Config.AccessKey.Reveal(),
+			Verifier:   koogallery.Verifier{AccessKey: d.Config.AccessKey.Reveal(), Window: d.Config.SignatureSkew},
+			Deadline:   d.Config.Deadline,
+			Nonces:     &Nonces{Store: st, Retain: 2 * window(d.Config.SignatureSkew), Log: d.Log},
+			Messages:   st,
+			Backend:    &TemporalBackend{Instances: instance.Client{Temporal: d.Temporal}, Store: st, Inbox: inbox},
+			Metrics:    d.APIMetrics,
+			Unverified: &SourceLimiter{PerMinute: d.Config.UnverifiedPerMinute},
 		}
 		if d.Tracer != nil {
 			h.Tracer = d.Tracer.Tracer("github.com/kooflow/kooflow/api/gateway")
@@ -158,17 +163,58 @@ func (h *Handler) Serve(c *gin.Context) {
 		Path:         c.Request.URL.Path,
 		RawQuery:     c.Request.URL.RawQuery,
 		Headers:      loggableHeaders(c.Request.Header),
+		HeadersSize:  headersSize(c.Request.Header),
 	}
 	if rc := http.NewResponseController(c.Writer); rc != nil {
 		_ = rc.SetReadDeadline(start.Add(h.deadline() - reserve)) // best effort: not every writer supports it
 	}
-	body, readErr := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, koogallery.MaxBodyBytes))
+	var body []byte
+	var readErr error
+	if c.Request.ContentLength > koogallery.MaxBodyBytes {
+		// Refused before a byte of it is read.
+		readErr = &http.MaxBytesError{Limit: koogallery.MaxBodyBytes}
+	} else {
+		body, readErr = io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, koogallery.MaxBodyBytes))
+	}
 	msg.RawBody = body
+	msg.BodySize = max(len(body), int(c.Request.ContentLength))
+	sum := sha256.Sum256(body)
+	msg.BodySHA256 = sum[:]
 
 	out := h.handle(work, start, c.Request.URL.RawQuery, body, readErr)
 	trace.SpanFromContext(base).SetAttributes(attribute.String("koogallery.activity", out.keys.Activity),
 		attribute.String("koogallery.result_code", out.resp.ResultCode))
+	if !verified(out.verdict) {
+		// Anyone can send this; keep what identifies it, not what fills the disk.
+		msg.Headers = nil
+		msg.RawBody = body[:min(len(body), unverifiedKeep)]
+		msg.BodyTruncated = len(body) > unverifiedKeep || len(body) < msg.BodySize
+		if len(msg.RawQuery) > unverifiedKeep {
+			msg.RawQuery = msg.RawQuery[:unverifiedKeep]
+		}
+		if len(msg.ForwardedFor) > 256 {
+			msg.ForwardedFor = msg.ForwardedFor[:256]
+		}
+		if len(out.detail) > unverifiedKeep {
+			out.detail = out.detail[:unverifiedKeep]
+		}
+		if ok, dropped := h.Unverified.Allow(c.ClientIP(), start); !ok {
+			msg = nil
+			if dropped&(dropped-1) == 0 { // 1, 2, 4, 8, …: the log stays readable under a flood
+				log.Warn("unverified calls from this source exceed "+config.EnvUnverifiedRate+"; answered but not recorded",
+					"source", c.ClientIP(), "dropped", dropped)
+			}
+		}
+	}
 	h.finish(hard, c, log, start, msg, out)
+}
+
+// unverifiedKeep is how much of an unverified call's body (and query) the message log keeps.
+const unverifiedKeep = 1 << 10
+
+// verified says whether the call's signature matched: only then is the call the marketplace's, and kept whole.
+func verified(v koogallery.Verdict) bool {
+	return v == koogallery.VerdictOK || v == koogallery.VerdictUnavailable
 }
 
 // handle decides the answer. The order of checks is deliberate: a body that is not JSON cannot be verified
@@ -199,8 +245,9 @@ func (h *Handler) handle(ctx context.Context, start time.Time, rawQuery string, 
 		} else {
 			out.verdict = koogallery.VerdictMalformed
 		}
-		out.resp = answer(koogallery.ResultAuthFailed, "authentication failed: "+authMessage(err))
-		out.detail = err.Error()
+		// The caller is not authenticated: it learns only that, the reason goes to the log and the message log.
+		out.resp = answer(koogallery.ResultAuthFailed, "authentication failed")
+		out.detail = authMessage(err) + " (" + err.Error() + ")"
 		return out
 	}
 	fresh, err := h.Nonces.ClaimNonce(ctx, cred.Nonce, start)
@@ -212,7 +259,7 @@ func (h *Handler) handle(ctx context.Context, start time.Time, rawQuery string, 
 	}
 	if !fresh {
 		out.verdict = koogallery.VerdictReplayed
-		out.resp = answer(koogallery.ResultAuthFailed, "authentication failed: this nonce was already used")
+		out.resp = answer(koogallery.ResultAuthFailed, "authentication failed")
 		out.detail = "nonce " + cred.Nonce + " already used"
 		return out
 	}
@@ -244,12 +291,17 @@ func authMessage(err error) string {
 func (h *Handler) finish(ctx context.Context, c *gin.Context, log *slog.Logger, start time.Time, msg *store.Message, out outcome) {
 	bytes := koogallery.Encode(out.resp)
 	sign := koogallery.BodySignHeader(h.AccessKey, bytes)
-	fillMessage(msg, out)
-	msg.HTTPStatus = http.StatusOK
-	msg.ResponseBody = bytes
-	msg.BodySign = sign
-	msg.Latency = h.now().Sub(start)
-	if err := h.Messages.AppendMessage(ctx, msg); err != nil {
+	var err error
+	if msg != nil {
+		fillMessage(msg, out)
+		msg.HTTPStatus = http.StatusOK
+		sum := sha256.Sum256(bytes)
+		msg.ResponseBody, msg.ResponseSHA256 = redactedAnswer(out.resp, bytes), sum[:]
+		msg.BodySign = sign
+		msg.Latency = h.now().Sub(start)
+		err = h.Messages.AppendMessage(ctx, msg)
+	}
+	if err != nil {
 		log.Error("message log write failed; answering 000005 so the marketplace retries", "err", err,
 			"activity", out.keys.Activity, "result_code", out.resp.ResultCode)
 		bytes = koogallery.Encode(answer(koogallery.ResultInternal, "the call could not be recorded; please retry"))
@@ -267,6 +319,38 @@ func (h *Handler) finish(ctx context.Context, c *gin.Context, log *slog.Logger, 
 		"test", out.keys.TestFlag, "detail", out.detail, "latency", time.Since(start))
 	c.Header(koogallery.BodySignHeaderName, sign)
 	c.Data(http.StatusOK, "application/json;charset=UTF-8", bytes)
+}
+
+// redacted replaces a credential in the message log's copy of an answer.
+const redacted = "[redacted]"
+
+// redactedAnswer is the answer as the message log keeps it: sent is returned as is unless it carries a
+// password (queryInstance's appInfo), which is replaced (docs/security.md, "Secrets at rest"). The user name
+// and URLs stay, so the log still shows what the customer was given.
+func redactedAnswer(resp koogallery.Response, sent []byte) []byte {
+	if !slices.ContainsFunc(resp.Info, func(i koogallery.InstanceInfo) bool { return i.AppInfo != nil && i.AppInfo.Password != "" }) {
+		return sent
+	}
+	c := resp
+	c.Info = slices.Clone(resp.Info)
+	for i, info := range c.Info {
+		if info.AppInfo != nil && info.AppInfo.Password != "" {
+			a := *info.AppInfo
+			a.Password = redacted
+			c.Info[i].AppInfo = &a
+		}
+	}
+	return koogallery.Encode(c)
+}
+
+func headersSize(h http.Header) int {
+	n := 0
+	for k, vs := range h {
+		for _, v := range vs {
+			n += len(k) + len(v) + 4 // "k: v\r\n"
+		}
+	}
+	return n
 }
 
 // loggableHeaders keeps the request headers except credentials a proxy might have added.

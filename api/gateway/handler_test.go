@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -437,8 +438,15 @@ func TestActivities(t *testing.T) {
 				c.check(t, rg.backend.only(t), r)
 			}
 			m := rg.log.last(t)
-			if m.ResultCode != c.code || !bytes.Equal(m.ResponseBody, r.raw) || m.BodySign != koogallery.BodySignHeader(testKey, r.raw) {
+			// The log keeps the answer as sent, except a password, and the hash of the exact bytes sent.
+			sent := sha256.Sum256(r.raw)
+			logged := bytes.ReplaceAll(m.ResponseBody, []byte(`"password":"[redacted]"`), []byte(`"password":"pw"`))
+			if m.ResultCode != c.code || !bytes.Equal(logged, r.raw) || !bytes.Equal(m.ResponseSHA256, sent[:]) ||
+				m.BodySign != koogallery.BodySignHeader(testKey, r.raw) {
 				t.Fatalf("logged %s / %s, answered %s", m.ResultCode, m.ResponseBody, r.raw)
+			}
+			if bytes.Contains(m.ResponseBody, []byte(`"pw"`)) {
+				t.Fatalf("the logged answer shows the password: %s", m.ResponseBody)
 			}
 			if string(m.RawBody) != c.body || m.RawQuery == "" || m.Failed == koogallery.Succeeded(c.code) {
 				t.Fatalf("logged message %+v", m)
@@ -486,6 +494,13 @@ func TestAuthentication(t *testing.T) {
 			r.expect(t, koogallery.ResultAuthFailed)
 			if rg.backend.count() != 0 {
 				t.Fatal("an unauthenticated call reached the backend")
+			}
+			// The caller learns nothing beyond the failure; the operator finds the reason in the message log.
+			if r.resp.ResultMsg != "authentication failed" {
+				t.Fatalf("resultMsg %q tells an unauthenticated caller more than that authentication failed", r.resp.ResultMsg)
+			}
+			if m := rg.log.last(t); m.ErrorDetail == "" || m.ErrorDetail == "authentication failed" {
+				t.Fatalf("the logged detail %q does not say why", m.ErrorDetail)
 			}
 			if m := rg.log.last(t); m.Verification != c.verdict || m.Activity != "releaseInstance" || len(m.InstanceIDs) != 1 {
 				t.Fatalf("logged verification %s activity %q ids %v, want %s", m.Verification, m.Activity, m.InstanceIDs, c.verdict)
@@ -566,7 +581,7 @@ func TestMountWithoutKeyRefuses(t *testing.T) {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	d := app.Deps{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Config: configWith("", "/koogallery/v2")}
-	Mount(r, r.Group("/console/v1"), d, NewInbox(d))
+	Mount(r, httpx.NewConsole(r, "/console/v1", nil), d, NewInbox(d))
 	srv := httptest.NewServer(r)
 	defer srv.Close()
 	resp, err := http.Post(srv.URL+"/koogallery/v2", "application/json", strings.NewReader(`{}`))

@@ -115,6 +115,12 @@ type env struct {
 // contract workflow registered on a task queue of this test. worker=false leaves the queue without a worker.
 func newEnv(t *testing.T, withWorker bool, deadline time.Duration) *env {
 	t.Helper()
+	return newEnvWith(t, withWorker, deadline, nil)
+}
+
+// newEnvWith is newEnv with a change to the configuration.
+func newEnvWith(t *testing.T, withWorker bool, deadline time.Duration, tweak func(*config.Config)) *env {
+	t.Helper()
 	cfg := teststack.Config(t, map[string]string{
 		config.EnvConsoleTokens: "ops:" + consoleToken,
 		config.EnvAccessKey:     accessKey,
@@ -122,6 +128,9 @@ func newEnv(t *testing.T, withWorker bool, deadline time.Duration) *env {
 	cfg.TaskQueue = testenv.TaskQueue(t)
 	if deadline > 0 {
 		cfg.Deadline = deadline
+	}
+	if tweak != nil {
+		tweak(&cfg)
 	}
 	st := teststack.Start(t, cfg, teststack.Options{NoWorker: true})
 	if withWorker {

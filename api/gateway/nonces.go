@@ -22,9 +22,14 @@ type Nonces struct {
 	lastPurge atomic.Int64 // unix nanoseconds of the last purge this process started
 }
 
-// ClaimNonce records nonce as seen at at and reports whether it was new.
+// SkewMargin is kept beyond Retain: the signature's timestamp is checked against the API process's clock, the
+// nonce's age against the database's, and the two may differ.
+const SkewMargin = time.Minute
+
+// ClaimNonce records nonce (as seen by the database's clock) and reports whether it was new; at, the process's
+// time of the call, only paces the purge.
 func (n *Nonces) ClaimNonce(ctx context.Context, nonce string, at time.Time) (bool, error) {
-	fresh, err := n.Store.ClaimNonce(ctx, nonce, at)
+	fresh, err := n.Store.ClaimNonce(ctx, nonce)
 	if err != nil {
 		return false, err
 	}
@@ -42,13 +47,14 @@ func (n *Nonces) maybePurge(at time.Time) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if _, err := n.Purge(ctx, at); err != nil && n.Log != nil {
+		if _, err := n.Purge(ctx); err != nil && n.Log != nil {
 			n.Log.Warn("purge expired nonces", "err", err)
 		}
 	}()
 }
 
-// Purge deletes nonces older than the retention period before now and returns how many it deleted.
-func (n *Nonces) Purge(ctx context.Context, now time.Time) (int64, error) {
-	return n.Store.PurgeNonces(ctx, now.Add(-n.Retain))
+// Purge deletes nonces older than the retention period plus SkewMargin, by the database's clock, and returns how
+// many it deleted.
+func (n *Nonces) Purge(ctx context.Context) (int64, error) {
+	return n.Store.PurgeNonces(ctx, n.Retain+SkewMargin)
 }

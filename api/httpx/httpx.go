@@ -4,7 +4,6 @@ package httpx
 
 import (
 	"crypto/rand"
-	"crypto/subtle"
 	"encoding/hex"
 	"log/slog"
 	"net/http"
@@ -12,8 +11,6 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-
-	"github.com/kooflow/kooflow/internal/config"
 	"github.com/kooflow/kooflow/internal/instance"
 )
 
@@ -98,28 +95,6 @@ func Recover() gin.HandlerFunc {
 		Log(c).Error("handler panicked", "panic", err)
 		WriteProblem(c, http.StatusInternalServerError, "internal error; see the server log for request "+RequestID(c))
 	})
-}
-
-// ConsoleAuth requires "Authorization: Bearer <token>" matching one of the configured console tokens (compared in
-// constant time) and records the token's name as the acting user.
-func ConsoleAuth(tokens []config.ConsoleToken) gin.HandlerFunc {
-	return func(c *gin.Context) {
-		h := c.GetHeader("Authorization")
-		tok, ok := strings.CutPrefix(h, "Bearer ")
-		if !ok || tok == "" {
-			c.Header("WWW-Authenticate", `Bearer realm="kooflow console"`)
-			WriteProblem(c, http.StatusUnauthorized, "send the console token as 'Authorization: Bearer <token>' (KOOFLOW_CONSOLE_TOKENS)")
-			return
-		}
-		for _, t := range tokens {
-			if subtle.ConstantTimeCompare([]byte(tok), []byte(t.Token.Reveal())) == 1 {
-				c.Set(keyActor, t.Name)
-				c.Next()
-				return
-			}
-		}
-		WriteProblem(c, http.StatusUnauthorized, "the console token is not one of KOOFLOW_CONSOLE_TOKENS")
-	}
 }
 
 // ActorName is the console user (token name) acting on this request.

@@ -72,9 +72,9 @@ type Handler struct {
 }
 
 // Mount adds the five Kit endpoints at their configured paths and GET /instances/:id/kit to the console group.
-func Mount(r gin.IRoutes, console *gin.RouterGroup, d app.Deps) error {
+func Mount(r gin.IRoutes, console *httpx.Console, d app.Deps) error {
 	st := &store.Store{Pool: d.Pool}
-	console.GET("/instances/:id/kit", consoleKit(st))
+	console.GET("/instances/:id/kit", config.ScopeRead, consoleKit(st))
 	if d.Config.AccessKey == "" {
 		for _, path := range d.Config.Kit.Paths {
 			r.POST(path, func(c *gin.Context) {

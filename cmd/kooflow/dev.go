@@ -18,6 +18,7 @@ import (
 
 	"github.com/kooflow/kooflow/internal/config"
 	"github.com/kooflow/kooflow/internal/devstack"
+	"github.com/kooflow/kooflow/internal/secrets"
 	"github.com/kooflow/kooflow/internal/store"
 )
 
@@ -26,6 +27,7 @@ import (
 const (
 	devAccessKey     = "kooflow-dev-access-key-0123456789"
 	devConsoleToken  = "kooflow-dev-console-token"
+	devCustomerToken = "kooflow-dev-customer-token"
 	devMarketAK      = "KOOFLOWDEVAK000000000"
 	devMarketSK      = "kooflow-dev-secret-key-0123456789"
 	devEmulatorAddr  = "127.0.0.1:8090"
@@ -90,8 +92,15 @@ func devEnv(o devOptions) map[string]string {
 	set(config.EnvMarketAK, devMarketAK)
 	set(config.EnvMarketSK, devMarketSK)
 	set(config.EnvMarketEndpoint, "https://"+devEmulatorAddr)
-	set(config.EnvConsoleTokens, "dev:"+devConsoleToken)
+	// The operator's token has every scope; the customer's lets the emulator and demos act for customers, and
+	// approving a refund it requested takes the other token (four eyes).
+	set(config.EnvConsoleTokens, "dev:"+devConsoleToken+",customer:"+devCustomerToken+":customer+read")
 	set(config.EnvProvisionerSecret, devProvisionerPW)
+	// Development delivers made-up access data for products that name no provisioning.
+	set(config.EnvProvisioner, "builtin")
+	if abs, err := filepath.Abs(filepath.Join(o.stateDir, "data-keys")); err == nil {
+		set(config.EnvDataKeysFile, abs)
+	}
 	set(config.EnvLogLevel, "info")
 	return env
 }
@@ -113,6 +122,13 @@ func runDev(ctx context.Context, o devOptions) error {
 		return err
 	}
 	env := devEnv(o)
+	if env[config.EnvDataKeys] == "" {
+		path, err := ensureDevDataKey(env[config.EnvDataKeysFile])
+		if err != nil {
+			return err
+		}
+		env[config.EnvDataKeysFile] = path
+	}
 	var outMu sync.Mutex
 	var stops []func() error // in start order; stopped in reverse
 	stopAll := func() {
@@ -295,8 +311,8 @@ func printBanner(w io.Writer, mu *sync.Mutex, env map[string]string, uiURL, stat
 	defer mu.Unlock()
 	api := "http://" + env[config.EnvHTTPAddr]
 	token := strings.SplitN(env[config.EnvConsoleTokens], ",", 2)[0]
-	if _, t, ok := strings.Cut(token, ":"); ok {
-		token = t
+	if parts := strings.Split(token, ":"); len(parts) > 1 {
+		token = parts[1] // name:token or name:token:scopes
 	}
 	lines := []string{
 		"",
@@ -348,4 +364,21 @@ func redactURL(u string) string {
 		return u[:scheme+3] + user + ":****" + u[at:]
 	}
 	return u
+}
+
+// ensureDevDataKey creates the development data key file (mode 0600) with one fresh key unless it exists, so the
+// appInfo kooflow dev seals stays readable across runs; it returns the path.
+func ensureDevDataKey(path string) (string, error) {
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	spec, err := secrets.NewKeySpec("dev-" + time.Now().UTC().Format("20060102"))
+	if err != nil {
+		return "", err
+	}
+	content := "# kooflow dev's data key (KOOFLOW_DATA_KEYS_FILE): keyid:base64-of-32-bytes, the first seals\n" + spec + "\n"
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		return "", fmt.Errorf("write the development data key: %w", err)
+	}
+	return path, nil
 }

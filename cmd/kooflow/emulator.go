@@ -132,6 +132,7 @@ type target struct {
 	sellerURL    string
 	consoleURL   string
 	consoleToken string
+	customerTok  string
 	marketURL    string
 	marketListen string
 	certDir      string
@@ -144,6 +145,7 @@ func (t *target) flags(cmd *cobra.Command) {
 	f.StringVar(&t.sellerURL, "seller", "", "the seller's production URL (default http://$"+config.EnvHTTPAddr+"$"+config.EnvProductionPath+")")
 	f.StringVar(&t.consoleURL, "console", "", "the seller's console API (default http://$"+config.EnvHTTPAddr+"/console/v1)")
 	f.StringVar(&t.consoleToken, "console-token", "", "console bearer token (default: the first of "+config.EnvConsoleTokens+")")
+	f.StringVar(&t.customerTok, "customer-token", "", "console token for the customer's steps and refund requests (default: another token of "+config.EnvConsoleTokens+" with the customer scope)")
 	f.StringVar(&t.marketURL, "market", "", "a running emulator market to place orders in (default "+config.EnvMarketEndpoint+")")
 	f.StringVar(&t.marketListen, "market-listen", "", "serve the market in this process on this address instead of using a running one")
 	f.StringVar(&t.certDir, "cert-dir", filepath.Join(".kooflow", "emulator"), "with --market-listen: where the CA and certificate are kept")
@@ -160,13 +162,17 @@ func (t *target) resolve(cfg config.Config) error {
 	if t.consoleURL == "" {
 		t.consoleURL = "http://" + addr + "/console/v1"
 	}
-	if t.consoleToken == "" {
+	if t.consoleToken == "" || t.customerTok == "" {
 		toks, err := cfg.ParseConsoleTokens()
 		if err != nil {
 			return err
 		}
-		if len(toks) > 0 {
-			t.consoleToken = toks[0].Token.Reveal()
+		seller, customer := consoleTokens(toks, t.consoleToken)
+		if t.consoleToken == "" {
+			t.consoleToken = seller
+		}
+		if t.customerTok == "" {
+			t.customerTok = customer
 		}
 	}
 	if t.marketURL == "" && t.marketListen == "" {
@@ -291,7 +297,7 @@ query-timeout=RATE query-hang=DUR ("all,drop=0.3" overrides one).`,
 			r, err := scenario.New(scenario.Config{Orders: orders, Mix: m, Faults: fs, Seed: seed, Spread: spread,
 				Horizon: horizon, Converge: converge, Forever: forever, Interval: interval},
 				scenario.Deps{Catalog: cat, Clock: clk, Dispatcher: disp, Market: places,
-					Seller: console.New(t.consoleURL, t.consoleToken, nil), Ledger: led, Log: log})
+					Seller: console.New(t.consoleURL, t.consoleToken, t.customerTok, nil), Ledger: led, Log: log})
 			if err != nil {
 				return err
 			}
@@ -404,4 +410,26 @@ func writeFile(path string, write func(*os.File) error) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return f.Close()
+}
+
+// consoleTokens picks the emulator's console tokens from KOOFLOW_CONSOLE_TOKENS: the seller's is the given one or
+// the first; the customer's is another token with the customer scope, preferring one limited to it, so that a
+// refund the customer requests is approved by a different name (four eyes). "" when there is none.
+func consoleTokens(toks []config.ConsoleToken, seller string) (string, string) {
+	if seller == "" && len(toks) > 0 {
+		seller = toks[0].Token.Reveal()
+	}
+	customer := ""
+	for _, t := range toks {
+		if t.Token.Reveal() == seller || !t.Has(config.ScopeCustomer) {
+			continue
+		}
+		if t.Scopes != nil {
+			return seller, t.Token.Reveal()
+		}
+		if customer == "" {
+			customer = t.Token.Reveal()
+		}
+	}
+	return seller, customer
 }

@@ -51,7 +51,7 @@ func newRootCmd() *cobra.Command {
 			root.AddCommand(c)
 		}
 	}
-	add(groupProduction, newAPICmd(), newWorkerCmd(), newMigrateCmd(), newHealthcheckCmd(), newSettleCmd())
+	add(groupProduction, newAPICmd(), newWorkerCmd(), newMigrateCmd(), newHealthcheckCmd(), newSettleCmd(), newKeysCmd())
 	add(groupProduction, newKitCmd())
 	// The settlement benchmark sits with the other development commands rather than under settle, whose
 	// subcommands all act on a deployment; `kooflow settle bench` still runs it.

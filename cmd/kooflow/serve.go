@@ -78,11 +78,15 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger) (d app.Deps,
 	if cfg.CatalogFile == "" {
 		log.Warn("no product catalog configured: using the development catalog", "set", config.EnvCatalogFile)
 	}
+	keys, err := cfg.Keyring()
+	if err != nil {
+		return d, nil, err
+	}
 	pool, tc, err := connect(ctx, cfg, log)
 	if err != nil {
 		return d, nil, err
 	}
-	d = app.Deps{Config: cfg, Log: log, Pool: pool, Temporal: tc, Catalog: cat, CatalogSource: source}
+	d = app.Deps{Config: cfg, Log: log, Pool: pool, Temporal: tc, Keys: keys, Catalog: cat, CatalogSource: source}
 	stopTracing, err := traced(ctx, &d)
 	if err != nil {
 		tc.Close()
@@ -101,7 +105,7 @@ func newAPICmd() *cobra.Command {
 			if addr != "" {
 				cfg.HTTPAddr = addr
 			}
-			return cfg.Require(config.EnvAccessKey)
+			return cfg.Require(config.EnvAccessKey, config.EnvDataKeys)
 		}, func(cmd *cobra.Command, d app.Deps) error {
 			ctx := cmd.Context()
 			inbox := gateway.NewInbox(d)
@@ -112,7 +116,23 @@ func newAPICmd() *cobra.Command {
 			// The inbox dispatcher starts accepted purchases' workflows (and re-drives any a crashed process left);
 			// it runs as long as the process serves.
 			go inbox.Run(ctx, time.Second)
-			return api.Serve(ctx, d.Config.HTTPAddr, h, d.Log, nil)
+			if d.Config.ConsoleAddr == "" {
+				return api.Serve(ctx, d.Config.HTTPAddr, h, d.Log, nil)
+			}
+			// The marketplace's listener and the console's (which need not face the internet) serve their own
+			// routes; when either stops, both do.
+			market, console := api.Split(h, d.Config.ProductionPath)
+			ctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			errc := make(chan error, 2)
+			go func() { errc <- api.Serve(ctx, d.Config.ConsoleAddr, console, d.Log.With("listener", "console"), nil) }()
+			go func() { errc <- api.Serve(ctx, d.Config.HTTPAddr, market, d.Log.With("listener", "marketplace"), nil) }()
+			err = <-errc
+			cancel()
+			if err2 := <-errc; err == nil {
+				err = err2
+			}
+			return err
 		}),
 	}
 	cmd.Flags().StringVar(&addr, "addr", "", "listen address (overrides "+config.EnvHTTPAddr+")")
@@ -128,7 +148,7 @@ func newWorkerCmd() *cobra.Command {
 			if taskQueue != "" {
 				cfg.TaskQueue = taskQueue
 			}
-			return nil
+			return cfg.Require(config.EnvDataKeys)
 		}, func(cmd *cobra.Command, d app.Deps) error {
 			ctx := cmd.Context()
 			stopMetrics, err := workerMetrics(ctx, &d)

@@ -25,17 +25,23 @@ import (
 
 // Client talks to one kooflow console.
 type Client struct {
-	base  string
-	token string
-	http  *http.Client
+	base     string
+	token    string // the seller's token: reads, the seller's steps, refund decisions
+	customer string // the customer's token: the customer's steps and refund requests
+	http     *http.Client
 }
 
-// New returns a client for the console at base (e.g. http://127.0.0.1:8080/console/v1) with a bearer token.
-func New(base, token string, hc *http.Client) *Client {
+// New returns a client for the console at base (e.g. http://127.0.0.1:8080/console/v1) with the seller's bearer
+// token and the customer's (the scope "customer"; empty: the seller's token acts for the customer too, which
+// fails where four eyes keep one token from approving its own refund request).
+func New(base, token, customerToken string, hc *http.Client) *Client {
 	if hc == nil {
 		hc = &http.Client{Timeout: 30 * time.Second}
 	}
-	return &Client{base: strings.TrimRight(base, "/"), token: token, http: hc}
+	if customerToken == "" {
+		customerToken = token
+	}
+	return &Client{base: strings.TrimRight(base, "/"), token: token, customer: customerToken, http: hc}
 }
 
 var _ scenario.Seller = (*Client)(nil)
@@ -71,6 +77,11 @@ func (e *Error) retryable() bool {
 
 // do sends one request; key, if set, is the Idempotency-Key that makes a retried action apply once.
 func (c *Client) do(ctx context.Context, method, path, key string, in, out any) error {
+	return c.doAs(ctx, c.token, method, path, key, in, out)
+}
+
+// doAs is do with the given token.
+func (c *Client) doAs(ctx context.Context, token, method, path, key string, in, out any) error {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -83,7 +94,7 @@ func (c *Client) do(ctx context.Context, method, path, key string, in, out any) 
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Accept", "application/json")
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -201,7 +212,11 @@ func (c *Client) Supervise(ctx context.Context, instanceID, step, party, note st
 	if note != "" {
 		body["note"] = note
 	}
-	return c.action(ctx, "/instances/"+url.PathEscape(instanceID)+"/supervision", body, nil)
+	token := c.token
+	if party == scenario.PartyCustomer {
+		token = c.customer
+	}
+	return c.action(ctx, token, "/instances/"+url.PathEscape(instanceID)+"/supervision", body, nil)
 }
 
 // RequestRefund asks for a refund of the purchase as the customer.
@@ -214,7 +229,7 @@ func (c *Client) RequestRefund(ctx context.Context, instanceID string, amount *d
 		RefundID string `json:"refundId"`
 		Status   string `json:"status"`
 	}
-	if err := c.action(ctx, "/instances/"+url.PathEscape(instanceID)+"/refunds", body, &out); err != nil {
+	if err := c.action(ctx, c.customer, "/instances/"+url.PathEscape(instanceID)+"/refunds", body, &out); err != nil {
 		return "", err
 	}
 	if out.RefundID == "" {
@@ -229,7 +244,7 @@ func (c *Client) ApproveRefund(ctx context.Context, instanceID, refundID string)
 		Status         string  `json:"status"`
 		ApprovedAmount *string `json:"approvedAmount"`
 	}
-	err := c.action(ctx, "/instances/"+url.PathEscape(instanceID)+"/refunds/"+url.PathEscape(refundID)+"/decision",
+	err := c.action(ctx, c.token, "/instances/"+url.PathEscape(instanceID)+"/refunds/"+url.PathEscape(refundID)+"/decision",
 		map[string]any{"decision": "approve", "note": "agreed with the customer"}, &out)
 	if err != nil {
 		return decimal.Zero, err
@@ -241,11 +256,11 @@ func (c *Client) ApproveRefund(ctx context.Context, instanceID, refundID string)
 }
 
 // action posts one console action, retrying "not yet" answers with the same Idempotency-Key for up to a minute.
-func (c *Client) action(ctx context.Context, path string, body, out any) error {
+func (c *Client) action(ctx context.Context, token, path string, body, out any) error {
 	key := uuid.NewString()
 	deadline := time.Now().Add(time.Minute)
 	for {
-		err := c.do(ctx, http.MethodPost, path, key, body, out)
+		err := c.doAs(ctx, token, http.MethodPost, path, key, body, out)
 		if err == nil || !isRetry(err) {
 			return err
 		}

@@ -15,15 +15,16 @@ import (
 // A "not yet" refusal is retried with the same Idempotency-Key; a refusal on the merits is returned at once.
 func TestActionRetriesNotYetWithOneKey(t *testing.T) {
 	var mu sync.Mutex
-	var keys []string
+	var keys, auths []string
 	calls := 0
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		defer mu.Unlock()
-		if r.Header.Get("Authorization") != "Bearer tok" {
+		if a := r.Header.Get("Authorization"); a != "Bearer tok" && a != "Bearer buyer" {
 			w.WriteHeader(http.StatusUnauthorized)
 			return
 		}
+		auths = append(auths, r.Header.Get("Authorization"))
 		keys = append(keys, r.Header.Get("Idempotency-Key"))
 		calls++
 		w.Header().Set("Content-Type", "application/problem+json")
@@ -39,17 +40,24 @@ func TestActionRetriesNotYetWithOneKey(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	c := New(srv.URL+"/console/v1", "tok", nil)
+	c := New(srv.URL+"/console/v1", "tok", "buyer", nil)
 	if err := c.Supervise(context.Background(), "i1", scenario.StepSubmitRequirement, scenario.PartyCustomer, ""); err != nil {
 		t.Fatal(err)
 	}
 	if calls != 3 || keys[0] == "" || keys[0] != keys[1] || keys[1] != keys[2] {
 		t.Fatalf("calls %d keys %v", calls, keys)
 	}
+	// The customer's step goes with the customer's token, the seller's with the seller's.
+	if auths[0] != "Bearer buyer" {
+		t.Fatalf("the customer's step was sent with %q", auths[0])
+	}
 	calls = 0
 	err := c.Supervise(context.Background(), "i2", scenario.StepConfirm, scenario.PartySeller, "")
 	var ce *Error
 	if !errors.As(err, &ce) || ce.Status != 409 || errors.Is(err, scenario.ErrRetryLater) || calls != 1 {
 		t.Fatalf("err %v after %d calls", err, calls)
+	}
+	if auths[len(auths)-1] != "Bearer tok" {
+		t.Fatalf("the seller's step was sent with %q", auths[len(auths)-1])
 	}
 }

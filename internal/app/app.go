@@ -17,6 +17,7 @@ import (
 
 	"github.com/kooflow/kooflow/internal/catalog"
 	"github.com/kooflow/kooflow/internal/config"
+	"github.com/kooflow/kooflow/internal/secrets"
 )
 
 // Deps are a process's long-lived dependencies. The process that builds them owns their lifetimes; the parts
@@ -26,6 +27,8 @@ type Deps struct {
 	Log      *slog.Logger
 	Pool     *pgxpool.Pool
 	Temporal client.Client
+	// Keys seal and open the credentials kept in PostgreSQL (appInfo); nil in a process that needs none.
+	Keys *secrets.Keyring
 	// Catalog is the product catalog loaded at start (catalog.Open); CatalogSource says where it came from.
 	Catalog       *catalog.Catalog
 	CatalogSource string

@@ -35,7 +35,9 @@ type Product struct {
 	PlatformFeeRate decimal.Decimal `json:"platformFeeRate"`
 	// RevenueShare is the seller's share of sales revenue for joint-operation products (e.g. "0.70").
 	RevenueShare decimal.Decimal `json:"revenueShare"`
-	// Provisioning names the target: "builtin" or "webhook" (KOOFLOW_PROVISIONER_URL).
+	// Provisioning names the target: "builtin" (made-up access data, for demos), "webhook"
+	// (KOOFLOW_PROVISIONER_URL), or "" for none named: the webhook when one is set, else KOOFLOW_PROVISIONER
+	// decides (the default parks the order for a person).
 	Provisioning string `json:"provisioning"`
 	SKUs         []SKU  `json:"skus,omitempty"`
 }
@@ -122,11 +124,8 @@ func New(products []Product) (*Catalog, error) {
 		if p.Type == JointOperation && p.RevenueShare.IsZero() {
 			return nil, fmt.Errorf("catalog product %s: joint-operation products need a revenueShare", p.ProductID)
 		}
-		if p.Provisioning == "" {
-			p.Provisioning = "builtin"
-		}
-		if p.Provisioning != "builtin" && p.Provisioning != "webhook" {
-			return nil, fmt.Errorf("catalog product %s: provisioning %q must be builtin or webhook", p.ProductID, p.Provisioning)
+		if p.Provisioning != "" && p.Provisioning != "builtin" && p.Provisioning != "webhook" {
+			return nil, fmt.Errorf("catalog product %s: provisioning %q must be builtin or webhook (or left out)", p.ProductID, p.Provisioning)
 		}
 		c.products[p.ProductID] = p
 	}
@@ -134,10 +133,10 @@ func New(products []Product) (*Catalog, error) {
 }
 
 // Default is what an unknown product is treated as: supervised (so it is not settled before a person has looked),
-// general, no platform fee configured, built-in provisioning.
+// general, no platform fee configured, no provisioning named (so never the made-up access data of the built-in
+// provisioner unless KOOFLOW_PROVISIONER=builtin says so).
 func Default(productID string) Product {
-	return Product{ProductID: productID, Name: "unknown product " + productID, Type: General, Supervised: true,
-		Provisioning: "builtin"}
+	return Product{ProductID: productID, Name: "unknown product " + productID, Type: General, Supervised: true}
 }
 
 // Lookup returns the product; known is false when the catalog does not list it and the default was used.

@@ -6,12 +6,16 @@ package config
 import (
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/kooflow/kooflow/internal/secrets"
 )
 
 // Secret is a string that never prints its value.
@@ -48,24 +52,37 @@ type Config struct {
 	PurchaseAlertAfter time.Duration // KOOFLOW_PURCHASE_ALERT_AFTER: purchase-failing after this without provisioning
 	LogLevel           string        // KOOFLOW_LOG_LEVEL
 	LogFormat          string        // KOOFLOW_LOG_FORMAT: text or json
+	ConsoleAddr        string        // KOOFLOW_CONSOLE_ADDR: the console's own listener; empty serves it on HTTPAddr
 
 	// The production interface (docs/koogallery.md, "Signatures").
 	AccessKey      Secret        // KOOGALLERY_ACCESS_KEY: signs and verifies the production interface
 	ProductionPath string        // KOOGALLERY_PRODUCTION_PATH
 	Deadline       time.Duration // KOOGALLERY_DEADLINE: the gateway answers within this, whatever happens
 	SignatureSkew  time.Duration // KOOGALLERY_SIGNATURE_WINDOW: accepted |now - timestamp|
+	// UnverifiedPerMinute bounds, per source address, how many calls that fail verification are recorded in
+	// the message log (KOOGALLERY_UNVERIFIED_PER_MINUTE, default 60; 0 records all).
+	UnverifiedPerMinute int
+	// TrustedProxies are the addresses or CIDRs whose X-Forwarded-For names the client (KOOFLOW_TRUSTED_PROXIES);
+	// none by default, so the source of a call is its TCP peer.
+	TrustedProxies []string
 
 	// The marketplace's open APIs (order query, usage push).
 	MarketAK          Secret // KOOGALLERY_AK
 	MarketSK          Secret // KOOGALLERY_SK
 	MarketEndpoint    string // KOOGALLERY_API_ENDPOINT
 	MarketCAFile      string // KOOGALLERY_API_CA_FILE: extra CA bundle (e.g. the emulator's); verification stays on
-	ConsoleTokens     Secret // KOOFLOW_CONSOLE_TOKENS: name:token pairs, comma separated
+	ConsoleTokens     Secret // KOOFLOW_CONSOLE_TOKENS: name:token or name:token:scope+scope, comma separated
+	DataKeys          Secret // KOOFLOW_DATA_KEYS: keyid:base64 AES-256 keys sealing credentials at rest; the first seals
+	DataKeysFile      string // KOOFLOW_DATA_KEYS_FILE: the same, one a line, read when KOOFLOW_DATA_KEYS is unset
+	FourEyes          bool   // KOOFLOW_FOUR_EYES: a refund's approver must be another token than its requester (default true)
 	CatalogFile       string // KOOFLOW_CATALOG_FILE
 	ProvisionerURL    string // KOOFLOW_PROVISIONER_URL: seller webhook; empty selects the built-in provisioner
 	ProvisionerSecret Secret // KOOFLOW_PROVISIONER_SECRET: signs webhook events
-	ExpiryGrace       time.Duration
-	ExpiryPolicy      string // KOOFLOW_EXPIRY_POLICY: "alert" or "freeze"
+	// Provisioner is KOOFLOW_PROVISIONER: "builtin" lets the built-in provisioner serve products that name no
+	// provisioning when no webhook is set; "" (default) parks them.
+	Provisioner  string
+	ExpiryGrace  time.Duration
+	ExpiryPolicy string // KOOFLOW_EXPIRY_POLICY: "alert" or "freeze"
 
 	// Monthly settlement (docs/koogallery.md, "Settlement rules"). Bill days are days of the month in
 	// Asia/Shanghai, moved to the next working day of the holiday calendar; the threshold is per product type, in
@@ -107,6 +124,13 @@ const (
 	EnvProvisionerSecret  = "KOOFLOW_PROVISIONER_SECRET"
 	EnvExpiryGrace        = "KOOFLOW_EXPIRY_GRACE"
 	EnvExpiryPolicy       = "KOOFLOW_EXPIRY_POLICY"
+	EnvConsoleAddr        = "KOOFLOW_CONSOLE_ADDR"
+	EnvUnverifiedRate     = "KOOGALLERY_UNVERIFIED_PER_MINUTE"
+	EnvTrustedProxies     = "KOOFLOW_TRUSTED_PROXIES"
+	EnvFourEyes           = "KOOFLOW_FOUR_EYES"
+	EnvDataKeys           = "KOOFLOW_DATA_KEYS"
+	EnvDataKeysFile       = "KOOFLOW_DATA_KEYS_FILE"
+	EnvProvisioner        = "KOOFLOW_PROVISIONER"
 
 	EnvSettlementDay        = "KOOFLOW_SETTLEMENT_DAY"
 	EnvSettlementDayGeneral = "KOOFLOW_SETTLEMENT_DAY_GENERAL"
@@ -174,6 +198,21 @@ func FromEnv(lookup func(string) (string, bool)) (Config, error) {
 		ProvisionerSecret:  Secret(get(EnvProvisionerSecret, "")),
 		ExpiryGrace:        dur(EnvExpiryGrace, 24*time.Hour),
 		ExpiryPolicy:       get(EnvExpiryPolicy, "alert"),
+		ConsoleAddr:        get(EnvConsoleAddr, ""),
+		DataKeys:           Secret(get(EnvDataKeys, "")),
+		DataKeysFile:       get(EnvDataKeysFile, ""),
+		Provisioner:        get(EnvProvisioner, ""),
+	}
+	boolean := func(name string, def bool) bool {
+		switch v := strings.ToLower(get(name, strconv.FormatBool(def))); v {
+		case "true", "on", "1", "yes":
+			return true
+		case "false", "off", "0", "no":
+			return false
+		default:
+			errs = append(errs, fmt.Sprintf("%s=%q must be true or false", name, v))
+			return def
+		}
 	}
 	settlementInt := func(name string, def, lo, hi int) int {
 		v := get(name, "")
@@ -200,6 +239,21 @@ func FromEnv(lookup func(string) (string, bool)) (Config, error) {
 			c.SettlementThreshold = d
 		}
 	}
+	c.FourEyes = boolean(EnvFourEyes, true)
+	c.UnverifiedPerMinute = settlementInt(EnvUnverifiedRate, 60, 0, 1_000_000)
+	for _, p := range strings.Split(get(EnvTrustedProxies, ""), ",") {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		if _, err := netip.ParsePrefix(p); err != nil {
+			if _, err := netip.ParseAddr(p); err != nil {
+				errs = append(errs, fmt.Sprintf("%s: %q is neither an IP address nor a CIDR like 10.0.0.0/8", EnvTrustedProxies, p))
+				continue
+			}
+		}
+		c.TrustedProxies = append(c.TrustedProxies, p)
+	}
 	switch v := strings.ToLower(get(EnvSettlementSchedule, "true")); v {
 	case "true", "on", "1", "yes":
 		c.SettlementSchedule = true
@@ -211,6 +265,9 @@ func FromEnv(lookup func(string) (string, bool)) (Config, error) {
 	c.Kit = kitFromEnv(get, c.ProductionPath, &errs)
 	if !strings.HasPrefix(c.ProductionPath, "/") {
 		errs = append(errs, fmt.Sprintf("%s=%q must start with /", EnvProductionPath, c.ProductionPath))
+	}
+	if c.Provisioner != "" && c.Provisioner != "builtin" {
+		errs = append(errs, fmt.Sprintf("%s=%q must be builtin or unset", EnvProvisioner, c.Provisioner))
 	}
 	if c.ExpiryPolicy != "alert" && c.ExpiryPolicy != "freeze" {
 		errs = append(errs, fmt.Sprintf("%s=%q must be alert or freeze", EnvExpiryPolicy, c.ExpiryPolicy))
@@ -229,6 +286,7 @@ func (c Config) Require(names ...string) error {
 	var missing []string
 	for _, n := range names {
 		var v string
+		name := n
 		switch n {
 		case EnvDatabaseURL:
 			v = string(c.DatabaseURL)
@@ -240,11 +298,14 @@ func (c Config) Require(names ...string) error {
 			v = string(c.MarketSK)
 		case EnvConsoleTokens:
 			v = string(c.ConsoleTokens)
+		case EnvDataKeys, EnvDataKeysFile:
+			v = string(c.DataKeys) + c.DataKeysFile
+			name = EnvDataKeys + " (or " + EnvDataKeysFile + ")"
 		default:
 			v = "set"
 		}
 		if v == "" {
-			missing = append(missing, n)
+			missing = append(missing, name)
 		}
 	}
 	if len(missing) > 0 {
@@ -253,28 +314,77 @@ func (c Config) Require(names ...string) error {
 	return nil
 }
 
-// ConsoleToken is one named bearer token for the console API.
+// Scope is one area of the console a token may use (docs/security.md, "Console tokens").
+type Scope string
+
+// The console scopes. A token without a scope list has all of them.
+const (
+	ScopeRead     Scope = "read"     // every GET: instances, messages, inbox, alerts, catalog, bills
+	ScopeOperate  Scope = "operate"  // supervision as the seller, operator resume/skip, self-check, alerts
+	ScopeFinance  Scope = "finance"  // refund decisions, payments, repayments, imports, adjustments, closing periods
+	ScopeCustomer Scope = "customer" // the customer's supervision steps and refund requests (emulator and demos)
+	ScopeUsage    Scope = "usage"    // usage ingestion
+)
+
+// AllScopes lists every scope, in the order the documentation gives them.
+var AllScopes = []Scope{ScopeRead, ScopeOperate, ScopeFinance, ScopeCustomer, ScopeUsage}
+
+// ConsoleToken is one named bearer token for the console API with the scopes it grants.
 type ConsoleToken struct {
-	Name  string
-	Token Secret
+	Name   string
+	Token  Secret
+	Scopes []Scope // nil: every scope (a "name:token" entry)
 }
 
-// ParseConsoleTokens parses "name:token,name2:token2". A bare token gets the name "console".
+// Has reports whether the token grants scope s.
+func (t ConsoleToken) Has(s Scope) bool {
+	return t.Scopes == nil || slices.Contains(t.Scopes, s)
+}
+
+// ParseConsoleTokens parses "name:token" (every scope) and "name:token:scope+scope" entries, comma separated. A
+// bare token gets the name "console" and every scope. Tokens hold no ':' or ','; names are unique, because the
+// name is who acted and four eyes compare names.
 func (c Config) ParseConsoleTokens() ([]ConsoleToken, error) {
 	var out []ConsoleToken
+	seen := map[string]bool{}
 	for _, part := range strings.Split(string(c.ConsoleTokens), ",") {
 		part = strings.TrimSpace(part)
 		if part == "" {
 			continue
 		}
-		name, tok, ok := strings.Cut(part, ":")
-		if !ok {
-			name, tok = "console", part
+		fields := strings.Split(part, ":")
+		var t ConsoleToken
+		switch len(fields) {
+		case 1:
+			t = ConsoleToken{Name: "console", Token: Secret(fields[0])}
+		case 2, 3:
+			t = ConsoleToken{Name: strings.TrimSpace(fields[0]), Token: Secret(fields[1])}
+		default:
+			return nil, fmt.Errorf("%s: an entry has %d ':'-separated parts; write name:token or name:token:scope+scope", EnvConsoleTokens, len(fields))
 		}
-		if len(tok) < 16 {
-			return nil, fmt.Errorf("%s: the token named %q is shorter than 16 characters", EnvConsoleTokens, name)
+		if t.Name == "" {
+			return nil, fmt.Errorf("%s: an entry has an empty name; write name:token", EnvConsoleTokens)
 		}
-		out = append(out, ConsoleToken{Name: name, Token: Secret(tok)})
+		if seen[t.Name] {
+			return nil, fmt.Errorf("%s: the name %q is given twice; each token needs its own name", EnvConsoleTokens, t.Name)
+		}
+		seen[t.Name] = true
+		if len(t.Token) < 16 {
+			return nil, fmt.Errorf("%s: the token named %q is shorter than 16 characters", EnvConsoleTokens, t.Name)
+		}
+		if len(fields) == 3 {
+			t.Scopes = []Scope{}
+			for _, s := range strings.Split(fields[2], "+") {
+				sc := Scope(strings.TrimSpace(s))
+				if !slices.Contains(AllScopes, sc) {
+					return nil, fmt.Errorf("%s: the token named %q has the unknown scope %q (scopes: read, operate, finance, customer, usage, joined with +)", EnvConsoleTokens, t.Name, s)
+				}
+				if !slices.Contains(t.Scopes, sc) {
+					t.Scopes = append(t.Scopes, sc)
+				}
+			}
+		}
+		out = append(out, t)
 	}
 	return out, nil
 }
@@ -291,3 +401,8 @@ func Int(lookup func(string) (string, bool), name string, def int) int {
 
 // OSLookup is os.LookupEnv, named for call sites.
 var OSLookup = os.LookupEnv
+
+// Keyring loads the data keys from KOOFLOW_DATA_KEYS, or else KOOFLOW_DATA_KEYS_FILE; nil when neither is set.
+func (c Config) Keyring() (*secrets.Keyring, error) {
+	return secrets.Load(EnvDataKeys, c.DataKeys.Reveal(), EnvDataKeysFile, c.DataKeysFile)
+}

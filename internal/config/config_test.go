@@ -69,10 +69,71 @@ func TestConsoleTokens(t *testing.T) {
 	}
 }
 
+func TestScopedConsoleTokens(t *testing.T) {
+	c, err := FromEnv(env(map[string]string{EnvConsoleTokens: "ops:0123456789abcdef, money:fedcba9876543210:read+finance, buyer:aaaaaaaaaaaaaaaa:customer"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	toks, err := c.ParseConsoleTokens()
+	if err != nil || len(toks) != 3 {
+		t.Fatalf("tokens %v err %v", toks, err)
+	}
+	for _, s := range AllScopes {
+		if !toks[0].Has(s) {
+			t.Errorf("a name:token entry must have every scope, lacks %s", s)
+		}
+	}
+	if !toks[1].Has(ScopeRead) || !toks[1].Has(ScopeFinance) || toks[1].Has(ScopeOperate) || toks[1].Has(ScopeCustomer) {
+		t.Errorf("money scopes %v", toks[1].Scopes)
+	}
+	if toks[1].Token.Reveal() != "fedcba9876543210" || !toks[2].Has(ScopeCustomer) || toks[2].Has(ScopeRead) {
+		t.Errorf("buyer %+v", toks[2])
+	}
+	if !c.FourEyes {
+		t.Error("four eyes must be on by default")
+	}
+	for in, want := range map[string]string{
+		"ops:0123456789abcdef:admin":                `unknown scope "admin"`,
+		"ops:0123456789abcdef:read+":                `unknown scope ""`,
+		"ops:0123456789abcdef,ops:fedcba9876543210": `"ops" is given twice`,
+		":0123456789abcdef":                         "empty name",
+		"ops:0123:4567:89abcdef":                    "4 ':'-separated parts",
+		"ops:short:read":                            "shorter than 16",
+	} {
+		c, _ := FromEnv(env(map[string]string{EnvConsoleTokens: in}))
+		if _, err := c.ParseConsoleTokens(); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: err %v, want %q", in, err, want)
+		}
+	}
+	c, err = FromEnv(env(map[string]string{EnvFourEyes: "false"}))
+	if err != nil || c.FourEyes {
+		t.Errorf("KOOFLOW_FOUR_EYES=false: %v %v", c.FourEyes, err)
+	}
+	if _, err := FromEnv(env(map[string]string{EnvFourEyes: "maybe"})); err == nil || !strings.Contains(err.Error(), EnvFourEyes) {
+		t.Errorf("bad KOOFLOW_FOUR_EYES: %v", err)
+	}
+}
+
 func TestRequireNamesMissing(t *testing.T) {
 	c, _ := FromEnv(env(nil))
 	err := c.Require(EnvDatabaseURL, EnvAccessKey)
 	if err == nil || !strings.Contains(err.Error(), EnvDatabaseURL) || !strings.Contains(err.Error(), EnvAccessKey) {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestGatewayLimits(t *testing.T) {
+	c, err := FromEnv(env(nil))
+	if err != nil || c.UnverifiedPerMinute != 60 || c.TrustedProxies != nil {
+		t.Fatalf("defaults: %d %v %v", c.UnverifiedPerMinute, c.TrustedProxies, err)
+	}
+	c, err = FromEnv(env(map[string]string{EnvUnverifiedRate: "0", EnvTrustedProxies: "10.0.0.0/8, 192.0.2.7"}))
+	if err != nil || c.UnverifiedPerMinute != 0 || len(c.TrustedProxies) != 2 {
+		t.Fatalf("set: %d %v %v", c.UnverifiedPerMinute, c.TrustedProxies, err)
+	}
+	for k, v := range map[string]string{EnvUnverifiedRate: "-1", EnvTrustedProxies: "proxy.example"} {
+		if _, err := FromEnv(env(map[string]string{k: v})); err == nil || !strings.Contains(err.Error(), k) {
+			t.Errorf("%s=%s: %v", k, v, err)
+		}
 	}
 }

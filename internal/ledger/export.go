@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -68,11 +69,29 @@ func (s *Store) WriteCSV(ctx context.Context, w io.Writer, b BillSummary) error 
 	if err := cw.Write(ExportColumns); err != nil {
 		return err
 	}
-	if err := s.eachRecord(ctx, b, func(rec []string, _ map[int]decimal.Decimal) error { return cw.Write(rec) }); err != nil {
+	if err := s.eachRecord(ctx, b, func(rec []string, _ map[int]decimal.Decimal) error {
+		out := make([]string, len(rec))
+		for i, v := range rec {
+			out[i] = neutralizeCell(v)
+		}
+		return cw.Write(out)
+	}); err != nil {
 		return err
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// neutralizeCell keeps a spreadsheet from reading a text cell as a formula: a value starting with = + - @, tab or
+// carriage return gets a leading apostrophe, unless it is a plain number (a negative amount stays a number).
+func neutralizeCell(v string) string {
+	if v == "" || !strings.ContainsRune("=+-@\t\r", rune(v[0])) {
+		return v
+	}
+	if _, err := decimal.NewFromString(v); err == nil && !strings.ContainsAny(v, "eE") {
+		return v
+	}
+	return "'" + v
 }
 
 // excelNumber returns an amount for a numeric cell when the number the cell stores is exactly the decimal (always

@@ -238,11 +238,12 @@ func scanInstance(row pgx.Row) (Instance, error) {
 			AdminURL    string `json:"adminUrl"`
 			UserName    string `json:"userName"`
 			Password    string `json:"password"`
+			PasswordSet bool   `json:"passwordSet"` // the password is sealed (app_info_sealed)
 			Memo        string `json:"memo"`
 		}
 		if json.Unmarshal(app, &a) == nil {
 			i.AppInfo = &AppInfo{FrontEndURL: a.FrontEndURL, AdminURL: a.AdminURL, UserName: a.UserName,
-				PasswordSet: a.Password != "", Memo: a.Memo}
+				PasswordSet: a.Password != "" || a.PasswordSet, Memo: a.Memo}
 		}
 	}
 	return i, nil
@@ -410,20 +411,128 @@ func (s *Store) ProductsInUse(ctx context.Context) (map[string]int64, error) {
 }
 
 // KeepAppInfo stores the instance's access data (appInfo, JSON) unless some is stored already, and returns the
-// stored one: a retried provisioning never replaces the credentials the customer was first given.
+// stored one: a retried provisioning never replaces the credentials the customer was first given. The whole
+// appInfo is sealed under the current data key (app_info_sealed, app_info_key); app_info keeps it without the
+// password for the console.
 func (s *Store) KeepAppInfo(ctx context.Context, instanceID string, appInfo []byte) ([]byte, error) {
-	var raw []byte
-	err := s.Pool.QueryRow(ctx, `
-		UPDATE instances SET app_info = COALESCE(app_info, $2::jsonb), updated_at = now()
+	if s.Keys == nil {
+		return nil, fmt.Errorf("store appInfo of instance %s: no data key configured (KOOFLOW_DATA_KEYS)", instanceID)
+	}
+	keyID, sealed, err := s.Keys.Seal(appInfo, appInfoContext(instanceID))
+	if err != nil {
+		return nil, fmt.Errorf("store appInfo of instance %s: %w", instanceID, err)
+	}
+	var a InstanceAccess
+	a.InstanceID = instanceID
+	err = s.Pool.QueryRow(ctx, `
+		UPDATE instances SET app_info = COALESCE(app_info, `+withoutPassword("$2::jsonb")+`),
+			app_info_sealed = CASE WHEN app_info IS NULL THEN $3 ELSE app_info_sealed END,
+			app_info_key = CASE WHEN app_info IS NULL THEN $4 ELSE app_info_key END,
+			updated_at = now()
 		WHERE instance_id = $1
-		RETURNING app_info`, instanceID, appInfo).Scan(&raw)
+		RETURNING app_info, app_info_sealed, app_info_key`, instanceID, appInfo, sealed, keyID).Scan(&a.AppInfo, &a.sealed, &a.keyID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("store appInfo: %w: instance %s has no row yet", ErrNotFound, instanceID)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store appInfo of instance %s: %w", instanceID, err)
 	}
-	return raw, nil
+	if err := s.open(&a); err != nil {
+		return nil, err
+	}
+	return a.AppInfo, nil
+}
+
+// withoutPassword is the SQL for appInfo (the jsonb expression e) as app_info keeps it: the password replaced by
+// "passwordSet": true, so the console can say one was given without holding it.
+func withoutPassword(e string) string {
+	return `(` + e + ` - 'password') || CASE WHEN coalesce(` + e + `->>'password', '') <> '' THEN '{"passwordSet":true}'::jsonb ELSE '{}'::jsonb END`
+}
+
+// appInfoContext binds a sealed appInfo to its row: copied to another instance it does not open.
+func appInfoContext(instanceID string) string { return "instances.app_info:" + instanceID }
+
+// open replaces a's appInfo with the sealed one, opened. A row stored before sealing existed keeps its plain
+// app_info until `kooflow keys rotate` seals it.
+func (s *Store) open(a *InstanceAccess) error {
+	if a.sealed == nil {
+		return nil
+	}
+	if s.Keys == nil {
+		return fmt.Errorf("read appInfo of instance %s: no data key configured (KOOFLOW_DATA_KEYS)", a.InstanceID)
+	}
+	plain, err := s.Keys.Open(a.keyID, a.sealed, appInfoContext(a.InstanceID))
+	if err != nil {
+		return fmt.Errorf("read appInfo of instance %s: %w", a.InstanceID, err)
+	}
+	a.AppInfo = plain
+	return nil
+}
+
+// SealAppInfo seals under the current data key every appInfo that is stored in plain (written before sealing)
+// or sealed under another key, in batches of batch rows, and returns how many it sealed. Run by
+// `kooflow keys rotate`; every key the values were sealed under must still be configured.
+func (s *Store) SealAppInfo(ctx context.Context, batch int) (int, error) {
+	if s.Keys == nil {
+		return 0, fmt.Errorf("seal appInfo: no data key configured (KOOFLOW_DATA_KEYS)")
+	}
+	current := s.Keys.CurrentID()
+	total := 0
+	for {
+		n, err := s.sealBatch(ctx, current, batch)
+		total += n
+		if err != nil || n < batch {
+			return total, err
+		}
+	}
+}
+
+func (s *Store) sealBatch(ctx context.Context, current string, batch int) (int, error) {
+	tx, err := s.Pool.Begin(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("seal appInfo: %w", err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	rows, err := tx.Query(ctx, `SELECT instance_id, app_info, app_info_sealed, app_info_key FROM instances
+		WHERE app_info IS NOT NULL AND (app_info_sealed IS NULL OR app_info_key <> $1)
+		ORDER BY instance_id LIMIT $2 FOR UPDATE SKIP LOCKED`, current, batch)
+	if err != nil {
+		return 0, fmt.Errorf("seal appInfo: %w", err)
+	}
+	var todo []InstanceAccess
+	for rows.Next() {
+		var a InstanceAccess
+		var key *string
+		if err := rows.Scan(&a.InstanceID, &a.AppInfo, &a.sealed, &key); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("seal appInfo: %w", err)
+		}
+		if key != nil {
+			a.keyID = *key
+		}
+		todo = append(todo, a)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("seal appInfo: %w", err)
+	}
+	for _, a := range todo {
+		if err := s.open(&a); err != nil {
+			return 0, err
+		}
+		keyID, sealed, err := s.Keys.Seal(a.AppInfo, appInfoContext(a.InstanceID))
+		if err != nil {
+			return 0, err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE instances SET app_info = `+withoutPassword("app_info")+`, app_info_sealed = $2,
+			app_info_key = $3 WHERE instance_id = $1`, a.InstanceID, sealed, keyID); err != nil {
+			return 0, fmt.Errorf("seal appInfo of instance %s: %w", a.InstanceID, err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, fmt.Errorf("seal appInfo: %w", err)
+	}
+	return len(todo), nil
 }
 
 // Provisioned reports whether the instance's provisioning has finished (or the instance has moved on, e.g.
@@ -464,19 +573,22 @@ type InstanceAccess struct {
 	// RefusalCode and RefusalMsg are set while the seller's provisioning refused the purchase (see
 	// RecordPurchaseRefusal).
 	RefusalCode, RefusalMsg string
+
+	sealed []byte
+	keyID  string
 }
 
 // InstancesAccess reads the instances among ids that have a row; the others are left out.
 func (s *Store) InstancesAccess(ctx context.Context, ids []string) ([]InstanceAccess, error) {
 	rows, err := s.Pool.Query(ctx, `SELECT instance_id, lifecycle, app_info, test_flag,
-			COALESCE(refusal_code, ''), COALESCE(refusal_msg, '') FROM instances
-		WHERE instance_id = ANY($1)`, ids)
+			COALESCE(refusal_code, ''), COALESCE(refusal_msg, ''), app_info_sealed, COALESCE(app_info_key, '')
+		FROM instances WHERE instance_id = ANY($1)`, ids)
 	if err != nil {
 		return nil, fmt.Errorf("query instances: %w", err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (InstanceAccess, error) {
 		var v InstanceAccess
-		err := r.Scan(&v.InstanceID, &v.Lifecycle, &v.AppInfo, &v.TestFlag, &v.RefusalCode, &v.RefusalMsg)
+		err := r.Scan(&v.InstanceID, &v.Lifecycle, &v.AppInfo, &v.TestFlag, &v.RefusalCode, &v.RefusalMsg, &v.sealed, &v.keyID)
 		if string(v.AppInfo) == "null" {
 			v.AppInfo = nil
 		}
@@ -484,6 +596,11 @@ func (s *Store) InstancesAccess(ctx context.Context, ids []string) ([]InstanceAc
 	})
 	if err != nil {
 		return nil, fmt.Errorf("query instances: %w", err)
+	}
+	for i := range out {
+		if err := s.open(&out[i]); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }

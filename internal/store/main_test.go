@@ -3,6 +3,7 @@ package store_test
 import (
 	"testing"
 
+	"github.com/kooflow/kooflow/internal/secrets"
 	"github.com/kooflow/kooflow/internal/store"
 	"github.com/kooflow/kooflow/internal/testenv"
 )
@@ -12,5 +13,9 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 
 func newStore(t *testing.T) *store.Store {
 	t.Helper()
-	return &store.Store{Pool: testenv.Pool(t)}
+	keys, err := secrets.Generate("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &store.Store{Pool: testenv.Pool(t), Keys: keys}
 }

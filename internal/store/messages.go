@@ -28,23 +28,32 @@ type Message struct {
 	RawQuery     string              `json:"rawQuery"`
 	Headers      map[string][]string `json:"headers"`
 	RawBody      []byte              `json:"-"`
-	Verification koogallery.Verdict  `json:"verification"`
-	Activity     string              `json:"activity"`
-	OrderID      string              `json:"orderId,omitempty"`
-	OrderLineID  string              `json:"orderLineId,omitempty"`
-	BusinessID   string              `json:"businessId,omitempty"`
-	InstanceIDs  []string            `json:"instanceIds"`
-	Scene        string              `json:"scene,omitempty"`
-	Status       string              `json:"status,omitempty"`
-	TestFlag     bool                `json:"testFlag"`
-	ResultCode   string              `json:"resultCode"`
-	ResultMsg    string              `json:"resultMsg"`
-	ErrorDetail  string              `json:"errorDetail,omitempty"`
-	Failed       bool                `json:"failed"`
-	HTTPStatus   int                 `json:"httpStatus"`
-	ResponseBody []byte              `json:"-"`
-	BodySign     string              `json:"bodySign"`
-	Latency      time.Duration       `json:"-"`
+	// BodySize and BodySHA256 describe the body as received; RawBody is its first 1 KiB when BodyTruncated (a
+	// call that failed verification). HeadersSize is the received headers' size, also when they are not kept.
+	BodySize      int                `json:"bodySize"`
+	BodySHA256    []byte             `json:"-"`
+	BodyTruncated bool               `json:"bodyTruncated"`
+	HeadersSize   int                `json:"headersSize"`
+	Verification  koogallery.Verdict `json:"verification"`
+	Activity      string             `json:"activity"`
+	OrderID       string             `json:"orderId,omitempty"`
+	OrderLineID   string             `json:"orderLineId,omitempty"`
+	BusinessID    string             `json:"businessId,omitempty"`
+	InstanceIDs   []string           `json:"instanceIds"`
+	Scene         string             `json:"scene,omitempty"`
+	Status        string             `json:"status,omitempty"`
+	TestFlag      bool               `json:"testFlag"`
+	ResultCode    string             `json:"resultCode"`
+	ResultMsg     string             `json:"resultMsg"`
+	ErrorDetail   string             `json:"errorDetail,omitempty"`
+	Failed        bool               `json:"failed"`
+	HTTPStatus    int                `json:"httpStatus"`
+	// ResponseBody is the answer with credentials redacted (queryInstance's passwords); ResponseSHA256 is the
+	// SHA-256 of the exact bytes sent, which BodySign also covers.
+	ResponseBody   []byte        `json:"-"`
+	ResponseSHA256 []byte        `json:"-"`
+	BodySign       string        `json:"bodySign"`
+	Latency        time.Duration `json:"-"`
 }
 
 // AppendMessage stores m durably and sets its ID. Failed is not written: the table derives it from the result
@@ -61,14 +70,16 @@ func (s *Store) AppendMessage(ctx context.Context, m *Message) error {
 	err = s.Pool.QueryRow(ctx, `
 		INSERT INTO koogallery_messages (received_at, request_id, remote_addr, forwarded_for, method, path, raw_query,
 			headers, raw_body, verification, activity, order_id, order_line_id, business_id, instance_ids, scene, status,
-			test_flag, result_code, result_msg, error_detail, http_status, response_body, body_sign, latency_us)
+			test_flag, result_code, result_msg, error_detail, http_status, response_body, body_sign, latency_us,
+			body_size, body_sha256, body_truncated, headers_size, response_sha256)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,
-			$23, $24, $25)
+			$23, $24, $25, $26, $27, $28, $29, $30)
 		RETURNING id`,
 		m.ReceivedAt.UTC(), m.RequestID, m.RemoteAddr, m.ForwardedFor, m.Method, m.Path, m.RawQuery,
 		headers, emptyIfNil(m.RawBody), string(m.Verification), m.Activity, m.OrderID, m.OrderLineID, m.BusinessID, ids,
 		m.Scene, m.Status, m.TestFlag, m.ResultCode, m.ResultMsg, m.ErrorDetail, m.HTTPStatus, emptyIfNil(m.ResponseBody),
-		m.BodySign, m.Latency.Microseconds(),
+		m.BodySign, m.Latency.Microseconds(), m.BodySize, m.BodySHA256, m.BodyTruncated, m.HeadersSize,
+		m.ResponseSHA256,
 	).Scan(&m.ID)
 	if err != nil {
 		return fmt.Errorf("append to the message log: %w", err)
@@ -108,7 +119,8 @@ type MessageCursor struct {
 
 const messageColumns = `id, received_at, request_id, remote_addr, forwarded_for, method, path, raw_query, headers,
 	raw_body, verification, activity, order_id, order_line_id, business_id, instance_ids, scene, status, test_flag,
-	result_code, result_msg, error_detail, failed, http_status, response_body, body_sign, latency_us`
+	result_code, result_msg, error_detail, failed, http_status, response_body, body_sign, latency_us, body_size,
+	body_sha256, body_truncated, headers_size, response_sha256`
 
 func scanMessage(row pgx.Row) (*Message, error) {
 	var m Message
@@ -118,7 +130,8 @@ func scanMessage(row pgx.Row) (*Message, error) {
 	err := row.Scan(&m.ID, &m.ReceivedAt, &m.RequestID, &m.RemoteAddr, &m.ForwardedFor, &m.Method, &m.Path,
 		&m.RawQuery, &headers, &m.RawBody, &verdict, &m.Activity, &m.OrderID, &m.OrderLineID, &m.BusinessID,
 		&m.InstanceIDs, &m.Scene, &m.Status, &m.TestFlag, &m.ResultCode, &m.ResultMsg, &m.ErrorDetail, &m.Failed,
-		&m.HTTPStatus, &m.ResponseBody, &m.BodySign, &latency)
+		&m.HTTPStatus, &m.ResponseBody, &m.BodySign, &latency, &m.BodySize, &m.BodySHA256, &m.BodyTruncated,
+		&m.HeadersSize, &m.ResponseSHA256)
 	if err != nil {
 		return nil, err
 	}

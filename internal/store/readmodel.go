@@ -242,7 +242,8 @@ func (s *Store) Apply(ctx context.Context, w Write) error {
 		}
 	}
 	if w.ClearAppInfo {
-		if _, err := tx.Exec(ctx, `UPDATE instances SET app_info = NULL WHERE instance_id = $1`, instanceID); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE instances SET app_info = NULL, app_info_sealed = NULL, app_info_key = NULL
+			WHERE instance_id = $1`, instanceID); err != nil {
 			return fmt.Errorf("clear appInfo: %w", err)
 		}
 		if err := releaseKit(ctx, tx, instanceID); err != nil {

@@ -48,6 +48,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 
+	"github.com/kooflow/kooflow/internal/secrets"
 	"github.com/kooflow/kooflow/migrations"
 )
 
@@ -75,6 +76,8 @@ func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
 // Store runs the queries on the tables this package owns. It is safe for concurrent use.
 type Store struct {
 	Pool *pgxpool.Pool
+	// Keys seal the credentials the store keeps (appInfo); storing or reading them fails without.
+	Keys *secrets.Keyring
 }
 
 func redact(c *pgx.ConnConfig) string {

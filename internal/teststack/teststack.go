@@ -22,6 +22,7 @@ import (
 	"github.com/kooflow/kooflow/internal/catalog"
 	"github.com/kooflow/kooflow/internal/config"
 	"github.com/kooflow/kooflow/internal/metrics"
+	"github.com/kooflow/kooflow/internal/secrets"
 	"github.com/kooflow/kooflow/internal/store"
 	"github.com/kooflow/kooflow/internal/testenv"
 	"github.com/kooflow/kooflow/internal/tracing"
@@ -154,7 +155,11 @@ func Deps(t testing.TB, cfg config.Config, log *slog.Logger, pool *pgxpool.Pool,
 	if err != nil {
 		t.Fatal(err)
 	}
-	return app.Deps{Config: cfg, Log: log, Pool: pool, Temporal: tc, Catalog: cat, CatalogSource: source}
+	keys, err := cfg.Keyring()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return app.Deps{Config: cfg, Log: log, Pool: pool, Temporal: tc, Keys: keys, Catalog: cat, CatalogSource: source}
 }
 
 // Market starts the emulator's marketplace APIs over TLS on loopback; its URL and CA file go into
@@ -172,6 +177,26 @@ func Market(t testing.TB, o market.Options) (*market.Market, *market.Server) {
 // Config builds a configuration from the given environment, as the processes read theirs.
 func Config(t testing.TB, env map[string]string) config.Config {
 	t.Helper()
+	if _, set := env[config.EnvProvisioner]; !set {
+		// Tests deliver made-up access data as kooflow dev does, unless a test says otherwise.
+		env = maps.Clone(env)
+		if env == nil {
+			env = map[string]string{}
+		}
+		env[config.EnvProvisioner] = "builtin"
+	}
+	if env[config.EnvDataKeys] == "" && env[config.EnvDataKeysFile] == "" {
+		// A fresh data key per test, as kooflow dev generates one.
+		spec, err := secrets.NewKeySpec("test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		env = maps.Clone(env)
+		if env == nil {
+			env = map[string]string{}
+		}
+		env[config.EnvDataKeys] = spec
+	}
 	cfg, err := config.FromEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	if err != nil {
 		t.Fatal(err)
