@@ -26,6 +26,7 @@ import (
 var routeScopes = map[string][]config.Scope{
 	"GET /console/v1/instances":                                 {config.ScopeRead},
 	"GET /console/v1/instances/:id":                             {config.ScopeRead},
+	"GET /console/v1/instances/:id/kit":                         {config.ScopeRead},
 	"POST /console/v1/instances/:id/supervision":                {config.ScopeCustomer, config.ScopeOperate},
 	"POST /console/v1/instances/:id/refunds":                    {config.ScopeCustomer},
 	"POST /console/v1/instances/:id/refunds/:refundId/decision": {config.ScopeFinance},
