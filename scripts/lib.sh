@@ -66,8 +66,11 @@ need_vulncheck() {
   VULNDB="$BIN/vulndb-$VULNDB_VERSION"
   [ -f "$VULNDB/index/db.json" ] && return 0
   say "building the Go vulnerability database from golang.org/x/vulndb@$VULNDB_VERSION (once)"
-  [ -x "$BIN/indexdb-$VULNDB_VERSION" ] || GOBIN="$BIN/indexdb.tmp" GOFLAGS=-mod=mod \
-    go install "golang.org/x/vulndb/cmd/indexdb@$VULNDB_VERSION" && mv "$BIN/indexdb.tmp/indexdb" "$BIN/indexdb-$VULNDB_VERSION" && rmdir "$BIN/indexdb.tmp"
+  if [ ! -x "$BIN/indexdb-$VULNDB_VERSION" ]; then
+    GOBIN="$BIN/indexdb.tmp" GOFLAGS=-mod=mod go install "golang.org/x/vulndb/cmd/indexdb@$VULNDB_VERSION"
+    mv "$BIN/indexdb.tmp/indexdb" "$BIN/indexdb-$VULNDB_VERSION"
+    rmdir "$BIN/indexdb.tmp"
+  fi
   local src
   src=$(go mod download -json "golang.org/x/vulndb@$VULNDB_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
   rm -rf "$VULNDB.tmp" && "$BIN/indexdb-$VULNDB_VERSION" -vulns "$src/data/osv" -out "$VULNDB.tmp" && mv "$VULNDB.tmp" "$VULNDB"
