@@ -60,6 +60,15 @@ func TestTraceFromGatewayIntoWorkflowAndActivity(t *testing.T) {
 				if !hasAttr(gateway.Attributes(), "koogallery.result_code", "000000") {
 					t.Fatalf("gateway span attributes %v", gateway.Attributes())
 				}
+				// The message log keeps the call's trace id, the way from a message to its trace.
+				var logged string
+				if err := s.pool.QueryRow(t.Context(), `SELECT trace_id FROM koogallery_messages
+					WHERE activity = 'updateInstanceStatus' AND $1 = ANY(instance_ids)`, id).Scan(&logged); err != nil {
+					t.Fatal(err)
+				}
+				if want := gateway.SpanContext().TraceID().String(); logged != want {
+					t.Fatalf("message log trace_id %q, want the gateway span's %q", logged, want)
+				}
 				return
 			}
 		}

@@ -46,6 +46,8 @@ type MessageSummary struct {
 	LatencyMs    float64            `json:"latencyMs"`
 	RemoteAddr   string             `json:"remoteAddr"`
 	RequestID    string             `json:"requestId"`
+	// TraceID is the call's trace id when tracing is on: the way from this message to its trace.
+	TraceID string `json:"traceId,omitempty"`
 }
 
 func summarize(m *store.Message) MessageSummary {
@@ -58,6 +60,7 @@ func summarize(m *store.Message) MessageSummary {
 		BusinessID: m.BusinessID, InstanceIDs: ids, Scene: m.Scene, Status: m.Status, TestFlag: m.TestFlag,
 		Verification: m.Verification, ResultCode: m.ResultCode, ResultMsg: m.ResultMsg, Failed: m.Failed,
 		LatencyMs: float64(m.Latency.Microseconds()) / 1000, RemoteAddr: m.RemoteAddr, RequestID: m.RequestID,
+		TraceID: m.TraceID,
 	}
 }
 

@@ -141,11 +141,13 @@ func (h *Handler) Serve(c *gin.Context) {
 	// The call runs to its deadline even if the marketplace hangs up: an Update already admitted should be
 	// answered and recorded, not abandoned halfway.
 	base := context.WithoutCancel(c.Request.Context())
+	traceID := ""
 	if h.Tracer != nil {
 		var span trace.Span
 		base, span = h.Tracer.Start(base, "koogallery production interface", trace.WithSpanKind(trace.SpanKindServer))
 		defer span.End()
-		log = log.With("trace_id", span.SpanContext().TraceID().String())
+		traceID = span.SpanContext().TraceID().String()
+		log = log.With("trace_id", traceID)
 	}
 	hard, cancel := context.WithDeadline(base, start.Add(h.deadline()))
 	defer cancel()
@@ -155,6 +157,7 @@ func (h *Handler) Serve(c *gin.Context) {
 	defer cancelWork()
 
 	msg := &store.Message{
+		TraceID:      traceID,
 		ReceivedAt:   start.UTC(),
 		RequestID:    httpx.RequestID(c),
 		RemoteAddr:   c.Request.RemoteAddr,

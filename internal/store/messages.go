@@ -54,6 +54,8 @@ type Message struct {
 	ResponseSHA256 []byte        `json:"-"`
 	BodySign       string        `json:"bodySign"`
 	Latency        time.Duration `json:"-"`
+	// TraceID is the call's OpenTelemetry trace id when tracing is on ("" otherwise).
+	TraceID string `json:"traceId,omitempty"`
 }
 
 // AppendMessage stores m durably and sets its ID. Failed is not written: the table derives it from the result
@@ -71,15 +73,15 @@ func (s *Store) AppendMessage(ctx context.Context, m *Message) error {
 		INSERT INTO koogallery_messages (received_at, request_id, remote_addr, forwarded_for, method, path, raw_query,
 			headers, raw_body, verification, activity, order_id, order_line_id, business_id, instance_ids, scene, status,
 			test_flag, result_code, result_msg, error_detail, http_status, response_body, body_sign, latency_us,
-			body_size, body_sha256, body_truncated, headers_size, response_sha256)
+			body_size, body_sha256, body_truncated, headers_size, response_sha256, trace_id)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,
-			$23, $24, $25, $26, $27, $28, $29, $30)
+			$23, $24, $25, $26, $27, $28, $29, $30, $31)
 		RETURNING id`,
 		m.ReceivedAt.UTC(), m.RequestID, m.RemoteAddr, m.ForwardedFor, m.Method, m.Path, m.RawQuery,
 		headers, emptyIfNil(m.RawBody), string(m.Verification), m.Activity, m.OrderID, m.OrderLineID, m.BusinessID, ids,
 		m.Scene, m.Status, m.TestFlag, m.ResultCode, m.ResultMsg, m.ErrorDetail, m.HTTPStatus, emptyIfNil(m.ResponseBody),
 		m.BodySign, m.Latency.Microseconds(), m.BodySize, m.BodySHA256, m.BodyTruncated, m.HeadersSize,
-		m.ResponseSHA256,
+		m.ResponseSHA256, m.TraceID,
 	).Scan(&m.ID)
 	if err != nil {
 		return fmt.Errorf("append to the message log: %w", err)
@@ -120,7 +122,7 @@ type MessageCursor struct {
 const messageColumns = `id, received_at, request_id, remote_addr, forwarded_for, method, path, raw_query, headers,
 	raw_body, verification, activity, order_id, order_line_id, business_id, instance_ids, scene, status, test_flag,
 	result_code, result_msg, error_detail, failed, http_status, response_body, body_sign, latency_us, body_size,
-	body_sha256, body_truncated, headers_size, response_sha256`
+	body_sha256, body_truncated, headers_size, response_sha256, trace_id`
 
 func scanMessage(row pgx.Row) (*Message, error) {
 	var m Message
@@ -131,7 +133,7 @@ func scanMessage(row pgx.Row) (*Message, error) {
 		&m.RawQuery, &headers, &m.RawBody, &verdict, &m.Activity, &m.OrderID, &m.OrderLineID, &m.BusinessID,
 		&m.InstanceIDs, &m.Scene, &m.Status, &m.TestFlag, &m.ResultCode, &m.ResultMsg, &m.ErrorDetail, &m.Failed,
 		&m.HTTPStatus, &m.ResponseBody, &m.BodySign, &latency, &m.BodySize, &m.BodySHA256, &m.BodyTruncated,
-		&m.HeadersSize, &m.ResponseSHA256)
+		&m.HeadersSize, &m.ResponseSHA256, &m.TraceID)
 	if err != nil {
 		return nil, err
 	}
