@@ -1,9 +1,6 @@
 package koogallery
 
 import (
-	"crypto/subtle"
-	"encoding/hex"
-	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -48,38 +45,7 @@ func (v Verifier) VerifyKit(h http.Header, body *Body) (Credentials, error) {
 	if err != nil {
 		return Credentials{}, err
 	}
-	if len(nonce) > maxNonceLen || !printableASCII(nonce) {
-		return Credentials{}, &AuthError{VerdictMalformed, fmt.Sprintf("the nonce must be at most %d printable ASCII characters", maxNonceLen)}
-	}
-	ts, err := parseTimestamp(tsText)
-	if err != nil {
-		return Credentials{}, &AuthError{VerdictMalformed, err.Error()}
-	}
-	got, err := hex.DecodeString(strings.ToLower(sig))
-	if err != nil || len(got) != 32 {
-		return Credentials{}, &AuthError{VerdictMalformed, "the x-sign header must be 64 hexadecimal characters"}
-	}
-	match := 0
-	for _, payload := range body.candidates() {
-		want, _ := hex.DecodeString(KitSignature(v.AccessKey, payload, nonce, tsText))
-		match |= subtle.ConstantTimeCompare(got, want)
-	}
-	if match != 1 {
-		return Credentials{}, &AuthError{VerdictBadSig, "x-sign does not match the body, x-nonce and x-timestamp under the configured access key"}
-	}
-	now := time.Now()
-	if v.Now != nil {
-		now = v.Now()
-	}
-	window := v.Window
-	if window <= 0 {
-		window = 60 * time.Second
-	}
-	if skew := now.Sub(ts); skew > window || skew < -window {
-		return Credentials{}, &AuthError{VerdictStale, fmt.Sprintf("x-timestamp %s is %s away from the seller's clock (%s); at most %s is accepted",
-			tsText, skew.Round(time.Millisecond), now.UTC().Format(time.RFC3339), window)}
-	}
-	return Credentials{Nonce: nonce, Timestamp: ts}, nil
+	return v.check(signatureScheme{sig: "x-sign", ts: "x-timestamp", sign: KitSignature}, body, sig, tsText, nonce)
 }
 
 // SignKit signs body as the marketplace signs a Kit call and returns the three headers to send. It is what

@@ -83,6 +83,20 @@ func (v Verifier) Verify(rawQuery string, body *Body) (Credentials, error) {
 	if err != nil {
 		return Credentials{}, err
 	}
+	return v.check(signatureScheme{sig: "the signature", ts: "the timestamp", sign: RequestSignature}, body, sig, tsText, nonce)
+}
+
+// signatureScheme is what differs between the production interface's signature and the Kit's x-sign: how the
+// credentials are named in a refusal, and the signing function. The check itself is one procedure.
+type signatureScheme struct {
+	sig, ts string // e.g. "the signature", "the timestamp"; "x-sign", "x-timestamp"
+	sign    func(key string, payload []byte, nonce, timestamp string) string
+}
+
+// check verifies credentials read from a request against the body: the nonce's form, the timestamp's form, the
+// signature against every accepted reading of the payload, then the timestamp window. The nonce's freshness is
+// left to the caller's shared replay cache.
+func (v Verifier) check(s signatureScheme, body *Body, sig, tsText, nonce string) (Credentials, error) {
 	if len(nonce) > maxNonceLen || !printableASCII(nonce) {
 		return Credentials{}, &AuthError{VerdictMalformed, fmt.Sprintf("the nonce must be at most %d printable ASCII characters", maxNonceLen)}
 	}
@@ -92,17 +106,17 @@ func (v Verifier) Verify(rawQuery string, body *Body) (Credentials, error) {
 	}
 	got, err := hex.DecodeString(strings.ToLower(sig))
 	if err != nil || len(got) != 32 {
-		return Credentials{}, &AuthError{VerdictMalformed, "the signature must be 64 hexadecimal characters"}
+		return Credentials{}, &AuthError{VerdictMalformed, s.sig + " must be 64 hexadecimal characters"}
 	}
 	// Compare against every accepted reading of the payload without stopping early, each comparison in
 	// constant time.
 	match := 0
 	for _, payload := range body.candidates() {
-		want, _ := hex.DecodeString(RequestSignature(v.AccessKey, payload, nonce, tsText))
+		want, _ := hex.DecodeString(s.sign(v.AccessKey, payload, nonce, tsText))
 		match |= subtle.ConstantTimeCompare(got, want)
 	}
 	if match != 1 {
-		return Credentials{}, &AuthError{VerdictBadSig, "the signature does not match the body, nonce and timestamp under the configured access key"}
+		return Credentials{}, &AuthError{VerdictBadSig, s.sig + " does not match the body, nonce and timestamp under the configured access key"}
 	}
 	now := time.Now()
 	if v.Now != nil {
@@ -113,8 +127,8 @@ func (v Verifier) Verify(rawQuery string, body *Body) (Credentials, error) {
 		window = 60 * time.Second
 	}
 	if skew := now.Sub(ts); skew > window || skew < -window {
-		return Credentials{}, &AuthError{VerdictStale, fmt.Sprintf("the timestamp %s is %s away from the seller's clock (%s); at most %s is accepted",
-			tsText, skew.Round(time.Millisecond), now.UTC().Format(time.RFC3339), window)}
+		return Credentials{}, &AuthError{VerdictStale, fmt.Sprintf("%s %s is %s away from the seller's clock (%s); at most %s is accepted",
+			s.ts, tsText, skew.Round(time.Millisecond), now.UTC().Format(time.RFC3339), window)}
 	}
 	return Credentials{Nonce: nonce, Timestamp: ts}, nil
 }
