@@ -51,6 +51,27 @@ need_temporal() {
   GOBIN="$BIN" go install -ldflags="-s -w" github.com/temporalio/cli/cmd/temporal@v1.5.1
 }
 
+# Chromium and chromedriver from Debian packages, for the browser tests (the web console and unified login).
+# The tests find the browser through KOOFLOW_CHROMIUM (exported here) and skip when it is unset and absent.
+need_chromium() {
+  if [ -z "${KOOFLOW_CHROMIUM:-}" ]; then
+    for c in chromium chromium-browser google-chrome; do
+      if command -v "$c" >/dev/null 2>&1; then KOOFLOW_CHROMIUM="$(command -v "$c")"; break; fi
+    done
+  fi
+  if [ -z "${KOOFLOW_CHROMIUM:-}" ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      say "installing Chromium from Debian packages (browser tests)"
+      DEBIAN_FRONTEND=noninteractive apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
+      KOOFLOW_CHROMIUM="$(command -v chromium)"
+    else
+      echo "Chromium is missing: run 'sudo apt-get install -y chromium' (or set KOOFLOW_CHROMIUM)" >&2; exit 1
+    fi
+  fi
+  export KOOFLOW_CHROMIUM
+}
+
 need_checkers() {
   [ -x "$BIN/staticcheck" ] || { say "installing staticcheck"; GOBIN="$BIN" go install honnef.co/go/tools/cmd/staticcheck@v0.8.2; }
   [ -x "$BIN/workflowcheck" ] || { say "installing workflowcheck"; GOBIN="$BIN" go install go.temporal.io/sdk/contrib/tools/workflowcheck@v0.6.0; }
