@@ -78,7 +78,7 @@ func (p *Pusher) Round(ctx context.Context) (int, error) {
 	for _, a := range due {
 		if err := p.send(ctx, a); err != nil {
 			retry := p.now().Add(Backoff(a.Attempts + 1))
-			p.Log.Warn("alert push failed; will retry", "instance_id", a.InstanceID, "key", a.Key, "kind", a.Kind,
+			p.Log.Warn("alert push failed; will retry", "instance_id", a.InstanceID, "subject", a.Subject, "key", a.Key, "kind", a.Kind,
 				"attempt", a.Attempts+1, "retry_at", retry, "err", err)
 			if err := p.Store.AlertPushFailed(ctx, a, retry, err.Error()); err != nil {
 				return sent, err
@@ -89,7 +89,7 @@ func (p *Pusher) Round(ctx context.Context) (int, error) {
 			return sent, err
 		}
 		sent++
-		p.Log.Info("alert pushed", "instance_id", a.InstanceID, "key", a.Key, "kind", a.Kind, "resolved", a.Resolved)
+		p.Log.Info("alert pushed", "instance_id", a.InstanceID, "subject", a.Subject, "key", a.Key, "kind", a.Kind, "resolved", a.Resolved)
 	}
 	return sent, nil
 }
