@@ -26,6 +26,9 @@ type Pusher struct {
 	Interval time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Watchers raise and resolve the alerts of other sources (system alerts: settlement, the order query) each
+	// round; one failing is logged and does not stop the others or the pushes.
+	Watchers []Watcher
 }
 
 // Backoff is the wait after the n-th failed delivery of an alert: 5 s doubling, at most 10 min.
@@ -65,6 +68,11 @@ func (p *Pusher) Round(ctx context.Context) (int, error) {
 	if p.PurchaseAfter > 0 {
 		if _, _, err := p.Store.WatchAlerts(ctx, now, p.PurchaseAfter); err != nil {
 			return 0, err
+		}
+	}
+	for _, w := range p.Watchers {
+		if err := w.Watch(ctx, now); err != nil && ctx.Err() == nil {
+			p.Log.Warn("alert watcher failed", "watcher", fmt.Sprintf("%T", w), "err", err)
 		}
 	}
 	if p.URL == "" {
