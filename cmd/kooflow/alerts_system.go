@@ -1,6 +1,8 @@
 package main
 
 import (
+	"time"
+
 	"github.com/kooflow/kooflow/internal/alerts"
 	"github.com/kooflow/kooflow/internal/app"
 	"github.com/kooflow/kooflow/internal/store"
@@ -11,7 +13,7 @@ import (
 func systemWatchers(d app.Deps, st *store.Store) []alerts.Watcher {
 	ws := []alerts.Watcher{&alerts.OrderQueryWatch{Store: st, After: d.Config.OrderQueryAlertAfter}}
 	if d.Temporal != nil {
-		ws = append(ws, &alerts.SettlementWatch{Store: st, Temporal: d.Temporal})
+		ws = append(ws, &alerts.SettlementWatch{Store: st, Temporal: d.Temporal, MinInterval: time.Minute})
 	}
 	return ws
 }

@@ -112,10 +112,26 @@ type SettlementWatch struct {
 	// LookBack bounds how far back closed workflows are listed; 0 means 40 days (a period's bill and its
 	// catch-up ticks fit).
 	LookBack time.Duration
+	// MinInterval spares Temporal's visibility store: a Watch within this long of the last completed one does
+	// nothing. 0 watches every time.
+	MinInterval time.Duration
+
+	last time.Time
 }
 
 // Watch implements Watcher.
 func (w *SettlementWatch) Watch(ctx context.Context, now time.Time) error {
+	if w.MinInterval > 0 && !w.last.IsZero() && now.Sub(w.last) < w.MinInterval {
+		return nil
+	}
+	if err := w.watch(ctx, now); err != nil {
+		return err
+	}
+	w.last = now
+	return nil
+}
+
+func (w *SettlementWatch) watch(ctx context.Context, now time.Time) error {
 	lookBack := w.LookBack
 	if lookBack <= 0 {
 		lookBack = 40 * 24 * time.Hour
