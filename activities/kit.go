@@ -48,7 +48,10 @@ func (a *Lifecycle) DeliverKit(ctx context.Context, in DeliverKitInput) (Deliver
 	if err != nil {
 		return DeliverKitResult{}, err
 	}
-	if _, err := p.Apply(ctx, ev); err != nil {
+	sctx, span := provisionSpan(ctx, p, ev)
+	_, err = p.Apply(sctx, ev)
+	endProvisionSpan(span, err)
+	if err != nil {
 		if !provisioning.Retryable(err) {
 			return DeliverKitResult{}, needsPerson(fmt.Sprintf("%s %s: %s", p.Name(), ev.Type, err.Error()), err)
 		}

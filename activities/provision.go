@@ -45,7 +45,9 @@ func (a *Lifecycle) Provision(ctx context.Context, in ProvisionInput) (Provision
 		}
 	}
 	began := time.Now()
-	res, err := p.Apply(ctx, in.Event)
+	sctx, span := provisionSpan(ctx, p, in.Event)
+	res, err := p.Apply(sctx, in.Event)
+	endProvisionSpan(span, err)
 	a.Metrics.ObserveProvisioning(string(in.Event.Type), provisionOutcome(err), time.Since(began))
 	if err != nil {
 		if code, msg, refused := provisioning.RefusalCode(err); refused && purchase {

@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/kooflow/kooflow/internal/store"
+	"github.com/kooflow/kooflow/internal/tracing"
 )
 
 // Record applies one read-model write of the instance's workflow (see store.Store.Apply). It runs as a local
@@ -12,7 +13,9 @@ import (
 // succeed by retrying (an order already recorded for another instance, a write naming no instance) needs a
 // person.
 func (a *Lifecycle) Record(ctx context.Context, w store.Write) error {
+	ctx, span := recordSpan(ctx, w)
 	err := a.Store.Apply(ctx, w)
+	tracing.End(span, err)
 	var conflict *store.OrderConflictError
 	switch {
 	case errors.As(err, &conflict):

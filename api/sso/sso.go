@@ -49,6 +49,11 @@ type Handler struct {
 	// AuthURL is a fixed auth-centre base URL; empty uses the tenant's domainName.
 	AuthURL string
 	TTL     time.Duration
+	// CallbackURL is this kooflow's /sso/callback as browsers reach it, sent as redirect_uri by GET /sso/login;
+	// empty derives it from the request.
+	CallbackURL string
+	// SessionTTL is how long after a login GET /sso/refresh may renew it; 0 means DefaultSessionTTL.
+	SessionTTL time.Duration
 	// HTTP talks to the auth centre; nil is a client with a 10 s timeout.
 	HTTP *http.Client
 	Now  func() time.Time
@@ -81,6 +86,8 @@ func Mount(r gin.IRoutes, d app.Deps) error {
 	}
 	r.GET("/sso/callback", h.Callback)
 	r.GET("/sso/logout", h.Logout)
+	r.GET("/sso/login", h.Login)
+	r.GET("/sso/refresh", h.Refresh)
 	return nil
 }
 
@@ -128,7 +135,9 @@ type userInfo struct {
 	Tenant   string `json:"tenant"`
 }
 
-// Callback: GET /sso/callback?code=&tenant=.
+// Callback: GET /sso/callback?code=&tenant=[&state=]. A login kooflow started (GET /sso/login) comes back with
+// its state, which must match the HttpOnly cookie set on this browser when it left; a login the marketplace's
+// workbench started carries no state.
 func (h *Handler) Callback(c *gin.Context) {
 	if h.AppURL == "" || h.Key == nil {
 		fail(c, http.StatusServiceUnavailable, "Login is not available", "Unified login is not configured for this application yet. Please contact the provider.", "KOOFLOW_SSO_APP_URL or the Kit key is unset")
@@ -139,32 +148,22 @@ func (h *Handler) Callback(c *gin.Context) {
 		fail(c, http.StatusBadRequest, "Incomplete login link", "The login link lacks its code or tenant. Please start the login again from your workbench.", "missing code or tenant")
 		return
 	}
+	started := c.Query("state") != ""
+	if !h.checkState(c, tenant) {
+		return
+	}
 	ctx := c.Request.Context()
-	t, found, err := h.Store.KitLogin(ctx, tenant)
-	if err != nil {
-		fail(c, http.StatusInternalServerError, "Login failed", "Something went wrong on our side. Please try again in a moment.", err.Error())
+	t, ok := h.target(c, tenant)
+	if !ok {
 		return
 	}
-	if !found {
-		fail(c, http.StatusNotFound, "Unknown organisation", "Your organisation is not set up for this application. If it was bought recently, please try again in a few minutes.", "unknown tenant "+tenant)
+	conf, ok := h.oauthConfig(c, t)
+	if !ok {
 		return
 	}
-	switch t.Lifecycle {
-	case "FROZEN":
-		fail(c, http.StatusForbidden, "Subscription suspended", "Your organisation's subscription to this application is suspended. Please renew it in KooGallery.", "instance "+t.InstanceID+" is frozen")
-		return
-	case "RELEASED":
-		fail(c, http.StatusForbidden, "Subscription ended", "Your organisation's subscription to this application has ended.", "instance "+t.InstanceID+" is released")
-		return
+	if started {
+		conf.RedirectURL = h.callbackURL(c) // the redirect_uri the authorisation request named
 	}
-	secret, err := kitcall.DecryptSecret(h.Key, t.ClientSecret)
-	if err != nil {
-		fail(c, http.StatusInternalServerError, "Login failed", "This application's login credential cannot be used. Please contact the provider.", err.Error())
-		return
-	}
-	base := h.authBase(t)
-	conf := oauth2.Config{ClientID: t.ClientID, ClientSecret: secret,
-		Endpoint: oauth2.Endpoint{TokenURL: base + "/api/v1/oauth2/token", AuthStyle: oauth2.AuthStyleInParams}}
 	octx := context.WithValue(ctx, oauth2.HTTPClient, h.client())
 	tok, err := conf.Exchange(octx, code)
 	if err != nil {
@@ -176,7 +175,50 @@ func (h *Handler) Callback(c *gin.Context) {
 		fail(c, http.StatusBadGateway, "Login failed", "The login service could not be reached. Please try again in a moment.", err.Error())
 		return
 	}
-	info, status, err := h.fetchUser(octx, conf, tok, base)
+	h.admit(c, octx, tenant, t, conf, tok, session{})
+}
+
+// target finds the tenant's application and answers the page for an unknown tenant or an instance that is frozen
+// or released; ok is false when it answered.
+func (h *Handler) target(c *gin.Context, tenant string) (store.KitLoginTarget, bool) {
+	t, found, err := h.Store.KitLogin(c.Request.Context(), tenant)
+	if err != nil {
+		fail(c, http.StatusInternalServerError, "Login failed", "Something went wrong on our side. Please try again in a moment.", err.Error())
+		return t, false
+	}
+	if !found {
+		fail(c, http.StatusNotFound, "Unknown organisation", "Your organisation is not set up for this application. If it was bought recently, please try again in a few minutes.", "unknown tenant "+tenant)
+		return t, false
+	}
+	switch t.Lifecycle {
+	case "FROZEN":
+		fail(c, http.StatusForbidden, "Subscription suspended", "Your organisation's subscription to this application is suspended. Please renew it in KooGallery.", "instance "+t.InstanceID+" is frozen")
+		return t, false
+	case "RELEASED":
+		fail(c, http.StatusForbidden, "Subscription ended", "Your organisation's subscription to this application has ended.", "instance "+t.InstanceID+" is released")
+		return t, false
+	}
+	return t, true
+}
+
+// oauthConfig is the OAuth2 client of the tenant's application, its secret decrypted for this call only.
+func (h *Handler) oauthConfig(c *gin.Context, t store.KitLoginTarget) (oauth2.Config, bool) {
+	secret, err := kitcall.DecryptSecret(h.Key, t.ClientSecret)
+	if err != nil {
+		fail(c, http.StatusInternalServerError, "Login failed", "This application's login credential cannot be used. Please contact the provider.", err.Error())
+		return oauth2.Config{}, false
+	}
+	base := h.authBase(t)
+	return oauth2.Config{ClientID: t.ClientID, ClientSecret: secret, Scopes: []string{"get_user_info"},
+		Endpoint: oauth2.Endpoint{AuthURL: base + "/api/v1/oauth2/authorize", TokenURL: base + "/api/v1/oauth2/token",
+			AuthStyle: oauth2.AuthStyleInParams}}, true
+}
+
+// admit reads the user behind tok, checks it belongs to the tenant (and is the session's user, when refreshing
+// prev) and is authorised, keeps the session for refreshes, and hands the user to the application.
+func (h *Handler) admit(c *gin.Context, octx context.Context, tenant string, t store.KitLoginTarget, conf oauth2.Config, tok *oauth2.Token, prev session) {
+	wantUser := prev.User
+	info, status, err := h.fetchUser(octx, conf, tok, h.authBase(t))
 	if err != nil {
 		if status == http.StatusUnauthorized {
 			fail(c, http.StatusUnauthorized, "Login expired", "This login has expired. Please log in again from your workbench.", err.Error())
@@ -189,12 +231,18 @@ func (h *Handler) Callback(c *gin.Context) {
 		fail(c, http.StatusForbidden, "Not authorised", "This login belongs to another organisation.", "userinfo tenant "+info.Tenant+" is not "+tenant)
 		return
 	}
-	u, found, err := h.Store.KitUserByName(ctx, store.KitKey{InstanceID: t.InstanceID, TenantID: tenant}, t.AppID, info.UserName)
+	if wantUser != "" && info.UserName != wantUser {
+		h.endSession(c)
+		fail(c, http.StatusUnauthorized, "Session expired", "Your session belongs to another account. Please log in again.", "refreshed token is user "+info.UserName+", session user "+wantUser)
+		return
+	}
+	u, found, err := h.Store.KitUserByName(c.Request.Context(), store.KitKey{InstanceID: t.InstanceID, TenantID: tenant}, t.AppID, info.UserName)
 	if err != nil {
 		fail(c, http.StatusInternalServerError, "Login failed", "Something went wrong on our side. Please try again in a moment.", err.Error())
 		return
 	}
 	if !found || !u.Authorised || !u.Enabled {
+		h.endSession(c)
 		fail(c, http.StatusForbidden, "Not authorised", "Your account is not authorised to use this application. Please ask your organisation's administrator.", fmt.Sprintf("user %q: found %v, authorised %v, enabled %v", info.UserName, found, u.Authorised, u.Enabled))
 		return
 	}
@@ -203,7 +251,15 @@ func (h *Handler) Callback(c *gin.Context) {
 		fail(c, http.StatusInternalServerError, "Login failed", "Something went wrong on our side. Please try again in a moment.", err.Error())
 		return
 	}
-	httpx.Log(c).Info("unified login", "tenant", tenant, "instance_id", t.InstanceID, "user", u.UserName)
+	if err := h.keepSession(c, session{Tenant: tenant, Instance: t.InstanceID, User: u.UserName, Refresh: tok.RefreshToken,
+		Until: prev.Until}); err != nil {
+		httpx.Log(c).Warn("unified login: the session for refreshes could not be kept", "err", err)
+	}
+	event := "unified login"
+	if wantUser != "" {
+		event = "unified login refreshed"
+	}
+	httpx.Log(c).Info(event, "tenant", tenant, "instance_id", t.InstanceID, "user", u.UserName)
 	c.Header("Cache-Control", "no-store")
 	c.Header("Referrer-Policy", "no-referrer")
 	// In the fragment, so the assertion is not sent to servers or written to their access logs on the way.
@@ -276,5 +332,6 @@ func (h *Handler) Logout(c *gin.Context) {
 		fail(c, http.StatusNotFound, "Unknown organisation", "Your organisation is not set up for this application.", fmt.Sprintf("tenant %q: %v", tenant, err))
 		return
 	}
+	h.endSession(c)
 	c.Redirect(http.StatusFound, h.authBase(t)+"/api/v1/logout?redirect_url="+url.QueryEscape(back))
 }

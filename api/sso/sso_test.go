@@ -137,6 +137,8 @@ func setup(t *testing.T, lifecycle string) *fixture {
 	r.Use(httpx.RequestContext(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	r.GET("/sso/callback", h.Callback)
 	r.GET("/sso/logout", h.Logout)
+	r.GET("/sso/login", h.Login)
+	r.GET("/sso/refresh", h.Refresh)
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
 	return &fixture{t: t, url: srv.URL, store: st, auth: ac, inst: inst}

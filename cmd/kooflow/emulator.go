@@ -41,6 +41,7 @@ func newEmulatorCmd() *cobra.Command {
   serve  the marketplace's open APIs (order query, usage push) over HTTPS with a private CA
   run    drive N customers through mixed lifecycles, with faults, and compare the result with kooflow's console
   dial   the marketplace's dial test: every activity with testFlag "1", with a pass/fail report
+  kit    a joint-operation purchase, then its Kit sync calls (tenant, application, users, org), checked
 
 Every setting comes from the environment kooflow itself reads (KOOGALLERY_ACCESS_KEY, KOOGALLERY_AK/SK,
 KOOGALLERY_API_ENDPOINT, KOOGALLERY_API_CA_FILE, KOOFLOW_HTTP_ADDR, KOOGALLERY_PRODUCTION_PATH,
@@ -51,6 +52,7 @@ KOOFLOW_CONSOLE_TOKENS); what is unset takes ` + "`kooflow dev`" + `'s developme
   kooflow emulator dial`,
 	}
 	cmd.AddCommand(newEmulatorServeCmd(), newEmulatorRunCmd(), newEmulatorDialCmd())
+	cmd.AddCommand(newEmulatorKitCmd())
 	return cmd
 }
 
@@ -353,6 +355,7 @@ query-timeout=RATE query-hang=DUR ("all,drop=0.3" overrides one).`,
 func newEmulatorDialCmd() *cobra.Command {
 	var t target
 	var every time.Duration
+	var withKit bool
 	cmd := &cobra.Command{
 		Use:   "dial",
 		Short: "Run the marketplace's dial test (every activity with testFlag \"1\") and report pass/fail",
@@ -370,6 +373,9 @@ func newEmulatorDialCmd() *cobra.Command {
 			}
 			defer stop()
 			d := &dial.Runner{Client: deliver.NewClient(t.sellerURL, cfg.AccessKey.Reveal()), Market: places}
+			if d.Kit, err = dialKit(withKit, cfg); err != nil {
+				return err
+			}
 			for {
 				rep := d.Run(cmd.Context())
 				rep.Print(os.Stdout)
@@ -392,6 +398,7 @@ func newEmulatorDialCmd() *cobra.Command {
 	}
 	t.flags(cmd)
 	cmd.Flags().DurationVar(&every, "every", 0, "repeat at this interval (the marketplace dials twice a day: 12h); 0 runs once")
+	cmd.Flags().BoolVar(&withKit, "kit", false, "add the joint-operation Kit cases (the seller's public key from "+config.EnvKitPrivateKey+")")
 	return cmd
 }
 

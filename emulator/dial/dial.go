@@ -17,6 +17,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/kooflow/kooflow/emulator/deliver"
+	"github.com/kooflow/kooflow/emulator/kit"
 	"github.com/kooflow/kooflow/emulator/market"
 	"github.com/kooflow/kooflow/emulator/sign"
 )
@@ -72,6 +73,9 @@ type Runner struct {
 	Market market.Places
 	// AppInfoWait bounds how long queryInstance is polled for the debug instance's access details.
 	AppInfoWait time.Duration
+	// Kit, when set, adds the joint-operation cases: the Kit sync calls (testFlag 1) for the debug instance, each
+	// added, repeated, modified and deleted twice, a delete for an unknown instance and a forged x-sign.
+	Kit *kit.Syncer
 }
 
 type run struct {
@@ -195,6 +199,7 @@ func (x *run) all() {
 
 	// queryInstance until the access details are there.
 	x.pollQuery(inst)
+	x.kit(inst, orderID)
 
 	// refreshInstance RENEWAL, twice.
 	renewID, renewLine, err := x.place(market.TypeRenew, monthly(exp2, "100"))
@@ -324,4 +329,17 @@ func (x *run) forged(inst string) {
 	x.check("a fresh delivery is answered", m.Activity, first, deliver.CodeSuccess, deliver.CodeNoInstance)
 	second := x.r.Client.Post(x.ctx, m.Activity, body, q, deliver.Attempt{})
 	x.check("the same nonce replayed is refused", m.Activity, second, deliver.CodeAuth)
+}
+
+// kit runs the Kit cases for the debug instance, as debugging calls.
+func (x *run) kit(inst, orderID string) {
+	if x.r.Kit == nil {
+		return
+	}
+	sc := &kit.Scenario{Syncer: x.r.Kit, InstanceID: inst, OrderID: orderID, Tenant: "dial-tenant-" + strings.ToLower(x.prefix),
+		DomainName: "https://auth.dial.invalid", AppID: "dial-app", ClientID: "dial-client", ClientSecret: "dial-client-secret",
+		Users: 5, TestFlag: true}
+	for _, s := range sc.Run(x.ctx) {
+		x.record(Case{Name: s.Name, Activity: s.Call, Pass: s.Pass, Detail: s.Detail, Latency: s.Latency})
+	}
 }

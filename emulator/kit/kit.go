@@ -33,6 +33,9 @@ type Syncer struct {
 	Attempts int
 	// Pause is the wait between attempts; 0 means 300 ms.
 	Pause time.Duration
+	// SignWith, when set, signs x-sign with this key instead of AccessKey (a forged call a seller must refuse);
+	// answers are still verified with AccessKey.
+	SignWith string
 }
 
 // Answer is the seller's answer to a Kit call.
@@ -99,7 +102,11 @@ func (s *Syncer) once(ctx context.Context, call string, raw []byte) (Answer, err
 		return Answer{}, err
 	}
 	ts := sign.Timestamp(time.Now())
-	xsign, err := sign.KitSignature(s.AccessKey, raw, nonce, ts)
+	key := s.AccessKey
+	if s.SignWith != "" {
+		key = s.SignWith
+	}
+	xsign, err := sign.KitSignature(key, raw, nonce, ts)
 	if err != nil {
 		return Answer{}, err
 	}

@@ -15,6 +15,11 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/kooflow/kooflow/internal/tracing"
 )
 
 // The webhook contract.
@@ -98,8 +103,32 @@ func NewWebhook(endpoint, secret string, client *http.Client) (*Webhook, error) 
 // Name identifies the provisioner.
 func (w *Webhook) Name() string { return "webhook " + w.url }
 
-// Apply delivers one event and classifies the answer.
-func (w *Webhook) Apply(ctx context.Context, e Event) (Result, error) {
+// Apply delivers one event and classifies the answer, in a client span (tracing) whose attributes name the
+// event and the answer, never the body (appInfo, Kit data), the secret, the signature or the URL beyond its host;
+// the request carries the trace context (traceparent) so the seller's systems can continue the trace.
+func (w *Webhook) Apply(ctx context.Context, e Event) (res Result, err error) {
+	host := ""
+	if u, perr := url.Parse(w.url); perr == nil {
+		host = u.Host
+	}
+	ctx, span := tracing.StartClient(ctx, "provisioning webhook",
+		attribute.String("kooflow.event_type", string(e.Type)), attribute.String("kooflow.event_id", e.EventID),
+		attribute.String("kooflow.instance_id", e.InstanceID), attribute.String("http.request.method", http.MethodPost),
+		attribute.String("server.address", host))
+	defer func() {
+		var pe *Error
+		if errors.As(err, &pe) {
+			span.SetAttributes(attribute.Bool("kooflow.retryable", pe.Retryable), attribute.Bool("kooflow.refused", pe.Refused))
+			if pe.ResultCode != "" {
+				span.SetAttributes(attribute.String("koogallery.result_code", pe.ResultCode))
+			}
+		}
+		tracing.End(span, err)
+	}()
+	return w.apply(ctx, span, e)
+}
+
+func (w *Webhook) apply(ctx context.Context, span trace.Span, e Event) (Result, error) {
 	if err := e.Validate(); err != nil {
 		return Result{}, &Error{Retryable: false, Reason: "invalid provisioning event", Err: err}
 	}
@@ -117,11 +146,13 @@ func (w *Webhook) Apply(ctx context.Context, e Event) (Result, error) {
 	req.Header.Set(HeaderEventType, string(e.Type))
 	req.Header.Set(HeaderTimestamp, ts)
 	req.Header.Set(HeaderSignature, Sign(w.secret, ts, body))
+	tracing.Inject(ctx, req.Header)
 	resp, err := w.client.Do(req)
 	if err != nil {
 		return Result{}, &Error{Retryable: true, Reason: "provisioning endpoint unreachable", Err: err}
 	}
 	defer resp.Body.Close()
+	span.SetAttributes(attribute.Int("http.response.status_code", resp.StatusCode))
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
 		return Result{}, &Error{Retryable: true, Reason: "read the provisioning endpoint's answer", Err: err}

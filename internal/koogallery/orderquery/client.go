@@ -17,8 +17,10 @@ import (
 
 	"github.com/huaweicloud/huaweicloud-sdk-go-v3/core/auth/signer"
 	"github.com/huaweicloud/huaweicloud-sdk-go-v3/core/request"
+	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/kooflow/kooflow/internal/config"
+	"github.com/kooflow/kooflow/internal/tracing"
 )
 
 // Path is the order query API's path on the marketplace host (docs/koogallery.md, "Order query").
@@ -97,8 +99,29 @@ func NewClient(o Options) (*Client, error) {
 	return c, nil
 }
 
-// QueryOrder fetches one order (and, if orderLineID is set, only that line).
-func (c *Client) QueryOrder(ctx context.Context, orderID, orderLineID string) (*OrderInfo, error) {
+// QueryOrder fetches one order (and, if orderLineID is set, only that line), in a client span (tracing) whose
+// attributes name the order, the marketplace's host and its answer, never the AK/SK or the signature.
+func (c *Client) QueryOrder(ctx context.Context, orderID, orderLineID string) (info *OrderInfo, err error) {
+	ctx, span := tracing.StartClient(ctx, "koogallery order query",
+		attribute.String("koogallery.order_id", orderID), attribute.String("koogallery.order_line_id", orderLineID),
+		attribute.String("http.request.method", http.MethodGet), attribute.String("server.address", c.base.Host),
+		attribute.String("url.path", strings.TrimRight(c.base.Path, "/")+Path))
+	defer func() {
+		var qe *Error
+		if errors.As(err, &qe) {
+			if qe.HTTPStatus != 0 {
+				span.SetAttributes(attribute.Int("http.response.status_code", qe.HTTPStatus))
+			}
+			span.SetAttributes(attribute.String("koogallery.result_code", qe.Code), attribute.Bool("kooflow.retryable", qe.Retryable))
+		} else if err == nil {
+			span.SetAttributes(attribute.Int("http.response.status_code", http.StatusOK))
+		}
+		tracing.End(span, err)
+	}()
+	return c.queryOrder(ctx, orderID, orderLineID)
+}
+
+func (c *Client) queryOrder(ctx context.Context, orderID, orderLineID string) (*OrderInfo, error) {
 	if orderID == "" {
 		return nil, &Error{Code: "INVALID", Message: "orderId is required", Retryable: false}
 	}
