@@ -189,6 +189,14 @@ func (s *Store) Diff(ctx context.Context, importID int64, actor string, cat *cat
 	if err := s.explainMarketplaceOnly(ctx, tx, sum.DiffID, period, im.ProductType, sum.BillStatus, carried, threshold, cat); err != nil {
 		return sum, err
 	}
+	if _, err := tx.Exec(ctx, `UPDATE recon_diff_lines SET reason_code = kind, reason = CASE kind
+			WHEN 'KOOFLOW_ONLY' THEN 'in kooflow''s bill (' || kooflow_settlement::text || ' to the seller), not in the marketplace''s'
+			ELSE 'the marketplace settles ' || coalesce(marketplace_settlement::text, '-') || ' (revenue ' || coalesce(marketplace_revenue::text, '-') ||
+				', fee ' || coalesce(marketplace_fee::text, '-') || '), kooflow ' || coalesce(kooflow_settlement::text, '-') ||
+				' (revenue ' || coalesce(kooflow_revenue::text, '-') || ', fee ' || coalesce(kooflow_fee::text, '-') || ')' END
+		WHERE diff_id = $1 AND reason = '' AND kind IN ('KOOFLOW_ONLY', 'AMOUNT')`, sum.DiffID); err != nil {
+		return sum, fmt.Errorf("describe differences: %w", err)
+	}
 	var expl, unexpl string
 	if err := tx.QueryRow(ctx, `SELECT count(*) FILTER (WHERE explained), coalesce(sum(difference) FILTER (WHERE explained), 0)::text,
 			count(*) FILTER (WHERE NOT explained), coalesce(sum(difference) FILTER (WHERE NOT explained), 0)::text
