@@ -216,7 +216,7 @@ func readTable(next sheetRows, m Mapping, period settlement.Period, t catalog.Pr
 		}
 		row := Row{RowNo: rowNo}
 		row.OrderID, _ = cell(rec, FieldOrderID)
-		if isTotalRow(row.OrderID) {
+		if isTotalRow(rec) {
 			continue // 合计 / total rows summarise, they are not lines
 		}
 		if err := validID(row.OrderID); err != nil {
@@ -316,10 +316,17 @@ func blank(rec []string) bool {
 	return true
 }
 
-func isTotalRow(id string) bool {
-	switch normalizeHeader(id) {
-	case "合计", "总计", "小计", "total", "sum":
-		return true
+// isTotalRow recognises a summary row (合计 / total) by its first non-empty cell.
+func isTotalRow(rec []string) bool {
+	for _, v := range rec {
+		if strings.TrimSpace(v) == "" {
+			continue
+		}
+		switch normalizeHeader(v) {
+		case "合计", "总计", "小计", "total", "sum":
+			return true
+		}
+		return false
 	}
 	return false
 }
