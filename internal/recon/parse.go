@@ -348,9 +348,7 @@ func validID(id string) error {
 // accepted, as spreadsheets write them.
 func parseAmount(s string) (decimal.Decimal, error) {
 	v := strings.NewReplacer(",", "", "¥", "", "￥", "", " ", "").Replace(s)
-	if strings.HasPrefix(v, "'") { // a neutralised cell from a spreadsheet export
-		v = v[1:]
-	}
+	v = strings.TrimPrefix(v, "'") // a neutralised cell from a spreadsheet export
 	if v == "" {
 		return decimal.Decimal{}, fmt.Errorf("the amount is empty")
 	}

@@ -40,8 +40,6 @@ func (b BillRef) valid() error {
 	return nil
 }
 
-func (b BillRef) key() string { return "recon/" + b.Period.String() + "/" + string(b.ProductType) }
-
 // SetState moves a bill to a new state, if the marketplace's process allows the move; an operator's record.
 func (s *Store) SetState(ctx context.Context, b BillRef, to BillState, actor, note string) error {
 	if err := b.valid(); err != nil {
