@@ -54,6 +54,7 @@ func (a *Lifecycle) QueryOrder(ctx context.Context, in QueryOrderInput) (facts O
 		return OrderFacts{}, needsPerson("the marketplace order query is not configured: set KOOGALLERY_AK, KOOGALLERY_SK and KOOGALLERY_API_ENDPOINT", nil)
 	}
 	info, err := a.Orders.QueryOrder(ctx, in.OrderID, in.OrderLineID)
+	a.recordQueryHealth(ctx, err)
 	if err != nil {
 		var qe *orderquery.Error
 		if errors.As(err, &qe) && !qe.Retryable {

@@ -222,6 +222,7 @@ func startAlerts(ctx context.Context, d app.Deps) error {
 	}
 	p := &alerts.Pusher{Store: &store.Store{Pool: d.Pool}, URL: d.Config.AlertWebhookURL.Reveal(), Format: f,
 		Log: d.Log, PurchaseAfter: d.Config.PurchaseAlertAfter}
+	p.Watchers = systemWatchers(d, p.Store)
 	if p.URL == "" {
 		d.Log.Warn("alerts are not pushed to anyone", "set", config.EnvAlertWebhookURL)
 	}

@@ -42,6 +42,7 @@ type Message struct {
 	Event      string          `json:"event"` // raised | resolved
 	Kind       string          `json:"kind"`
 	InstanceID string          `json:"instanceId"`
+	Subject    string          `json:"subject,omitempty"` // a system alert's subject (no instance)
 	OrderID    string          `json:"orderId,omitempty"`
 	Key        string          `json:"key"`
 	Message    string          `json:"message"`
@@ -66,6 +67,9 @@ func title(p store.AlertPush) string {
 // lines is the alert as a few human lines (markdown-safe enough for the bots' markdown subsets).
 func lines(p store.AlertPush) []string {
 	out := []string{p.Message, "", "instance: " + p.InstanceID}
+	if p.System() {
+		out[2] = "subject: " + p.Subject
+	}
 	if p.OrderID != "" {
 		out = append(out, "order: "+p.OrderID)
 	}
@@ -89,12 +93,12 @@ func Body(f Format, p store.AlertPush) ([]byte, error) {
 		content := "**" + title(p) + "**\n" + lines(p)[0] + "\n> " + strings.Join(lines(p)[2:], "\n> ")
 		v = map[string]any{"msgtype": "markdown", "markdown": map[string]string{"content": content}}
 	default:
-		v = Message{Event: event(p), Kind: p.Kind, InstanceID: p.InstanceID, OrderID: p.OrderID, Key: p.Key,
+		v = Message{Event: event(p), Kind: p.Kind, InstanceID: p.InstanceID, Subject: p.Subject, OrderID: p.OrderID, Key: p.Key,
 			Message: p.Message, RaisedAt: p.RaisedAt.UTC(), ResolvedAt: p.ResolvedAt, Detail: p.Detail, Source: "kooflow"}
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
-		return nil, fmt.Errorf("encode alert %s/%s as %s: %w", p.InstanceID, p.Key, f, err)
+		return nil, fmt.Errorf("encode alert %s/%s as %s: %w", p.InstanceID+p.Subject, p.Key, f, err)
 	}
 	return b, nil
 }

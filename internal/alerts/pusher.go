@@ -26,6 +26,9 @@ type Pusher struct {
 	Interval time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Watchers raise and resolve the alerts of other sources (system alerts: settlement, the order query) each
+	// round; one failing is logged and does not stop the others or the pushes.
+	Watchers []Watcher
 }
 
 // Backoff is the wait after the n-th failed delivery of an alert: 5 s doubling, at most 10 min.
@@ -67,6 +70,11 @@ func (p *Pusher) Round(ctx context.Context) (int, error) {
 			return 0, err
 		}
 	}
+	for _, w := range p.Watchers {
+		if err := w.Watch(ctx, now); err != nil && ctx.Err() == nil {
+			p.Log.Warn("alert watcher failed", "watcher", fmt.Sprintf("%T", w), "err", err)
+		}
+	}
 	if p.URL == "" {
 		return 0, nil
 	}
@@ -78,7 +86,7 @@ func (p *Pusher) Round(ctx context.Context) (int, error) {
 	for _, a := range due {
 		if err := p.send(ctx, a); err != nil {
 			retry := p.now().Add(Backoff(a.Attempts + 1))
-			p.Log.Warn("alert push failed; will retry", "instance_id", a.InstanceID, "key", a.Key, "kind", a.Kind,
+			p.Log.Warn("alert push failed; will retry", "instance_id", a.InstanceID, "subject", a.Subject, "key", a.Key, "kind", a.Kind,
 				"attempt", a.Attempts+1, "retry_at", retry, "err", err)
 			if err := p.Store.AlertPushFailed(ctx, a, retry, err.Error()); err != nil {
 				return sent, err
@@ -89,7 +97,7 @@ func (p *Pusher) Round(ctx context.Context) (int, error) {
 			return sent, err
 		}
 		sent++
-		p.Log.Info("alert pushed", "instance_id", a.InstanceID, "key", a.Key, "kind", a.Kind, "resolved", a.Resolved)
+		p.Log.Info("alert pushed", "instance_id", a.InstanceID, "subject", a.Subject, "key", a.Key, "kind", a.Kind, "resolved", a.Resolved)
 	}
 	return sent, nil
 }

@@ -54,6 +54,10 @@ type Config struct {
 	LogFormat          string        // KOOFLOW_LOG_FORMAT: text or json
 	ConsoleAddr        string        // KOOFLOW_CONSOLE_ADDR: the console's own listener; empty serves it on HTTPAddr
 
+	// OrderQueryAlertAfter (KOOFLOW_ORDER_QUERY_ALERT_AFTER): order-query-failing once the marketplace's order
+	// query has failed this long with no success.
+	OrderQueryAlertAfter time.Duration
+
 	// The production interface (docs/koogallery.md, "Signatures").
 	AccessKey      Secret        // KOOGALLERY_ACCESS_KEY: signs and verifies the production interface
 	ProductionPath string        // KOOGALLERY_PRODUCTION_PATH
@@ -140,6 +144,9 @@ const (
 	EnvSettlementSchedule   = "KOOFLOW_SETTLEMENT_SCHEDULE"
 )
 
+// EnvOrderQueryAlertAfter is the setting of Config.OrderQueryAlertAfter.
+const EnvOrderQueryAlertAfter = "KOOFLOW_ORDER_QUERY_ALERT_AFTER"
+
 // Defaults for settings that have a sensible value everywhere.
 const (
 	DefaultTemporalAddress   = "127.0.0.1:7233"
@@ -203,6 +210,7 @@ func FromEnv(lookup func(string) (string, bool)) (Config, error) {
 		DataKeysFile:       get(EnvDataKeysFile, ""),
 		Provisioner:        get(EnvProvisioner, ""),
 	}
+	c.OrderQueryAlertAfter = dur(EnvOrderQueryAlertAfter, 15*time.Minute)
 	boolean := func(name string, def bool) bool {
 		switch v := strings.ToLower(get(name, strconv.FormatBool(def))); v {
 		case "true", "on", "1", "yes":

@@ -50,7 +50,7 @@ func Families() []string {
 // AlertKinds are the alert kinds kooflow raises; kooflow_alerts_open exports each (0 when none is open).
 func AlertKinds() []string {
 	return []string{"expiry", "unknown-product", "purchase-refused", "purchase-failing", "parked", "freeze-retention",
-		"marketplace-call-failed"}
+		"marketplace-call-failed", "settlement-failed", "order-query-failing"}
 }
 
 // Outcomes of a provisioning call or an order query.

@@ -258,11 +258,21 @@ func (s *Store) ClaimAlertPushes(ctx context.Context, now time.Time, limit int, 
 	if err != nil {
 		return nil, fmt.Errorf("claim alert pushes: %w", err)
 	}
-	return out, nil
+	if len(out) >= limit {
+		return out, nil
+	}
+	sys, err := s.claimSystemAlertPushes(ctx, now, limit-len(out), lease)
+	if err != nil {
+		return out, err
+	}
+	return append(out, sys...), nil
 }
 
 // AlertPushed records a confirmed delivery.
 func (s *Store) AlertPushed(ctx context.Context, p AlertPush) error {
+	if p.System() {
+		return s.systemAlertPushed(ctx, p)
+	}
 	col := "pushed_at"
 	if p.Resolved {
 		col = "resolved_pushed_at"
@@ -276,6 +286,9 @@ func (s *Store) AlertPushed(ctx context.Context, p AlertPush) error {
 
 // AlertPushFailed records a failed delivery and when to try again.
 func (s *Store) AlertPushFailed(ctx context.Context, p AlertPush, retryAt time.Time, cause string) error {
+	if p.System() {
+		return s.systemAlertPushFailed(ctx, p, retryAt, cause)
+	}
 	if _, err := s.Pool.Exec(ctx, `UPDATE instance_alerts SET push_next_at = $3, push_attempts = push_attempts + 1,
 		push_last_error = $4 WHERE instance_id = $1 AND alert_key = $2`, p.InstanceID, p.Key, retryAt.UTC(), cause); err != nil {
 		return fmt.Errorf("record the failed push of alert %s/%s: %w", p.InstanceID, p.Key, err)

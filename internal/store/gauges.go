@@ -20,9 +20,10 @@ func (s *Store) CountParkedBySteps(ctx context.Context) (map[string]int64, error
 	return s.countBy(ctx, "count parked instances", `SELECT parked_step, count(*) FROM instances WHERE parked GROUP BY parked_step`)
 }
 
-// CountOpenAlerts counts the open alerts per kind.
+// CountOpenAlerts counts the open alerts per kind, instance and system alerts together.
 func (s *Store) CountOpenAlerts(ctx context.Context) (map[string]int64, error) {
-	return s.countBy(ctx, "count open alerts", `SELECT kind, count(*) FROM instance_alerts WHERE resolved_at IS NULL GROUP BY kind`)
+	return s.countBy(ctx, "count open alerts", `SELECT kind, count(*) FROM instance_alerts WHERE resolved_at IS NULL GROUP BY kind
+		UNION ALL SELECT kind, count(*) FROM system_alerts WHERE resolved_at IS NULL GROUP BY kind`)
 }
 
 func (s *Store) countBy(ctx context.Context, what, sql string) (map[string]int64, error) {

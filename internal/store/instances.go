@@ -108,7 +108,9 @@ type Refund struct {
 
 // Alert is a condition an operator should look at.
 type Alert struct {
+	// InstanceID is the instance the alert is about; empty for a system alert, which names its Subject instead.
 	InstanceID string          `json:"instanceId"`
+	Subject    string          `json:"subject,omitempty"`
 	Key        string          `json:"key"`
 	Kind       string          `json:"kind"`
 	RaisedAt   time.Time       `json:"raisedAt"`
@@ -320,15 +322,15 @@ func (s *Store) Refunds(ctx context.Context, id string) ([]Refund, error) {
 }
 
 func (s *Store) alertRows(ctx context.Context, where string, limit int, args ...any) ([]Alert, error) {
-	rows, err := s.Pool.Query(ctx, `SELECT instance_id, alert_key, kind, raised_at, message, detail, resolved_at
-		FROM instance_alerts `+where+` ORDER BY raised_at DESC, instance_id, alert_key LIMIT `+strconv.Itoa(limit), args...)
+	rows, err := s.Pool.Query(ctx, `SELECT instance_id, subject, alert_key, kind, raised_at, message, detail, resolved_at
+		FROM (`+allAlerts+`) a `+where+` ORDER BY raised_at DESC, instance_id, alert_key LIMIT `+strconv.Itoa(limit), args...)
 	if err != nil {
 		return nil, err
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Alert, error) {
 		var a Alert
 		var detail []byte
-		err := r.Scan(&a.InstanceID, &a.Key, &a.Kind, &a.RaisedAt, &a.Message, &detail, &a.ResolvedAt)
+		err := r.Scan(&a.InstanceID, &a.Subject, &a.Key, &a.Kind, &a.RaisedAt, &a.Message, &detail, &a.ResolvedAt)
 		a.Detail = detail
 		return a, err
 	})
