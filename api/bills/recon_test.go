@@ -69,7 +69,7 @@ func upload(t *testing.T, a api, query string, file []byte) (*http.Response, []b
 }
 
 func TestReconciliationOverHTTP(t *testing.T) {
-	a, _ := start(t)
+	a, ls := start(t)
 	ctx := context.Background()
 	var started struct {
 		WorkflowID string `json:"workflowId"`
@@ -112,6 +112,12 @@ func TestReconciliationOverHTTP(t *testing.T) {
 	if res.Diff.MatchedCount != 2 || res.Diff.ExplainedCount != 1 || res.Diff.UnexplainedCount != 2 ||
 		!res.Diff.UnexplainedTotal.Equal(decimal.NewFromInt(-9)) || !res.Diff.ExplainedTotal.Equal(decimal.NewFromInt(760)) {
 		t.Fatalf("faulty diff: %+v", res.Diff)
+	}
+	// The unexplained difference is a system alert, open for the pusher and the console.
+	var open int
+	if err := ls.Pool.QueryRow(ctx, `SELECT count(*) FROM system_alerts WHERE kind = $1 AND subject = 'marketplace bill 2026-09 general'
+		AND resolved_at IS NULL`, recon.AlertUnexplained).Scan(&open); err != nil || open != 1 {
+		t.Fatalf("open reconciliation alerts: %d %v", open, err)
 	}
 	var page struct {
 		Lines []recon.DiffLine

@@ -3,6 +3,10 @@ package recon
 import (
 	"context"
 	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/kooflow/kooflow/internal/store"
 )
 
 // Alert kinds reconciliation raises. They are not tied to an instance: they concern a bill of a period and
@@ -54,4 +58,32 @@ func (s *Store) alerter() Alerter {
 		return LogAlerter{}
 	}
 	return s.Alerts
+}
+
+// SystemAlerter raises reconciliation's alerts as system alerts (alerts about no single instance), which the
+// alert pusher delivers and the console lists with the others. The dedupe key is kind and bill, so an alert is
+// raised once while its cause lasts and again if it comes back after it was resolved.
+type SystemAlerter struct {
+	Store *store.Store
+	Now   func() time.Time
+}
+
+func (a SystemAlerter) now() time.Time {
+	if a.Now == nil {
+		return time.Now()
+	}
+	return a.Now()
+}
+
+// Raise raises the system alert of the alert's kind and bill.
+func (a SystemAlerter) Raise(ctx context.Context, al Alert) error {
+	_, err := a.Store.RaiseSystemAlert(ctx, store.SystemAlert{Kind: al.Kind, Key: al.Kind + ":" + al.Key,
+		Subject: "marketplace bill " + strings.ReplaceAll(strings.TrimPrefix(al.Key, "recon/"), "/", " "), Message: al.Summary}, a.now())
+	return err
+}
+
+// Resolve resolves it.
+func (a SystemAlerter) Resolve(ctx context.Context, kind, key string) error {
+	_, err := a.Store.ResolveSystemAlert(ctx, kind+":"+key, a.now())
+	return err
 }
