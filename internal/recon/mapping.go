@@ -137,6 +137,7 @@ func (m Mapping) headersFor(t catalog.ProductType) map[string][]string {
 
 // normalizeHeader compares headers loosely: case, spaces, underscores, hyphens and full-width brackets ignored.
 func normalizeHeader(s string) string {
-	s = strings.ToLower(strings.TrimSpace(s))
-	return strings.NewReplacer(" ", "", "_", "", "-", "", "\u3000", "", "（", "(", "）", ")", "\ufeff", "").Replace(s)
+	return headerNoise.Replace(strings.ToLower(strings.TrimSpace(s)))
 }
+
+var headerNoise = strings.NewReplacer(" ", "", "_", "", "-", "", "\u3000", "", "（", "(", "）", ")", "\ufeff", "")

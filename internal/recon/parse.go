@@ -96,7 +96,7 @@ func parseCSV(data []byte, m Mapping, period settlement.Period, t catalog.Produc
 		line, _ := r.FieldPos(0)
 		return int64(line), rec, nil
 	}
-	d, _, err := readTable(next, m, period, t)
+	d, _, err := readTable(next, m, period, t, bytes.Count(data, []byte("\n")))
 	d.Format = "csv"
 	return d, err
 }
@@ -128,7 +128,7 @@ func parseXLSX(data []byte, m Mapping, period settlement.Period, t catalog.Produ
 			}
 			return n, rec, nil
 		}
-		d, found, err := readTable(next, m, period, t)
+		d, found, err := readTable(next, m, period, t, 0)
 		_ = rows.Close()
 		if err == nil {
 			d.Format = "xlsx"
@@ -148,7 +148,8 @@ func parseXLSX(data []byte, m Mapping, period settlement.Period, t catalog.Produ
 }
 
 // readTable finds the header row, maps the columns, and reads every row after it.
-func readTable(next sheetRows, m Mapping, period settlement.Period, t catalog.ProductType) (d Detail, headerFound bool, err error) {
+// sizeHint, when known, is about how many rows the table has.
+func readTable(next sheetRows, m Mapping, period settlement.Period, t catalog.ProductType, sizeHint int) (d Detail, headerFound bool, err error) {
 	heads := m.headersFor(t)
 	col := map[string]int{}
 	var headerRow []string
@@ -186,6 +187,8 @@ func readTable(next sheetRows, m Mapping, period settlement.Period, t catalog.Pr
 	}
 	var errs []string
 	statuses := map[string]bool{}
+	d.Rows = make([]Row, 0, sizeHint)
+	okPeriod := "" // the last period cell that read as the import's period: most files repeat one value
 	fail := func(rowNo int64, field, format string, args ...any) {
 		if len(errs) < maxErrors {
 			errs = append(errs, fmt.Sprintf("row %d, column %q: %s", rowNo, d.Columns[field], fmt.Sprintf(format, args...)))
@@ -253,7 +256,7 @@ func readTable(next sheetRows, m Mapping, period settlement.Period, t catalog.Pr
 		if bad {
 			continue
 		}
-		if v, has := cell(rec, FieldPeriod); has && v != "" {
+		if v, has := cell(rec, FieldPeriod); has && v != "" && v != okPeriod {
 			p, err := settlement.ParsePeriod(v)
 			if err != nil {
 				fail(rowNo, FieldPeriod, "%v", err)
@@ -263,6 +266,7 @@ func readTable(next sheetRows, m Mapping, period settlement.Period, t catalog.Pr
 				fail(rowNo, FieldPeriod, "the row is for period %s, the import is for %s", p, period)
 				continue
 			}
+			okPeriod = v
 		}
 		if v, has := cell(rec, FieldBillStatus); has && v != "" {
 			if _, ok := m.BillStatusValues[v]; !ok {
@@ -322,6 +326,9 @@ func isTotalRow(rec []string) bool {
 		if strings.TrimSpace(v) == "" {
 			continue
 		}
+		if len(v) > 12 {
+			return false // longer than any total word
+		}
 		switch normalizeHeader(v) {
 		case "合计", "总计", "小计", "total", "sum":
 			return true
@@ -344,10 +351,19 @@ func validID(id string) error {
 	return nil
 }
 
+// maxAmount is the first amount the bill tables (numeric(18, 2)) cannot hold.
+var maxAmount = decimal.New(1, 16)
+
+// amountNoise is what spreadsheets add around an amount.
+var amountNoise = strings.NewReplacer(",", "", "¥", "", "￥", "", " ", "")
+
 // parseAmount reads an amount in yuan with at most two decimals; thousands separators and a currency sign are
 // accepted, as spreadsheets write them.
 func parseAmount(s string) (decimal.Decimal, error) {
-	v := strings.NewReplacer(",", "", "¥", "", "￥", "", " ", "").Replace(s)
+	v := s
+	if strings.ContainsAny(v, ",¥￥ ") {
+		v = amountNoise.Replace(v)
+	}
 	v = strings.TrimPrefix(v, "'") // a neutralised cell from a spreadsheet export
 	if v == "" {
 		return decimal.Decimal{}, fmt.Errorf("the amount is empty")
@@ -362,7 +378,7 @@ func parseAmount(s string) (decimal.Decimal, error) {
 	if !d.Equal(d.Round(2)) {
 		return d, fmt.Errorf("%q has more than two decimals; bill amounts are in fen", s)
 	}
-	if d.Abs().GreaterThanOrEqual(decimal.New(1, 16)) {
+	if d.Abs().GreaterThanOrEqual(maxAmount) {
 		return d, fmt.Errorf("%q is too large for a bill amount", s)
 	}
 	return d.Round(2), nil
