@@ -172,11 +172,31 @@ func TestReconciliationOverHTTP(t *testing.T) {
 	if len(rv.Receivables) != 1 || rv.Receivables[0].ExpectedPaymentOn != "2026-10-20" || rv.Receivables[0].BilledFrom != "marketplace" {
 		t.Fatalf("receivables %+v", rv)
 	}
+	// Payment was due on 2026-10-20 and nothing came: the check raises an overdue alert.
+	var chk struct{ Alerted []recon.Receivable }
+	a.json(http.MethodPost, "/bills/recon/check", nil, http.StatusOK, &chk)
+	if len(chk.Alerted) != 1 || !chk.Alerted[0].Overdue {
+		t.Fatalf("check: %+v", chk)
+	}
+	overdue := func() int {
+		var n int
+		if err := ls.Pool.QueryRow(ctx, `SELECT count(*) FROM system_alerts WHERE kind = $1 AND resolved_at IS NULL`, recon.AlertOverdue).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if overdue() != 1 {
+		t.Fatal("no open overdue alert")
+	}
 	a.json(http.MethodPost, "/bills/recon/bill/2026-09/general/receipts", map[string]string{"receivedOn": "2026-10-20", "amount": rv.Receivables[0].Outstanding.StringFixed(2), "reference": "TX-1"}, http.StatusCreated, nil)
 	a.json(http.MethodPut, "/bills/recon/bill/2026-09/general/state", map[string]string{"state": "PAID"}, http.StatusOK, nil)
 	a.json(http.MethodGet, "/bills/recon/receivables", nil, http.StatusOK, &rv)
 	if len(rv.Receivables) != 0 || rv.OutstandingTotal != "0.00" {
 		t.Fatalf("paid bill still receivable: %+v", rv)
+	}
+	a.json(http.MethodPost, "/bills/recon/check", nil, http.StatusOK, &chk)
+	if len(chk.Alerted) != 0 || overdue() != 0 {
+		t.Fatalf("overdue alert stays open after payment: %+v", chk)
 	}
 }
 
