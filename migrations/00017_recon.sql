@@ -37,7 +37,8 @@ CREATE TABLE recon_lines (
     settlement    numeric(18, 2) NOT NULL,
     PRIMARY KEY (import_id, row_no)
 );
-CREATE INDEX recon_lines_key_idx ON recon_lines (import_id, order_id, order_line_id);
+-- No index on the order keys: a diff reads an import whole (one hash join), and a million-row import should not
+-- pay for a second b-tree it never uses.
 
 -- One comparison of an import with kooflow's bill as it stood then.
 CREATE TABLE recon_diffs (

@@ -129,39 +129,44 @@ func (s *Store) Diff(ctx context.Context, importID int64, actor string, cat *cat
 	}
 	sum.CreatedAt = sum.CreatedAt.UTC()
 
-	// The marketplace's rows by key (a key listed twice is summed), full-joined with kooflow's lines.
-	const joined = `WITH m AS (
+	// The marketplace's rows by key (a key listed twice is summed), full-joined with kooflow's lines in one pass:
+	// the differing rows are stored, the matching ones counted. The statement reads both sides whole, so a hash
+	// join is always right; nested loops are ruled out because a fresh import has no statistics yet.
+	if _, err := tx.Exec(ctx, `SET LOCAL enable_nestloop = off`); err != nil {
+		return sum, fmt.Errorf("plan diff: %w", err)
+	}
+	var matchedTotal string
+	var differing int64
+	if err := tx.QueryRow(ctx, `WITH m AS (
 			SELECT order_id, order_line_id, max(order_type) AS order_type, sum(settlement) AS settlement,
 				sum(revenue) AS revenue, sum(platform_fee) AS platform_fee
 			FROM recon_lines WHERE import_id = $1 GROUP BY order_id, order_line_id),
 		k AS (
 			SELECT order_id, order_line_id, order_type, settlement, revenue, platform_fee
-			FROM settlement_lines WHERE bill_id = $2)
-		SELECT coalesce(m.order_id, k.order_id) AS order_id, coalesce(m.order_line_id, k.order_line_id) AS order_line_id,
-			CASE WHEN k.order_id IS NULL THEN 'MARKETPLACE_ONLY' WHEN m.order_id IS NULL THEN 'KOOFLOW_ONLY' ELSE 'AMOUNT' END AS kind,
-			coalesce(k.order_type, m.order_type, '') AS order_type,
-			m.settlement AS m_set, k.settlement AS k_set, m.revenue AS m_rev, k.revenue AS k_rev,
-			m.platform_fee AS m_fee, k.platform_fee AS k_fee,
-			coalesce(m.settlement, 0) - coalesce(k.settlement, 0) AS difference
-		FROM m FULL JOIN k ON m.order_id = k.order_id AND m.order_line_id = k.order_line_id`
-	const differs = ` WHERE m.order_id IS NULL OR k.order_id IS NULL OR m.settlement <> k.settlement
-			OR m.revenue <> k.revenue OR m.platform_fee <> k.platform_fee`
-	if _, err := tx.Exec(ctx, `INSERT INTO recon_diff_lines (diff_id, order_id, order_line_id, kind, order_type,
-			marketplace_settlement, kooflow_settlement, marketplace_revenue, kooflow_revenue, marketplace_fee, kooflow_fee, difference)
-		SELECT $3, order_id, order_line_id, kind, order_type, m_set, k_set, m_rev, k_rev, m_fee, k_fee, difference
-		FROM (`+joined+differs+`) d`, importID, lineBill, sum.DiffID); err != nil {
+			FROM settlement_lines WHERE bill_id = $2),
+		j AS MATERIALIZED (
+			SELECT coalesce(m.order_id, k.order_id) AS order_id, coalesce(m.order_line_id, k.order_line_id) AS order_line_id,
+				CASE WHEN k.order_id IS NULL THEN 'MARKETPLACE_ONLY' WHEN m.order_id IS NULL THEN 'KOOFLOW_ONLY' ELSE 'AMOUNT' END AS kind,
+				coalesce(k.order_type, m.order_type, '') AS order_type,
+				m.settlement AS m_set, k.settlement AS k_set, m.revenue AS m_rev, k.revenue AS k_rev,
+				m.platform_fee AS m_fee, k.platform_fee AS k_fee,
+				coalesce(m.settlement, 0) - coalesce(k.settlement, 0) AS difference,
+				(m.order_id IS NOT NULL AND k.order_id IS NOT NULL AND m.settlement = k.settlement
+					AND (m.revenue IS NULL OR m.revenue = k.revenue)
+					AND (m.platform_fee IS NULL OR m.platform_fee = k.platform_fee)) AS same
+			FROM m FULL JOIN k ON m.order_id = k.order_id AND m.order_line_id = k.order_line_id),
+		ins AS (
+			INSERT INTO recon_diff_lines (diff_id, order_id, order_line_id, kind, order_type, marketplace_settlement,
+				kooflow_settlement, marketplace_revenue, kooflow_revenue, marketplace_fee, kooflow_fee, difference)
+			SELECT $3, order_id, order_line_id, kind, order_type, m_set, k_set, m_rev, k_rev, m_fee, k_fee, difference
+			FROM j WHERE NOT same
+			RETURNING 1)
+		SELECT count(*) FILTER (WHERE same), coalesce(sum(k_set) FILTER (WHERE same), 0)::text, (SELECT count(*) FROM ins)
+		FROM j`, importID, lineBill, sum.DiffID).Scan(&sum.MatchedCount, &matchedTotal, &differing); err != nil {
 		return sum, fmt.Errorf("diff lines: %w", err)
 	}
-	var matchedTotal string
-	if err := tx.QueryRow(ctx, `WITH m AS (
-			SELECT order_id, order_line_id, sum(settlement) AS settlement, sum(revenue) AS revenue, sum(platform_fee) AS platform_fee
-			FROM recon_lines WHERE import_id = $1 GROUP BY order_id, order_line_id)
-		SELECT count(*), coalesce(sum(k.settlement), 0)::text FROM m JOIN settlement_lines k
-			ON k.bill_id = $2 AND k.order_id = m.order_id AND k.order_line_id = m.order_line_id
-		WHERE m.settlement = k.settlement AND (m.revenue IS NULL OR m.revenue = k.revenue)
-			AND (m.platform_fee IS NULL OR m.platform_fee = k.platform_fee)`, importID, lineBill).
-		Scan(&sum.MatchedCount, &matchedTotal); err != nil {
-		return sum, fmt.Errorf("count matched lines: %w", err)
+	if _, err := tx.Exec(ctx, `SET LOCAL enable_nestloop = on`); err != nil {
+		return sum, fmt.Errorf("plan explanations: %w", err)
 	}
 	if sum.MatchedTotal, err = decimal.NewFromString(matchedTotal); err != nil {
 		return sum, err
