@@ -16,4 +16,5 @@ func mountRoutes(r *gin.Engine, console *httpx.Console, d app.Deps, inbox *gatew
 	gateway.Mount(r, console, d, inbox)
 	instconsole.Mount(console, d)
 	bills.Mount(console, d)
+	bills.MountRecon(console, d)
 }

@@ -129,6 +129,7 @@ func start(t *testing.T) (api, *ledger.Store) {
 	r.Use(httpx.RequestContext(log), httpx.Recover())
 	console := httpx.NewConsole(r, "/console/v1", tokens)
 	Mount(console, app.Deps{Config: cfg, Log: log, Pool: pool, Temporal: tc, Catalog: cat})
+	MountRecon(console, app.Deps{Config: cfg, Log: log, Pool: pool, Temporal: tc, Catalog: cat})
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
 

@@ -53,16 +53,25 @@ type Entry struct {
 	Supervised bool            `json:"supervised"`
 	// Supervision is the supervision state of a supervised purchase (NOT_INVOLVED otherwise).
 	Supervision string `json:"supervision"`
+
+	// What the marketplace's settlement reads (bill.go). EffectiveAt is when the line took effect (provisioning
+	// success, supervision completion, a renewal's start, a refund's completion); nil while it has not.
+	EffectiveAt *time.Time `json:"effectiveAt,omitempty"`
+	TestFlag    bool       `json:"testFlag,omitempty"` // a dial-test order, never billed
+	Credit      bool       `json:"credit,omitempty"`   // paid with 信用支付
+	RepaidAt    *time.Time `json:"repaidAt,omitempty"` // when a credit-paid order was repaid (回款)
 }
 
 // Ledger is safe for concurrent use.
 type Ledger struct {
 	mu      sync.Mutex
 	entries map[string]*Entry
+	// billed records, per order line, the bill that settled it (bill.go).
+	billed map[string]billedLine
 }
 
 // New returns an empty ledger.
-func New() *Ledger { return &Ledger{entries: map[string]*Entry{}} }
+func New() *Ledger { return &Ledger{entries: map[string]*Entry{}, billed: map[string]billedLine{}} }
 
 func key(orderID, lineID string) string { return orderID + "\x00" + lineID }
 
