@@ -116,3 +116,32 @@ func TestStoreUsageConcurrentRepeats(t *testing.T) {
 		t.Fatalf("stored %d rows, %d reported inserted (%v)", n, total, err)
 	}
 }
+
+// TestPayPerUseItemsShareTheirOrderLine: two instances of one pay-per-use order line (one per billing item) record
+// the line once, without the conflict a period line recorded for two instances is.
+func TestPayPerUseItemsShareTheirOrderLine(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	apply := func(id, product, mode string) error {
+		return s.Apply(ctx, store.Write{Summary: "purchase " + id,
+			Instance: &store.InstanceRow{InstanceID: id, WorkflowID: "instance/" + id, OrderID: "CS-PPU", OrderLineID: "CS-PPU-000001",
+				ProductID: product, ChargingMode: mode, Lifecycle: "PROVISIONING", Supervision: "NOT_INVOLVED", Version: 1},
+			Orders: []store.OrderRow{{OrderID: "CS-PPU", OrderLineID: "CS-PPU-000001", InstanceID: id, OrderType: "NEW",
+				ProductID: product, ChargingMode: mode}}})
+	}
+	if err := apply("ppu-a", "P-A", store.ChargingOnDemand); err != nil {
+		t.Fatal(err)
+	}
+	if err := apply("ppu-b", "P-B", store.ChargingOnDemand); err != nil {
+		t.Fatalf("second billing item of the line: %v", err)
+	}
+	var instances, orders int
+	if err := s.Pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM instances WHERE order_id = 'CS-PPU'),
+		(SELECT count(*) FROM orders WHERE order_id = 'CS-PPU')`).Scan(&instances, &orders); err != nil || instances != 2 || orders != 1 {
+		t.Fatalf("%d instances, %d order rows (%v)", instances, orders, err)
+	}
+	// A period line claimed by another instance is still a conflict for a person.
+	if err := apply("period-x", "P-X", "PERIOD"); err == nil {
+		t.Fatal("a period order line recorded for a second instance")
+	}
+}
