@@ -63,6 +63,7 @@ var routeScopes = map[string][]config.Scope{
 	"PUT /console/v1/bills/recon/bill/:period/:productType/state":     {config.ScopeFinance},
 	"POST /console/v1/bills/recon/bill/:period/:productType/invoice":  {config.ScopeFinance},
 	"POST /console/v1/bills/recon/bill/:period/:productType/receipts": {config.ScopeFinance},
+	"POST /usage/v1/records":                                          {config.ScopeUsage},
 }
 
 // TestEveryConsoleRouteDeclaresItsScope builds the real router and holds each console route to the table: a token
@@ -80,7 +81,7 @@ func TestEveryConsoleRouteDeclaresItsScope(t *testing.T) {
 
 	seen := map[string]bool{}
 	for _, ri := range r.Routes() {
-		if !strings.HasPrefix(ri.Path, "/console/") {
+		if !strings.HasPrefix(ri.Path, "/console/") && !strings.HasPrefix(ri.Path, "/usage/") {
 			continue
 		}
 		key := ri.Method + " " + ri.Path

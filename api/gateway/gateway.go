@@ -376,7 +376,8 @@ func (h *Handler) dispatch(ctx context.Context, r *koogallery.Request, cred koog
 	switch r.Activity {
 	case koogallery.ActivityNewInstance:
 		res, err := h.Backend.NewInstance(ctx, NewInstanceCall{
-			OrderID: r.OrderID, OrderLineID: r.OrderLineID, BusinessID: r.BusinessID, TestFlag: r.TestFlag, ReceivedAt: received,
+			OrderID: r.OrderID, OrderLineID: r.OrderLineID, ProductID: r.ProductID, BusinessID: r.BusinessID, TestFlag: r.TestFlag,
+			ReceivedAt: received,
 		})
 		if err != nil {
 			return failure(err, false)
@@ -498,7 +499,11 @@ func queryAnswer(ids []string, views []InstanceView, dialTest bool) koogallery.R
 		if !ok || (v.Lifecycle == instance.LifecycleReleased && !(dialTest && v.TestFlag)) {
 			continue
 		}
-		resp.Info = append(resp.Info, koogallery.InstanceInfo{InstanceID: id, AppInfo: v.AppInfo})
+		info := koogallery.InstanceInfo{InstanceID: id, AppInfo: v.AppInfo}
+		if v.Usage != nil {
+			info.UsageInfo = []koogallery.UsageInfo{*v.Usage}
+		}
+		resp.Info = append(resp.Info, info)
 		if v.AppInfo == nil && v.Lifecycle == instance.LifecycleProvisioning {
 			provisioning++
 			if v.Refusal != nil && refused == nil {

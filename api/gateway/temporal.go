@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"go.temporal.io/api/serviceerror"
 
@@ -29,11 +30,16 @@ type TemporalBackend struct {
 	Store     *store.Store
 	// Inbox records newInstance calls and starts their workflows.
 	Inbox *Inbox
+	// Now is the clock of usageInfo's statisticalTime for an instance without usage; nil means time.Now.
+	Now func() time.Time
 }
 
 // startSummary is what the Temporal web UI shows for an instance's workflow; it carries no personal data.
 func startSummary(c NewInstanceCall) string {
 	s := "KooGallery order " + c.OrderID + " line " + c.OrderLineID
+	if c.ProductID != "" {
+		s += " product " + c.ProductID
+	}
 	if c.TestFlag {
 		s += " (dial test)"
 	}
@@ -45,7 +51,7 @@ func startSummary(c NewInstanceCall) string {
 // of an order whose workflow was already started, 000000 once the read model shows provisioning finished and
 // 000004 until then. The workflow proceeds from its StartInput, so it needs no newInstance Update.
 func (b *TemporalBackend) NewInstance(ctx context.Context, c NewInstanceCall) (NewInstanceOutcome, error) {
-	id := instance.ID(c.OrderID, c.OrderLineID)
+	id := c.InstanceID()
 	retry, dispatched, err := b.Inbox.Accept(ctx, id, c)
 	if err != nil {
 		return NewInstanceOutcome{}, err
@@ -219,6 +225,9 @@ func (b *TemporalBackend) QueryInstances(ctx context.Context, ids []string) ([]I
 			v.AppInfo = &ai
 		}
 		out = append(out, v)
+	}
+	if err := b.addUsage(ctx, ids, out); err != nil {
+		return nil, err
 	}
 	// An instance newInstance accepted whose workflow has not written its row yet is being provisioned, not
 	// unknown: the marketplace polls queryInstance right after newInstance's 000004.
