@@ -173,4 +173,3 @@ func refundView(r instance.Refund) store.Refund {
 	}
 	return v
 }
-
