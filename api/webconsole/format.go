@@ -44,11 +44,11 @@ func (c *Console) funcs() template.FuncMap {
 		"temporalURL": func(s string) template.URL { return template.URL(s) },
 		"join":        strings.Join,
 		"key":         randomID,
-		"dict2": func(v view, id string) map[string]any { return map[string]any{"V": v, "ID": id} },
+		"dict2":       func(v view, id string) map[string]any { return map[string]any{"V": v, "ID": id} },
 		"dict3": func(v view, id, refund string) map[string]any {
 			return map[string]any{"V": v, "ID": id, "R": refund}
 		},
-		"hasPrefix":   strings.HasPrefix,
+		"hasPrefix": strings.HasPrefix,
 	}
 }
 

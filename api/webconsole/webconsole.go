@@ -236,7 +236,7 @@ type view struct {
 	Active string
 	Title  string
 	Path   string
-	Can    map[config.Scope]bool
+	Can    map[string]bool
 	Done   string // the action just taken, as a catalog key
 	Error  string
 	Data   any
@@ -244,13 +244,13 @@ type view struct {
 
 func (c *Console) view(ctx *gin.Context, active string, data any) view {
 	v := view{M: c.cat(ctx), Lang: c.lang(ctx), Active: active, Path: ctx.Request.URL.RequestURI(), Data: data,
-		Can: map[config.Scope]bool{}}
+		Can: map[string]bool{}}
 	if s, ok := ctx.Get(keySession); ok {
 		v.CSRF = csrfToken(s.(session))
 		tok := token(ctx)
 		v.User = tok.Name
 		for _, sc := range config.AllScopes {
-			v.Can[sc] = tok.Has(sc)
+			v.Can[string(sc)] = tok.Has(sc)
 		}
 	}
 	if d := ctx.Query("done"); d != "" && v.M.Has("done."+d) {
