@@ -104,6 +104,7 @@ func messages() [][3]string {
 		{"parked", "已挂起", "Parked"},
 		{"test", "拨测", "Test"},
 		{"scope.none", "无操作权限", "No permission to act"},
+		{"queue.more", "查看全部（实例列表，可翻页）", "See all (the instance list, paged)"},
 		{"instances.noSuchID", "没有实例 %s。", "No instance %s."},
 
 		{"col.instance", "实例 ID", "Instance"},

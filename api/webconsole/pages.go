@@ -173,7 +173,13 @@ type queueData struct {
 	Delivery []store.Instance
 	Refunds  []store.PendingRefund
 	Parked   []store.Instance
+	// More* say that a queue has more than the page shows; the instance list pages through the rest.
+	MoreConfirm, MoreDelivery, MoreParked bool
 }
+
+// queueSize is how many entries a queue page shows; the rest are a link to the instance list filtered the same
+// way, which pages through any number.
+const queueSize = 50
 
 // supervisionQueue (服务监管): requirements to confirm or reject, services to mark delivered.
 func (c *Console) supervisionQueue(ctx *gin.Context) {
@@ -182,20 +188,21 @@ func (c *Console) supervisionQueue(ctx *gin.Context) {
 	for _, s := range []struct {
 		state string
 		into  *[]store.Instance
-	}{{string(instance.SupervisionAwaitingConfirm), &d.Confirm}, {string(instance.SupervisionInService), &d.Delivery}} {
-		page, err := c.store.ListInstances(rc, store.InstanceFilter{Supervision: s.state, Limit: 200})
+		more  *bool
+	}{{string(instance.SupervisionAwaitingConfirm), &d.Confirm, &d.MoreConfirm}, {string(instance.SupervisionInService), &d.Delivery, &d.MoreDelivery}} {
+		page, err := c.store.ListInstances(rc, store.InstanceFilter{Supervision: s.state, Limit: queueSize})
 		if err != nil {
 			c.internal(ctx, "list supervision queue", err)
 			return
 		}
-		*s.into = page.Items
+		*s.into, *s.more = page.Items, page.NextCursor != ""
 	}
 	c.render(ctx, http.StatusOK, "supervision", c.view(ctx, "supervision", d))
 }
 
 // refunds: requests waiting for the seller's decision.
 func (c *Console) refunds(ctx *gin.Context) {
-	rs, err := c.store.PendingRefunds(ctx.Request.Context(), 200)
+	rs, err := c.store.PendingRefunds(ctx.Request.Context(), 100)
 	if err != nil {
 		c.internal(ctx, "list refund requests", err)
 		return
@@ -206,12 +213,12 @@ func (c *Console) refunds(ctx *gin.Context) {
 // parked: instances whose step waits for an operator.
 func (c *Console) parked(ctx *gin.Context) {
 	yes := true
-	page, err := c.store.ListInstances(ctx.Request.Context(), store.InstanceFilter{Parked: &yes, Limit: 200})
+	page, err := c.store.ListInstances(ctx.Request.Context(), store.InstanceFilter{Parked: &yes, Limit: queueSize})
 	if err != nil {
 		c.internal(ctx, "list parked instances", err)
 		return
 	}
-	c.render(ctx, http.StatusOK, "parked", c.view(ctx, "parked", queueData{Parked: page.Items}))
+	c.render(ctx, http.StatusOK, "parked", c.view(ctx, "parked", queueData{Parked: page.Items, MoreParked: page.NextCursor != ""}))
 }
 
 type messagesData struct {
