@@ -68,7 +68,9 @@ func TestEveryConsoleRouteDeclaresItsScope(t *testing.T) {
 
 	seen := map[string]bool{}
 	for _, ri := range r.Routes() {
-		if !strings.HasPrefix(ri.Path, "/console/") {
+		// The bearer-token API; the web console's pages (/console/…) check the scopes of their session's token
+		// themselves (api/webconsole's tests).
+		if !strings.HasPrefix(ri.Path, "/console/v1/") {
 			continue
 		}
 		key := ri.Method + " " + ri.Path
