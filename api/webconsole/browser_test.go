@@ -377,13 +377,17 @@ func TestConsoleInABrowser(t *testing.T) {
 		t.Fatalf("the workbook %v lacks the order or the amount due", all)
 	}
 
+	// The instance page on a phone's screen.
+	run("phone", chromedp.EmulateViewport(390, 844), chromedp.Navigate(base+"/instances/"+supID),
+		chromedp.WaitVisible(chromedp.ID("supervision")), shot("14-instance-phone"))
+
 	// Switch to English.
 	var nav string
 	var langAttr chromedp.AttributeResult
 	run("switch language", chromedp.Navigate(base+"/instances"), chromedp.WaitVisible(chromedp.ID("#lang")),
 		chromedp.SetValue(chromedp.ID("#lang"), "en"), chromedp.Click(chromedp.ID("#lang-switch")),
 		chromedp.WaitVisible(chromedp.CSS(`html[lang="en"]`)), into(&langAttr, chromedp.AttributeValue(chromedp.CSS("html"), "lang")),
-		into(&nav, chromedp.Text(chromedp.CSS("nav"))), shot("14-instances-en"))
+		into(&nav, chromedp.Text(chromedp.CSS("nav"))), shot("15-instances-en"))
 	if langAttr.Value != "en" || !strings.Contains(nav, "Bills") || strings.Contains(nav, "实例") {
 		t.Fatalf("after switching the language the navigation reads %q (lang %q)", nav, langAttr.Value)
 	}

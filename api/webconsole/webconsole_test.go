@@ -353,3 +353,26 @@ func TestSigninLinkWorksOnce(t *testing.T) {
 		t.Fatalf("an expired link answered %d", resp.StatusCode)
 	}
 }
+
+// A filter the read model does not know is refused on the page, in the user's language, before anything is read
+// (this console has no database).
+func TestBadFiltersAreRefusedOnThePage(t *testing.T) {
+	srv, _ := server(t, false, nil)
+	b := newBrowser(t, srv)
+	b.signIn(opsToken)
+	resp, page := b.do("GET", "/console/instances?lifecycle=SLEEPING&parked=maybe", nil, nil)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(page, "筛选条件无效") || !strings.Contains(page, "lifecycle") ||
+		!strings.Contains(page, "parked") {
+		t.Fatalf("a bad filter answered %d:\n%s", resp.StatusCode, page)
+	}
+	resp, page = b.do("GET", "/console/messages/abc", nil, nil)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(page, "没有这条消息") {
+		t.Fatalf("a bad message id answered %d", resp.StatusCode)
+	}
+	if resp, _ := b.do("GET", "/console/alerts?state=sometimes", nil, nil); resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("a bad alert state answered %d", resp.StatusCode)
+	}
+	if resp, _ := b.do("GET", "/console/bills/2026-13/general", nil, nil); resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("a bad period answered %d", resp.StatusCode)
+	}
+}
