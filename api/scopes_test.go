@@ -81,7 +81,9 @@ func TestEveryConsoleRouteDeclaresItsScope(t *testing.T) {
 
 	seen := map[string]bool{}
 	for _, ri := range r.Routes() {
-		if !strings.HasPrefix(ri.Path, "/console/") && !strings.HasPrefix(ri.Path, "/usage/") {
+		// The bearer-token APIs; the web console's pages (/console/…) check the scopes of their session's token
+		// themselves (api/webconsole's tests).
+		if !strings.HasPrefix(ri.Path, "/console/v1/") && !strings.HasPrefix(ri.Path, "/usage/") {
 			continue
 		}
 		key := ri.Method + " " + ri.Path

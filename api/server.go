@@ -64,6 +64,9 @@ func New(d app.Deps, inbox *gateway.Inbox) (*gin.Engine, error) {
 	mountSelfCheck(console, d)
 	mountRoutes(r, console, d, inbox)
 	mountUsage(r, m, tokens, d)
+	if err := mountWebConsole(r, d, tokens); err != nil {
+		return nil, err
+	}
 	// The joint-operation Kit endpoints and unified login; a Kit key that cannot be read stops the start.
 	if err := kit.Mount(r, console, d); err != nil {
 		return nil, err

@@ -63,7 +63,7 @@ need_chromium() {
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
       say "installing Chromium from Debian packages (browser tests)"
       DEBIAN_FRONTEND=noninteractive apt-get update -qq
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver fonts-wqy-zenhei >/dev/null
       KOOFLOW_CHROMIUM="$(command -v chromium)"
     else
       echo "Chromium is missing: run 'sudo apt-get install -y chromium' (or set KOOFLOW_CHROMIUM)" >&2; exit 1

@@ -28,7 +28,7 @@ import (
 //	GET  /console/v1/alerts                                     open alerts, newest first
 //	GET  /console/v1/catalog                                    the product catalog, with warnings
 func Mount(g *httpx.Console, d app.Deps) {
-	h := &handlers{d: d, store: &store.Store{Pool: d.Pool}, instances: instance.Client{Temporal: d.Temporal}}
+	h := &handlers{d: d, store: &store.Store{Pool: d.Pool}, instances: instance.Client{Temporal: d.Temporal}, actions: NewActions(d)}
 	g.GET("/instances", config.ScopeRead, h.list)
 	g.GET("/instances/:id", config.ScopeRead, h.get)
 	// The step decides: the customer's steps need customer, the seller's operate (checked in the handler).
@@ -44,4 +44,5 @@ type handlers struct {
 	d         app.Deps
 	store     *store.Store
 	instances instance.Client
+	actions   *Actions
 }

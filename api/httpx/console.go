@@ -131,3 +131,11 @@ func forbidden(c *gin.Context, t config.ConsoleToken, need []config.Scope) {
 		"the console token %q lacks the scope %s that %s %s needs; grant it in KOOFLOW_CONSOLE_TOKENS (name:token:scope+scope)",
 		t.Name, strings.Join(names, " or "), c.Request.Method, c.FullPath()))
 }
+
+// Token is the console token the request was authenticated with (the zero token, which grants nothing, when
+// none was).
+func Token(c *gin.Context) config.ConsoleToken {
+	t, _ := c.Get(keyToken)
+	tok, _ := t.(config.ConsoleToken)
+	return tok
+}

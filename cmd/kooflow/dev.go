@@ -166,6 +166,9 @@ func runDev(ctx context.Context, o devOptions) error {
 		stops = append(stops, t.Stop)
 		env[config.EnvTemporalAddress] = t.Address
 		uiURL = t.UIURL
+		if env[config.EnvTemporalUIURL] == "" {
+			env[config.EnvTemporalUIURL] = t.UIURL // the web console links each instance's workflow there
+		}
 	}
 
 	// PostgreSQL.
@@ -251,6 +254,7 @@ func runDev(ctx context.Context, o devOptions) error {
 		return err
 	}
 	printBanner(os.Stderr, &outMu, env, uiURL, stateDir, pgCluster)
+	printConsoleSignin(os.Stderr, &outMu, env, log)
 
 	// Run until Ctrl-C or until a child dies on its own.
 	select {

@@ -53,6 +53,9 @@ type Config struct {
 	LogLevel           string        // KOOFLOW_LOG_LEVEL
 	LogFormat          string        // KOOFLOW_LOG_FORMAT: text or json
 	ConsoleAddr        string        // KOOFLOW_CONSOLE_ADDR: the console's own listener; empty serves it on HTTPAddr
+	// TemporalUIURL is the Temporal web UI's base URL (KOOFLOW_TEMPORAL_UI_URL); the web console links each
+	// instance's workflow there. Empty: no link.
+	TemporalUIURL string
 
 	// OrderQueryAlertAfter (KOOFLOW_ORDER_QUERY_ALERT_AFTER): order-query-failing once the marketplace's order
 	// query has failed this long with no success.
@@ -110,6 +113,7 @@ const (
 	EnvTemporalNamespace  = "TEMPORAL_NAMESPACE"
 	EnvTaskQueue          = "KOOFLOW_TASK_QUEUE"
 	EnvHTTPAddr           = "KOOFLOW_HTTP_ADDR"
+	EnvTemporalUIURL      = "KOOFLOW_TEMPORAL_UI_URL"
 	EnvWorkerMetricsAddr  = "KOOFLOW_WORKER_METRICS_ADDR"
 	EnvAlertWebhookURL    = "KOOFLOW_ALERT_WEBHOOK_URL"
 	EnvAlertWebhookFormat = "KOOFLOW_ALERT_WEBHOOK_FORMAT"
@@ -208,6 +212,7 @@ func FromEnv(lookup func(string) (string, bool)) (Config, error) {
 		ExpiryGrace:        dur(EnvExpiryGrace, 24*time.Hour),
 		ExpiryPolicy:       get(EnvExpiryPolicy, "alert"),
 		ConsoleAddr:        get(EnvConsoleAddr, ""),
+		TemporalUIURL:      get(EnvTemporalUIURL, ""),
 		DataKeys:           Secret(get(EnvDataKeys, "")),
 		DataKeysFile:       get(EnvDataKeysFile, ""),
 		Provisioner:        get(EnvProvisioner, ""),
