@@ -162,6 +162,7 @@ func newWorkerCmd() *cobra.Command {
 			if err := startAlerts(ctx, d); err != nil {
 				return err
 			}
+			startRetention(ctx, d)
 			if d.Config.SettlementSchedule {
 				sc := worker.SettlementScheduleFrom(d.Config)
 				if err := worker.EnsureSettlementSchedule(ctx, d.Temporal, sc); err != nil {
