@@ -30,7 +30,9 @@ func connect(ctx context.Context, cfg config.Config, log *slog.Logger) (*pgxpool
 	if err := cfg.Require(config.EnvDatabaseURL); err != nil {
 		return nil, nil, err
 	}
-	pool, err := store.Open(ctx, cfg.DatabaseURL.Reveal())
+	db := cfg.Safety.DB
+	pool, err := store.OpenWith(ctx, cfg.DatabaseURL.Reveal(), store.PoolOptions{MaxConns: db.MaxConns,
+		AcquireTimeout: db.AcquireTimeout, StatementTimeout: db.StatementTimeout, IdleInTransactionTimeout: db.IdleInTransactionTimeout})
 	if err != nil {
 		return nil, nil, err
 	}
