@@ -15,6 +15,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"go.temporal.io/sdk/client"
 
+	"github.com/kooflow/kooflow/api/codec"
 	"github.com/kooflow/kooflow/api/gateway"
 	"github.com/kooflow/kooflow/api/httpx"
 	"github.com/kooflow/kooflow/api/kit"
@@ -22,6 +23,7 @@ import (
 	"github.com/kooflow/kooflow/internal/app"
 	"github.com/kooflow/kooflow/internal/config"
 	"github.com/kooflow/kooflow/internal/metrics"
+	"github.com/kooflow/kooflow/internal/payloadcodec"
 	"github.com/kooflow/kooflow/internal/store"
 )
 
@@ -74,6 +76,8 @@ func New(d app.Deps, inbox *gateway.Inbox) (*gin.Engine, error) {
 	if err := sso.Mount(r, d); err != nil {
 		return nil, err
 	}
+	// The Temporal payload codec, for the web UI and CLI (docs/security.md, "Temporal payloads").
+	codec.Mount(r, &codec.Handler{Codec: payloadcodec.Codec{Keys: d.Keys}, Tokens: tokens, Origins: d.Config.Safety.CodecOrigins})
 	return r, nil
 }
 

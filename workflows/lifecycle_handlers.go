@@ -90,7 +90,13 @@ func (r *run) status(ctx workflow.Context, req instance.StatusRequest) error {
 	if err := refused(lifecycle.CheckStatus(&r.s, req)); err != nil {
 		return err
 	}
-	lifecycle.ApplyStatus(&r.s, req, workflow.Now(ctx), lifecycle.Marketplace)
+	now := workflow.Now(ctx)
+	if req.Status == instance.StatusFreeze && lifecycle.StaleFreeze(&r.s, now) &&
+		workflow.GetVersion(ctx, staleFreezeChange, workflow.DefaultVersion, 1) == 1 {
+		r.alertStaleFreeze(ctx, now)
+		return nil
+	}
+	lifecycle.ApplyStatus(&r.s, req, now, lifecycle.Marketplace)
 	return nil
 }
 

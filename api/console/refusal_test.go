@@ -29,7 +29,7 @@ func TestRefusedPurchaseReachesTheMarketplace(t *testing.T) {
 	var deliveries atomic.Int32
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		if err := provisioning.Verify([]byte(secret), r.Header, body, time.Now(), time.Minute); err != nil {
+		if err := provisioning.Verify([][]byte{[]byte(secret)}, r.Header, body, time.Now(), time.Minute); err != nil {
 			w.WriteHeader(http.StatusUnauthorized)
 			return
 		}

@@ -12,7 +12,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -166,57 +165,28 @@ func (h *Handler) Serve(c *gin.Context) {
 		Path:         c.Request.URL.Path,
 		RawQuery:     c.Request.URL.RawQuery,
 		Headers:      loggableHeaders(c.Request.Header),
-		HeadersSize:  headersSize(c.Request.Header),
+		HeadersSize:  HeadersSize(c.Request.Header),
 	}
 	if rc := http.NewResponseController(c.Writer); rc != nil {
 		_ = rc.SetReadDeadline(start.Add(h.deadline() - reserve)) // best effort: not every writer supports it
 	}
-	var body []byte
-	var readErr error
-	if c.Request.ContentLength > koogallery.MaxBodyBytes {
-		// Refused before a byte of it is read.
-		readErr = &http.MaxBytesError{Limit: koogallery.MaxBodyBytes}
-	} else {
-		body, readErr = io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, koogallery.MaxBodyBytes))
-	}
+	body, readErr := ReadBody(c, koogallery.MaxBodyBytes)
 	msg.RawBody = body
-	msg.BodySize = max(len(body), int(c.Request.ContentLength))
-	sum := sha256.Sum256(body)
-	msg.BodySHA256 = sum[:]
+	DescribeBody(msg, body, c.Request.ContentLength)
 
 	out := h.handle(work, start, c.Request.URL.RawQuery, body, readErr)
 	trace.SpanFromContext(base).SetAttributes(attribute.String("koogallery.activity", out.keys.Activity),
 		attribute.String("koogallery.result_code", out.resp.ResultCode))
-	if !verified(out.verdict) {
+	if !Verified(out.verdict) {
 		// Anyone can send this; keep what identifies it, not what fills the disk.
-		msg.Headers = nil
-		msg.RawBody = body[:min(len(body), unverifiedKeep)]
-		msg.BodyTruncated = len(body) > unverifiedKeep || len(body) < msg.BodySize
-		if len(msg.RawQuery) > unverifiedKeep {
-			msg.RawQuery = msg.RawQuery[:unverifiedKeep]
-		}
-		if len(msg.ForwardedFor) > 256 {
-			msg.ForwardedFor = msg.ForwardedFor[:256]
-		}
-		if len(out.detail) > unverifiedKeep {
-			out.detail = out.detail[:unverifiedKeep]
-		}
-		if ok, dropped := h.Unverified.Allow(c.ClientIP(), start); !ok {
-			msg = nil
-			if dropped&(dropped-1) == 0 { // 1, 2, 4, 8, …: the log stays readable under a flood
-				log.Warn("unverified calls from this source exceed "+config.EnvUnverifiedRate+"; answered but not recorded",
-					"source", c.ClientIP(), "dropped", dropped)
-			}
-		}
+		out.detail = TruncateDetail(out.detail)
+		msg = KeepUnverified(log, h.Unverified, msg, c.ClientIP(), start)
 	}
 	h.finish(hard, c, log, start, msg, out)
 }
 
-// unverifiedKeep is how much of an unverified call's body (and query) the message log keeps.
-const unverifiedKeep = 1 << 10
-
-// verified says whether the call's signature matched: only then is the call the marketplace's, and kept whole.
-func verified(v koogallery.Verdict) bool {
+// Verified says whether the call's signature matched: only then is the call the marketplace's, and kept whole.
+func Verified(v koogallery.Verdict) bool {
 	return v == koogallery.VerdictOK || v == koogallery.VerdictUnavailable
 }
 
@@ -346,7 +316,9 @@ func redactedAnswer(resp koogallery.Response, sent []byte) []byte {
 	return koogallery.Encode(c)
 }
 
-func headersSize(h http.Header) int {
+// HeadersSize is the size of the request headers as sent on the wire, roughly; the message log keeps it for calls
+// whose headers it does not keep.
+func HeadersSize(h http.Header) int {
 	n := 0
 	for k, vs := range h {
 		for _, v := range vs {

@@ -13,7 +13,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -68,7 +67,9 @@ type Handler struct {
 	// Instances receives each production change for delivery to the seller's systems (docs/koogallery.md,
 	// "Delivery to the seller"); nil stores changes without delivering them.
 	Instances Instances
-	Now       func() time.Time
+	// Unverified bounds, per source, the calls failing verification that are recorded; nil records them all.
+	Unverified *gateway.SourceLimiter
+	Now        func() time.Time
 }
 
 // Mount adds the five Kit endpoints at their configured paths and GET /instances/:id/kit to the console group.
@@ -103,6 +104,8 @@ func Mount(r gin.IRoutes, console *httpx.Console, d app.Deps) error {
 		Store:     st,
 		Key:       key,
 		Instances: instance.Client{Temporal: d.Temporal},
+		// The production interface's budget, kept separately: a flood of one cannot silence the other's log.
+		Unverified: &gateway.SourceLimiter{PerMinute: d.Config.UnverifiedPerMinute},
 	}
 	for _, kind := range kitcall.Kinds() {
 		r.POST(d.Config.Kit.Paths[kind], h.Serve(kind))
@@ -160,9 +163,16 @@ func (h *Handler) Serve(kind string) gin.HandlerFunc {
 			Headers:      loggableHeaders(c.Request.Header),
 			Activity:     kind,
 		}
-		body, readErr := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, koogallery.MaxKitBodyBytes))
+		body, readErr := gateway.ReadBody(c, koogallery.MaxKitBodyBytes)
+		gateway.DescribeBody(msg, body, c.Request.ContentLength)
+		msg.HeadersSize = gateway.HeadersSize(c.Request.Header)
 		msg.RawBody = Redact(body)
 		out := h.handle(work, kind, c.Request.Header, body, readErr)
+		if !gateway.Verified(out.verdict) {
+			// Anyone can send this; keep what identifies it (size, hash, the first 1 KiB), not what fills the disk.
+			out.detail = gateway.TruncateDetail(out.detail)
+			msg = gateway.KeepUnverified(httpx.Log(c), h.Unverified, msg, c.ClientIP(), start)
+		}
 		h.finish(hard, c, httpx.Log(c), start, msg, kind, out)
 	}
 }
@@ -189,12 +199,12 @@ func (h *Handler) handle(ctx context.Context, kind string, hdr http.Header, raw 
 	cred, err := h.Verifier.VerifyKit(hdr, body)
 	if err != nil {
 		out.verdict = koogallery.VerdictMalformed
-		detail := err.Error()
 		var ae *koogallery.AuthError
 		if errors.As(err, &ae) {
-			out.verdict, detail = ae.Verdict, ae.Detail
+			out.verdict = ae.Verdict
 		}
-		out.resp = answer(koogallery.ResultAuthFailed, "authentication failed: "+detail)
+		// The caller is not authenticated: it learns only that; the reason goes to the logs.
+		out.resp = answer(koogallery.ResultAuthFailed, "authentication failed")
 		out.detail = err.Error()
 		return out
 	}
@@ -207,7 +217,7 @@ func (h *Handler) handle(ctx context.Context, kind string, hdr http.Header, raw 
 	}
 	if !fresh {
 		out.verdict = koogallery.VerdictReplayed
-		out.resp = answer(koogallery.ResultAuthFailed, "authentication failed: this x-nonce was already used")
+		out.resp = answer(koogallery.ResultAuthFailed, "authentication failed")
 		out.detail = "nonce " + cred.Nonce + " already used"
 		return out
 	}
@@ -452,28 +462,30 @@ func orgDetail(full bool, o kitcall.Org) json.RawMessage {
 	return d
 }
 
-// finish signs the answer, records the call and writes the answer; a message log failure turns the answer into
-// 000005, as on the production interface.
+// finish signs the answer, records the call (unless msg is nil: an unverified call over its source's budget) and
+// writes the answer; a message log failure turns the answer into 000005, as on the production interface.
 func (h *Handler) finish(ctx context.Context, c *gin.Context, log *slog.Logger, start time.Time, msg *store.Message, kind string, out outcome) {
 	bytes := koogallery.Encode(out.resp)
 	sign := koogallery.BodySignHeader(h.AccessKey, bytes)
-	msg.Verification = out.verdict
-	if out.instanceID != "" {
-		msg.InstanceIDs = []string{out.instanceID}
-	}
-	msg.OrderID = out.orderID
-	msg.TestFlag = out.testFlag
-	msg.ResultCode = out.resp.ResultCode
-	msg.ResultMsg = out.resp.ResultMsg
-	msg.ErrorDetail = out.detail
-	msg.HTTPStatus = http.StatusOK
-	msg.ResponseBody = bytes
-	msg.BodySign = sign
-	msg.Latency = h.now().Sub(start)
-	if err := h.Messages.AppendMessage(ctx, msg); err != nil {
-		log.Error("message log write failed; answering 000005 so the marketplace retries", "err", err, "activity", kind)
-		bytes = koogallery.Encode(answer(koogallery.ResultInternal, "the call could not be recorded; please retry"))
-		sign = koogallery.BodySignHeader(h.AccessKey, bytes)
+	if msg != nil {
+		msg.Verification = out.verdict
+		if out.instanceID != "" {
+			msg.InstanceIDs = []string{out.instanceID}
+		}
+		msg.OrderID = out.orderID
+		msg.TestFlag = out.testFlag
+		msg.ResultCode = out.resp.ResultCode
+		msg.ResultMsg = out.resp.ResultMsg
+		msg.ErrorDetail = out.detail
+		msg.HTTPStatus = http.StatusOK
+		msg.ResponseBody = bytes
+		msg.BodySign = sign
+		msg.Latency = h.now().Sub(start)
+		if err := h.Messages.AppendMessage(ctx, msg); err != nil {
+			log.Error("message log write failed; answering 000005 so the marketplace retries", "err", err, "activity", kind)
+			bytes = koogallery.Encode(answer(koogallery.ResultInternal, "the call could not be recorded; please retry"))
+			sign = koogallery.BodySignHeader(h.AccessKey, bytes)
+		}
 	}
 	level := slog.LevelInfo
 	if out.resp.ResultCode != koogallery.ResultSuccess {

@@ -94,7 +94,7 @@ func devEnv(o devOptions) map[string]string {
 	set(config.EnvMarketEndpoint, "https://"+devEmulatorAddr)
 	// The operator's token has every scope; the customer's lets the emulator and demos act for customers, and
 	// approving a refund it requested takes the other token (four eyes).
-	set(config.EnvConsoleTokens, "dev:"+devConsoleToken+",customer:"+devCustomerToken+":customer+read")
+	set(config.EnvConsoleTokens, "dev:"+devConsoleToken+",customer:"+devCustomerToken+":customer+read,temporal-ui:"+devUIToken+":read+operate")
 	set(config.EnvProvisionerSecret, devProvisionerPW)
 	// Development delivers made-up access data for products that name no provisioning.
 	set(config.EnvProvisioner, "builtin")
@@ -102,6 +102,7 @@ func devEnv(o devOptions) map[string]string {
 		set(config.EnvDataKeysFile, abs)
 	}
 	set(config.EnvLogLevel, "info")
+	devCodecEnv(o, set)
 	return env
 }
 
@@ -158,7 +159,7 @@ func runDev(ctx context.Context, o devOptions) error {
 		t, err := devstack.StartTemporal(ctx, devstack.TemporalOptions{
 			CLIPath: cli, Port: o.temporalPort, UIPort: o.uiPort,
 			DBFile: filepath.Join(stateDir, "temporal", "temporal.db"), Namespace: env[config.EnvTemporalNamespace],
-			Output: tlog, Nice: o.backgroundNice,
+			Output: tlog, Nice: o.backgroundNice, CodecEndpoint: devCodecEndpoint(env),
 		})
 		if err != nil {
 			return err

@@ -20,6 +20,7 @@ import (
 	"github.com/kooflow/kooflow/internal/logging"
 	"github.com/kooflow/kooflow/internal/metrics"
 	"github.com/kooflow/kooflow/internal/store"
+	"github.com/kooflow/kooflow/internal/temporalconn"
 	"github.com/kooflow/kooflow/internal/tracing"
 	"github.com/kooflow/kooflow/worker"
 )
@@ -29,15 +30,19 @@ func connect(ctx context.Context, cfg config.Config, log *slog.Logger) (*pgxpool
 	if err := cfg.Require(config.EnvDatabaseURL); err != nil {
 		return nil, nil, err
 	}
-	pool, err := store.Open(ctx, cfg.DatabaseURL.Reveal())
+	db := cfg.Safety.DB
+	pool, err := store.OpenWith(ctx, cfg.DatabaseURL.Reveal(), store.PoolOptions{MaxConns: db.MaxConns,
+		AcquireTimeout: db.AcquireTimeout, StatementTimeout: db.StatementTimeout, IdleInTransactionTimeout: db.IdleInTransactionTimeout})
 	if err != nil {
 		return nil, nil, err
 	}
-	tc, err := client.DialContext(ctx, client.Options{
-		HostPort:  cfg.TemporalAddress,
-		Namespace: cfg.TemporalNamespace,
-		Logger:    logging.Temporal(log),
-	})
+	opts, err := temporalOptions(cfg)
+	if err != nil {
+		pool.Close()
+		return nil, nil, err
+	}
+	opts.Logger = logging.Temporal(log)
+	tc, err := client.DialContext(ctx, opts)
 	if err != nil {
 		pool.Close()
 		return nil, nil, fmt.Errorf("connect to Temporal at %s (namespace %s): %w", cfg.TemporalAddress, cfg.TemporalNamespace, err)
@@ -159,6 +164,7 @@ func newWorkerCmd() *cobra.Command {
 			if err := startAlerts(ctx, d); err != nil {
 				return err
 			}
+			startRetention(ctx, d)
 			if d.Config.SettlementSchedule {
 				sc := worker.SettlementScheduleFrom(d.Config)
 				if err := worker.EnsureSettlementSchedule(ctx, d.Temporal, sc); err != nil {
@@ -188,6 +194,7 @@ func workerMetrics(ctx context.Context, d *app.Deps) (stop func(), err error) {
 		return nil, err
 	}
 	opts := client.Options{Namespace: d.Config.TemporalNamespace, Logger: logging.Temporal(d.Log), MetricsHandler: m.TemporalHandler()}
+	temporalconn.Encrypt(&opts, d.Keys)
 	if d.Tracer != nil { // options are not inherited from the client this one shares a connection with
 		ti, err := tracing.Interceptor(d.Tracer)
 		if err != nil {

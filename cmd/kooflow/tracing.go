@@ -10,6 +10,7 @@ import (
 
 	"github.com/kooflow/kooflow/internal/app"
 	"github.com/kooflow/kooflow/internal/logging"
+	"github.com/kooflow/kooflow/internal/temporalconn"
 	"github.com/kooflow/kooflow/internal/tracing"
 )
 
@@ -25,8 +26,10 @@ func traced(ctx context.Context, d *app.Deps) (stop func(), err error) {
 	if err != nil {
 		return nil, err
 	}
-	tc, err := client.NewClientFromExistingWithContext(ctx, d.Temporal, client.Options{Namespace: d.Config.TemporalNamespace,
-		Logger: logging.Temporal(d.Log), Interceptors: []interceptor.ClientInterceptor{ti}})
+	opts := client.Options{Namespace: d.Config.TemporalNamespace,
+		Logger: logging.Temporal(d.Log), Interceptors: []interceptor.ClientInterceptor{ti}}
+	temporalconn.Encrypt(&opts, d.Keys)
+	tc, err := client.NewClientFromExistingWithContext(ctx, d.Temporal, opts)
 	if err != nil {
 		_ = shutdown(ctx)
 		return nil, fmt.Errorf("traced Temporal client: %w", err)

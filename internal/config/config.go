@@ -104,6 +104,7 @@ type Config struct {
 	Kit KitConfig // the joint-operation Kit endpoints (internal/config/kit.go)
 
 	UsageIntake UsageIntakeConfig // POST /usage/v1/records (internal/config/usage_intake.go)
+	Safety Safety // Temporal TLS and API key, codec origins, message retention, database sessions (internal/config/safety.go)
 }
 
 // Env names, in one place so docs, dev mode and tests agree.
@@ -279,6 +280,7 @@ func FromEnv(lookup func(string) (string, bool)) (Config, error) {
 	}
 	c.Kit = kitFromEnv(get, c.ProductionPath, &errs)
 	c.UsageIntake = usageIntakeFromEnv(get, &errs)
+	c.Safety = safetyFromEnv(get, &errs)
 	if !strings.HasPrefix(c.ProductionPath, "/") {
 		errs = append(errs, fmt.Sprintf("%s=%q must start with /", EnvProductionPath, c.ProductionPath))
 	}

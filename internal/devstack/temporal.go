@@ -75,6 +75,8 @@ type TemporalOptions struct {
 	Output    io.Writer
 	// Nice lowers the server's CPU priority (see Niced); 0 leaves it.
 	Nice int
+	// CodecEndpoint is the payload codec the web UI decodes payloads with (kooflow's /codec); empty for none.
+	CodecEndpoint string
 }
 
 // Temporal is a running dev server.
@@ -110,6 +112,9 @@ func StartTemporal(ctx context.Context, o TemporalOptions) (*Temporal, error) {
 			return nil, err
 		}
 		args = append(args, "--ui-ip", "127.0.0.1", "--ui-port", strconv.Itoa(o.UIPort))
+		if o.CodecEndpoint != "" {
+			args = append(args, "--ui-codec-endpoint", o.CodecEndpoint)
+		}
 	} else {
 		args = append(args, "--headless")
 	}

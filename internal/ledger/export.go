@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
 	"github.com/xuri/excelize/v2"
 
+	"github.com/kooflow/kooflow/internal/cellsafe"
 	"github.com/kooflow/kooflow/internal/refusal"
 	"github.com/kooflow/kooflow/internal/settlement"
 )
@@ -70,28 +70,12 @@ func (s *Store) WriteCSV(ctx context.Context, w io.Writer, b BillSummary) error 
 		return err
 	}
 	if err := s.eachRecord(ctx, b, func(rec []string, _ map[int]decimal.Decimal) error {
-		out := make([]string, len(rec))
-		for i, v := range rec {
-			out[i] = neutralizeCell(v)
-		}
-		return cw.Write(out)
+		return cw.Write(cellsafe.Row(rec))
 	}); err != nil {
 		return err
 	}
 	cw.Flush()
 	return cw.Error()
-}
-
-// neutralizeCell keeps a spreadsheet from reading a text cell as a formula: a value starting with = + - @, tab or
-// carriage return gets a leading apostrophe, unless it is a plain number (a negative amount stays a number).
-func neutralizeCell(v string) string {
-	if v == "" || !strings.ContainsRune("=+-@\t\r", rune(v[0])) {
-		return v
-	}
-	if _, err := decimal.NewFromString(v); err == nil && !strings.ContainsAny(v, "eE") {
-		return v
-	}
-	return "'" + v
 }
 
 // excelNumber returns an amount for a numeric cell when the number the cell stores is exactly the decimal (always
@@ -177,7 +161,7 @@ func (s *Store) WriteXLSX(ctx context.Context, w io.Writer, b BillSummary) error
 		n++
 		vals := make([]any, len(rec))
 		for i, v := range rec {
-			vals[i] = v
+			vals[i] = cellsafe.Neutralize(v) // a text cell is shown as typed, never run
 			if d, ok := amounts[i]; ok {
 				vals[i] = excelizeCell(excelNumber(d, 2), money)
 			}

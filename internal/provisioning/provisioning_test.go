@@ -2,10 +2,10 @@ package provisioning
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -19,38 +19,126 @@ func event(kind Kind) Event {
 		SKUCode: "S1", Quantity: 2, OccurredAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 }
 
-func TestSignAndVerify(t *testing.T) {
-	body := []byte(`{"eventId":"e1"}`)
-	now := time.UnixMilli(1767225600000)
-	ts := strconv.FormatInt(now.UnixMilli(), 10)
-	sig := Sign([]byte(secret), ts, body)
-	if !strings.HasPrefix(sig, "v1=") || len(sig) != 3+64 {
-		t.Fatalf("signature %q", sig)
+// TestStandardWebhooksVector checks Sign and Verify against the test vector the Standard Webhooks specification
+// publishes (and its reference libraries test with).
+func TestStandardWebhooksVector(t *testing.T) {
+	key, err := ParseSecret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const id, ts, want = "msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265330", "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+	body := []byte(`{"test": 2432232314}`)
+	if got := Sign(key, id, ts, body); got != want {
+		t.Fatalf("signature %s, want %s", got, want)
 	}
 	h := http.Header{}
+	h.Set(HeaderEventID, id)
 	h.Set(HeaderTimestamp, ts)
-	h.Set(HeaderSignature, sig)
-	if err := Verify([]byte(secret), h, body, now.Add(time.Minute), 5*time.Minute); err != nil {
-		t.Fatalf("valid delivery refused: %v", err)
+	h.Set(HeaderSignature, "v1,Ceo5qEr07ixe2NLpvHk3FH9bwy/WavXrAFQ/9tdO6mc= "+want) // one of several, as in rotation
+	now := time.Unix(1614265330, 0)
+	if err := Verify([][]byte{key}, h, body, now.Add(time.Minute), 5*time.Minute); err != nil {
+		t.Fatalf("the specification's vector refused: %v", err)
 	}
-	h.Set(HeaderSignature, strings.ToUpper(sig[:3])+strings.ToUpper(sig[3:]))
-	if err := Verify([]byte(secret), h, body, now, time.Minute); err != nil {
-		t.Fatalf("upper-case hex refused: %v", err)
-	}
-	h.Set(HeaderSignature, sig)
+	other, _ := ParseSecret("another-secret-0123456")
 	for name, check := range map[string]func() error{
-		"tampered body": func() error { return Verify([]byte(secret), h, []byte(`{"eventId":"e2"}`), now, time.Minute) },
-		"wrong secret":  func() error { return Verify([]byte("another-secret-0123456"), h, body, now, time.Minute) },
-		"stale":         func() error { return Verify([]byte(secret), h, body, now.Add(10*time.Minute), 5*time.Minute) },
-		"future":        func() error { return Verify([]byte(secret), h, body, now.Add(-10*time.Minute), 5*time.Minute) },
+		"tampered body": func() error { return Verify([][]byte{key}, h, []byte(`{"test": 2432232315}`), now, time.Minute) },
+		"wrong secret":  func() error { return Verify([][]byte{other}, h, body, now, time.Minute) },
+		"stale":         func() error { return Verify([][]byte{key}, h, body, now.Add(10*time.Minute), 5*time.Minute) },
+		"future":        func() error { return Verify([][]byte{key}, h, body, now.Add(-10*time.Minute), 5*time.Minute) },
+		"other id": func() error {
+			h2 := h.Clone()
+			h2.Set(HeaderEventID, "msg_other")
+			return Verify([][]byte{key}, h2, body, now, time.Minute)
+		},
+		"v1 without comma": func() error {
+			h2 := h.Clone()
+			h2.Set(HeaderSignature, strings.Replace(want, "v1,", "v1=", 1))
+			return Verify([][]byte{key}, h2, body, now, time.Minute)
+		},
+		"milliseconds": func() error {
+			h2 := h.Clone()
+			h2.Set(HeaderTimestamp, ts+"000")
+			return Verify([][]byte{key}, h2, body, now, time.Minute)
+		},
 	} {
 		if check() == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
-	h.Set(HeaderTimestamp, "yesterday")
-	if Verify([]byte(secret), h, body, now, time.Minute) == nil {
-		t.Error("non-numeric timestamp accepted")
+}
+
+// TestSecrets: the whsec_ form and a plain secret (as configured before) name the same key; several secrets are
+// accepted for rotation; unusable ones are refused with the setting's name.
+func TestSecrets(t *testing.T) {
+	plain := "provisioning-test-secret-0123"
+	a, err := ParseSecret(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := ParseSecret("whsec_" + base64.StdEncoding.EncodeToString([]byte(plain)))
+	if err != nil || string(a) != string(b) {
+		t.Fatalf("whsec_ of the plain secret: %q vs %q, %v", a, b, err)
+	}
+	keys, err := ParseSecrets("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw, " + plain)
+	if err != nil || len(keys) != 2 {
+		t.Fatalf("two secrets: %d %v", len(keys), err)
+	}
+	for _, bad := range []string{"", "short", "whsec_not*base64", "whsec_" + base64.StdEncoding.EncodeToString([]byte("tiny"))} {
+		if _, err := ParseSecrets(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+// TestWebhookSignsWithEverySecret: during rotation each delivery carries one signature per configured secret, so
+// a receiver that knows only the old or only the new one accepts it.
+func TestWebhookSignsWithEverySecret(t *testing.T) {
+	const oldSecret, newSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "provisioning-new-secret-456789"
+	var accepted atomic.Int32
+	for _, receiverSecret := range []string{oldSecret, newSecret} {
+		srv := httptest.NewServer(NewReceiver(receiverSecret, time.Minute, func(ctx context.Context, e Event) (Result, error) {
+			accepted.Add(1)
+			return Result{}, nil
+		}))
+		wh, err := NewWebhook(srv.URL, oldSecret+" "+newSecret, srv.Client())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := wh.Apply(context.Background(), event(Freeze)); err != nil {
+			t.Fatalf("receiver with %s: %v", receiverSecret[:8], err)
+		}
+		srv.Close()
+	}
+	if accepted.Load() != 2 {
+		t.Fatalf("accepted %d", accepted.Load())
+	}
+}
+
+// TestWebhookRequiresHTTPSAndFollowsNoRedirect: plain http is refused unless on loopback, and a redirect is not
+// followed (the event would go, signed, to a URL nobody configured): the step parks with the reason.
+func TestWebhookRequiresHTTPSAndFollowsNoRedirect(t *testing.T) {
+	for _, u := range []string{"http://seller.example/hook", "http://10.0.0.8/hook", "http://[2001:db8::1]/hook"} {
+		if _, err := NewWebhook(u, secret, nil); err == nil || !strings.Contains(err.Error(), "https") {
+			t.Errorf("%s: %v", u, err)
+		}
+	}
+	for _, u := range []string{"https://seller.example/hook", "http://127.0.0.1:9/hook", "http://localhost:9/hook", "http://[::1]:9/hook"} {
+		if _, err := NewWebhook(u, secret, nil); err != nil {
+			t.Errorf("%s: %v", u, err)
+		}
+	}
+	var followed atomic.Int32
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { followed.Add(1) }))
+	defer target.Close()
+	redirect := httptest.NewServer(http.RedirectHandler(target.URL, http.StatusTemporaryRedirect))
+	defer redirect.Close()
+	wh, err := NewWebhook(redirect.URL, secret, redirect.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = wh.Apply(context.Background(), event(Create))
+	if err == nil || Retryable(err) || !strings.Contains(err.Error(), "redirect") || followed.Load() != 0 {
+		t.Fatalf("redirect: %v (followed %d times)", err, followed.Load())
 	}
 }
 

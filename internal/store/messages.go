@@ -69,7 +69,23 @@ func (s *Store) AppendMessage(ctx context.Context, m *Message) error {
 	if ids == nil {
 		ids = []string{}
 	}
-	err = s.Pool.QueryRow(ctx, `
+	err = s.insertMessage(ctx, m, headers, ids)
+	if err != nil && noPartition(err) {
+		// The month has no partition yet (the retention job creates them ahead; it may not have run): create it
+		// and write again, rather than lose the message.
+		if _, perr := s.EnsureMessagePartitions(ctx, m.ReceivedAt, 0); perr != nil {
+			return fmt.Errorf("append to the message log: %w", perr)
+		}
+		err = s.insertMessage(ctx, m, headers, ids)
+	}
+	if err != nil {
+		return fmt.Errorf("append to the message log: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) insertMessage(ctx context.Context, m *Message, headers []byte, ids []string) error {
+	return s.Pool.QueryRow(ctx, `
 		INSERT INTO koogallery_messages (received_at, request_id, remote_addr, forwarded_for, method, path, raw_query,
 			headers, raw_body, verification, activity, order_id, order_line_id, business_id, instance_ids, scene, status,
 			test_flag, result_code, result_msg, error_detail, http_status, response_body, body_sign, latency_us,
@@ -83,10 +99,6 @@ func (s *Store) AppendMessage(ctx context.Context, m *Message) error {
 		m.BodySign, m.Latency.Microseconds(), m.BodySize, m.BodySHA256, m.BodyTruncated, m.HeadersSize,
 		m.ResponseSHA256, m.TraceID,
 	).Scan(&m.ID)
-	if err != nil {
-		return fmt.Errorf("append to the message log: %w", err)
-	}
-	return nil
 }
 
 // emptyIfNil keeps a nil body from becoming NULL in a NOT NULL bytea column.

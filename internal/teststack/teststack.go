@@ -24,6 +24,7 @@ import (
 	"github.com/kooflow/kooflow/internal/metrics"
 	"github.com/kooflow/kooflow/internal/secrets"
 	"github.com/kooflow/kooflow/internal/store"
+	"github.com/kooflow/kooflow/internal/temporalconn"
 	"github.com/kooflow/kooflow/internal/testenv"
 	"github.com/kooflow/kooflow/internal/tracing"
 	"github.com/kooflow/kooflow/worker"
@@ -57,6 +58,9 @@ type Options struct {
 	// Tracer traces the stack as OTEL_EXPORTER_OTLP_ENDPOINT does in production: the gateway's spans and the
 	// Temporal client's tracing interceptor (for the router and the worker) report to it.
 	Tracer trace.TracerProvider
+	// EncryptPayloads seals the worker's and router's Temporal payloads under the data keys, as every production
+	// process does (internal/payloadcodec). Off by default, so tests may read histories with testenv's client.
+	EncryptPayloads bool
 }
 
 // Start runs a worker and the router for cfg. An empty cfg.TaskQueue gets one unique to the test.
@@ -75,6 +79,16 @@ func Start(t testing.TB, cfg config.Config, o Options) *Stack {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel) // stops the router's background work (the gateway's inbox dispatch) with the test
 	d := Deps(t, cfg, o.Log, o.Pool, tc)
+	if o.EncryptPayloads {
+		opts := client.Options{Namespace: cfg.TemporalNamespace}
+		temporalconn.Encrypt(&opts, d.Keys)
+		etc, err := client.NewClientFromExistingWithContext(ctx, tc, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(etc.Close)
+		d.Temporal = etc
+	}
 	var metricsURL string
 	if o.WorkerMetrics || o.Tracer != nil {
 		metricsURL = instrument(t, ctx, &d, o)
@@ -116,6 +130,9 @@ func instrument(t testing.TB, ctx context.Context, d *app.Deps, o Options) (metr
 			t.Fatal(err)
 		}
 		opts.Interceptors, d.Tracer = []interceptor.ClientInterceptor{ti}, o.Tracer
+	}
+	if o.EncryptPayloads {
+		temporalconn.Encrypt(&opts, d.Keys)
 	}
 	tc, err := client.NewClientFromExistingWithContext(ctx, d.Temporal, opts)
 	if err != nil {

@@ -1,8 +1,8 @@
-package ledger
+package cellsafe
 
 import "testing"
 
-func TestNeutralizeCell(t *testing.T) {
+func TestNeutralize(t *testing.T) {
 	for in, want := range map[string]string{
 		"":                     "",
 		"O-123":                "O-123",
@@ -16,7 +16,7 @@ func TestNeutralizeCell(t *testing.T) {
 		"\t=1":                 "'\t=1",
 		"refund = 3 days late": "refund = 3 days late",
 	} {
-		if got := neutralizeCell(in); got != want {
+		if got := Neutralize(in); got != want {
 			t.Errorf("%q → %q, want %q", in, got, want)
 		}
 	}
