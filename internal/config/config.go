@@ -104,7 +104,7 @@ type Config struct {
 	Kit KitConfig // the joint-operation Kit endpoints (internal/config/kit.go)
 
 	UsageIntake UsageIntakeConfig // POST /usage/v1/records (internal/config/usage_intake.go)
-	Safety Safety // Temporal TLS and API key, codec origins, message retention, database sessions (internal/config/safety.go)
+	Safety      Safety            // Temporal TLS and API key, codec origins, message retention, database sessions (internal/config/safety.go)
 }
 
 // Env names, in one place so docs, dev mode and tests agree.
