@@ -95,6 +95,8 @@ type Config struct {
 	SettlementSchedule   bool            // KOOFLOW_SETTLEMENT_SCHEDULE: the worker keeps the Temporal Schedule (default true)
 
 	Kit KitConfig // the joint-operation Kit endpoints (internal/config/kit.go)
+
+	UsagePush UsagePushConfig // the hourly usage push (internal/config/usagepush.go)
 }
 
 // Env names, in one place so docs, dev mode and tests agree.
@@ -263,6 +265,7 @@ func FromEnv(lookup func(string) (string, bool)) (Config, error) {
 		errs = append(errs, fmt.Sprintf("%s=%q must be true or false", EnvSettlementSchedule, v))
 	}
 	c.Kit = kitFromEnv(get, c.ProductionPath, &errs)
+	c.UsagePush = usagePushFromEnv(get, &errs)
 	if !strings.HasPrefix(c.ProductionPath, "/") {
 		errs = append(errs, fmt.Sprintf("%s=%q must start with /", EnvProductionPath, c.ProductionPath))
 	}
