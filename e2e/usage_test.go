@@ -1,0 +1,266 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/shopspring/decimal"
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
+
+	"github.com/kooflow/kooflow/emulator/deliver"
+	"github.com/kooflow/kooflow/emulator/market"
+	"github.com/kooflow/kooflow/internal/config"
+	"github.com/kooflow/kooflow/internal/logging"
+	"github.com/kooflow/kooflow/internal/testenv"
+	"github.com/kooflow/kooflow/internal/teststack"
+	"github.com/kooflow/kooflow/internal/usagepush"
+	"github.com/kooflow/kooflow/worker"
+	"github.com/kooflow/kooflow/workflows"
+)
+
+// usageStack is a kooflow wired to the emulator, with the handles the usage test reads.
+type usageStack struct {
+	*stack
+	pool *pgxpool.Pool
+	tc   client.Client
+}
+
+func startUsageStack(t *testing.T) *usageStack {
+	t.Helper()
+	lvl, out := "error", io.Discard
+	if v := os.Getenv("E2E_LOG"); v != "" {
+		lvl, out = v, io.Writer(os.Stderr)
+	}
+	log, err := logging.New(out, "text", lvl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, m, msrv := teststack.WithMarket(t, teststack.Keys{AccessKey: accessKey, MarketAK: marketAK, MarketSK: marketSK},
+		market.Options{Log: log}, map[string]string{
+			config.EnvTaskQueue:         testenv.TaskQueue(t),
+			config.EnvConsoleTokens:     "e2e:" + consoleToken + ",buyer:" + customerToken + ":customer+read",
+			config.EnvProvisionerSecret: "e2e-provisioner-secret",
+			config.EnvLogLevel:          lvl,
+		})
+	st := teststack.Start(t, cfg, teststack.Options{Log: log})
+	return &usageStack{stack: &stack{cfg: cfg, market: m, marketSrv: msrv, apiURL: st.URL, sellerURL: st.URL + cfg.ProductionPath,
+		consoleURL: st.URL + "/console/v1", log: log}, pool: st.Pool, tc: st.Temporal}
+}
+
+// usageRecord is one record the seller's systems report.
+type usageRecord struct {
+	id    string
+	hour  time.Time
+	value string
+}
+
+// TestPayPerUseUsageEndToEnd takes a pay-per-use purchase through kooflow and the emulated marketplace: usage is
+// ingested with duplicates and a late record, hourly pushes run from the worker's Schedule while the marketplace
+// fails whole pushes and refuses the instance for a while, and the release waits for the final push of the
+// running hour. In the end what was ingested, pushed and charged are equal to 4 decimals, and the release's
+// history is kept for the replay tests.
+func TestPayPerUseUsageEndToEnd(t *testing.T) {
+	s := startUsageStack(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	client := deliver.NewClient(s.sellerURL, accessKey)
+
+	// Purchase.
+	orderID := "PPUE2E" + fmt.Sprint(time.Now().UnixNano()%1e9)
+	if err := s.market.PutOrder(market.Order{OrderID: orderID, OrderType: market.TypeNew, CreateTime: time.Now().UTC().Truncate(time.Second),
+		Lines: []market.Line{{OrderLineID: orderID + "-000001", ChargingMode: market.ChargingOnDemand,
+			ProductID: "OFFI-KOOFLOW-CRM-MONTHLY", SKUCode: "crm-basic-month", LinearValue: 1}},
+		Buyer: &market.Buyer{CustomerID: "ppu-e2e-customer-00000000000000", CustomerName: "ppu"}}); err != nil {
+		t.Fatal(err)
+	}
+	a := client.Send(ctx, deliver.Message{Activity: deliver.NewInstance, OrderID: orderID,
+		Fields: []deliver.Field{{Name: "orderId", Value: orderID}, {Name: "orderLineId", Value: orderID + "-000001"}, {Name: "businessId", Value: ""}}}, 0)
+	if !a.Answered() || a.InstanceID == "" || (a.ResultCode != deliver.CodeSuccess && a.ResultCode != deliver.CodeInProgress) {
+		t.Fatalf("newInstance: %+v", a)
+	}
+	inst := a.InstanceID
+	s.waitLifecycle(t, ctx, inst, "ACTIVE")
+	var mode string
+	if err := s.pool.QueryRow(ctx, `SELECT charging_mode FROM instances WHERE instance_id = $1`, inst).Scan(&mode); err != nil || mode != "ON_DEMAND" {
+		t.Fatalf("instance %s has charging mode %q (%v), want ON_DEMAND", inst, mode, err)
+	}
+	s.market.PutInstance(market.Instance{InstanceID: inst, OrderID: orderID, ChargingMode: market.ChargingOnDemand, Status: "NORMAL"})
+
+	// Usage of three closed hours and the running one, each record sent twice.
+	now := time.Now().UTC()
+	cur := now.Truncate(time.Hour)
+	var recs []usageRecord
+	for h := -3; h <= 0; h++ {
+		for k := range 5 {
+			recs = append(recs, usageRecord{id: fmt.Sprintf("%s/%d/%d", inst, h, k), hour: cur.Add(time.Duration(h) * time.Hour),
+				value: fmt.Sprintf("%d.%04d", k, 37*(k+1)+h+3)})
+		}
+	}
+	s.ingest(t, ctx, inst, recs)
+	s.ingest(t, ctx, inst, recs[:7]) // duplicates: acknowledged, not counted
+	ingestedClosed := decimal.Zero
+	for _, r := range recs {
+		if r.hour.Before(cur) {
+			ingestedClosed = ingestedClosed.Add(decimal.RequireFromString(r.value))
+		}
+	}
+
+	// The hourly push, from the worker's Schedule, while the marketplace fails the first two pushes.
+	h := s.tc.ScheduleClient().GetHandle(ctx, worker.UsagePushScheduleID)
+	t.Cleanup(func() { _ = h.Delete(context.Background()) })
+	if err := worker.EnsureUsagePushSchedule(ctx, s.tc, s.cfg.TaskQueue, 5); err != nil {
+		t.Fatal(err)
+	}
+	s.market.SetUsageFaults(market.UsageFaults{FailNext: 2})
+	res := s.triggerPush(t, ctx, h)
+	if res.Planned.Records != 3 || res.Drained.Accepted != 3 {
+		t.Fatalf("first push: planned %+v, pushed %+v; want the 3 closed hours", res.Planned, res.Drained)
+	}
+	if got := s.market.Charged(inst).Value; !got.Equal(ingestedClosed) {
+		t.Fatalf("charged %s after the first push, want the closed hours' %s", got, ingestedClosed)
+	}
+
+	// A late record for the oldest window, while the marketplace refuses the instance (013): the push parks with
+	// an alert; once the marketplace takes the instance again an operator resumes it, and the late usage goes as the
+	// window's second revision.
+	late := usageRecord{id: inst + "/late", hour: cur.Add(-3 * time.Hour), value: "0.0042"}
+	s.ingest(t, ctx, inst, []usageRecord{late})
+	s.market.SetUsageFaults(market.UsageFaults{RecordCodes: map[string]string{inst: "013"}})
+	res = s.triggerPush(t, ctx, h)
+	if res.Planned.Records != 1 || res.Drained.Parked != 1 {
+		t.Fatalf("second push: planned %+v, pushed %+v; want the late record parked", res.Planned, res.Drained)
+	}
+	var alerts int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM instance_alerts WHERE instance_id = $1 AND kind = $2 AND resolved_at IS NULL`,
+		inst, usagepush.AlertParked).Scan(&alerts); err != nil || alerts != 1 {
+		t.Fatalf("open parked alerts: %d (%v)", alerts, err)
+	}
+	s.market.SetUsageFaults(market.UsageFaults{})
+	if _, err := (&usagepush.Store{Pool: s.pool}).Resume(ctx, inst); err != nil {
+		t.Fatal(err)
+	}
+	res = s.triggerPush(t, ctx, h)
+	if res.Drained.Accepted != 1 {
+		t.Fatalf("after resuming: %+v", res.Drained)
+	}
+	var revs int
+	if err := s.pool.QueryRow(ctx, `SELECT max(revision) FROM usage_pushes WHERE instance_id = $1 AND usage_hour = $2`,
+		inst, late.hour).Scan(&revs); err != nil || revs != 2 {
+		t.Fatalf("the late record's window has revision %d (%v), want 2", revs, err)
+	}
+
+	// Release: the lifecycle pushes the running hour up to the release before it completes.
+	rel := client.Send(ctx, deliver.Message{Activity: deliver.ReleaseInstance, InstanceID: inst,
+		Fields: []deliver.Field{{Name: "instanceId", Value: inst}}}, 0)
+	if !rel.Answered() || rel.ResultCode != deliver.CodeSuccess {
+		t.Fatalf("releaseInstance: %+v", rel)
+	}
+	s.waitLifecycle(t, ctx, inst, "RELEASED")
+	tot, err := (&usagepush.Store{Pool: s.pool}).InstanceTotals(ctx, inst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	charged := s.market.Charged(inst).Value
+	var ingested decimal.Decimal
+	for _, r := range append(recs, late) {
+		ingested = ingested.Add(decimal.RequireFromString(r.value))
+	}
+	if tot.Ingested.StringFixed(4) != ingested.StringFixed(4) || tot.Pushed.StringFixed(4) != ingested.StringFixed(4) ||
+		charged.StringFixed(4) != ingested.StringFixed(4) || tot.Pending != 0 {
+		t.Fatalf("sent %s; kooflow ingested %s, pushed %s (%d pending); the marketplace charged %s",
+			ingested.StringFixed(4), tot.Ingested.StringFixed(4), tot.Pushed.StringFixed(4), tot.Pending, charged.StringFixed(4))
+	}
+	t.Logf("ingested = pushed = charged = %s over %d records", ingested.StringFixed(4), s.market.Charged(inst).Records)
+
+	// The release's history: the final flush ran inside it. Replayed against the current code and, when recording,
+	// kept for the replay tests of workflows/.
+	hist := testenv.History(t, s.tc, "instance/"+inst, "")
+	if !hasActivity(hist, "UsagePushFlush") {
+		t.Fatal("the release ran no UsagePushFlush activity")
+	}
+	testenv.RecordHistory(t, hist, "usage-release-final-flush.json")
+	r := sdkworker.NewWorkflowReplayer()
+	worker.RegisterWorkflows(r, workflows.LifecycleConfig{})
+	if err := r.ReplayWorkflowHistory(nil, testenv.ReplayCopy(t, hist)); err != nil {
+		t.Fatalf("replay: %v", err)
+	}
+	var outbound int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM koogallery_outbound WHERE $1 = ANY (instance_ids)`, inst).Scan(&outbound); err != nil || outbound < 6 {
+		t.Fatalf("outbound log holds %d pushes of %s (%v), want every push, the failed ones included", outbound, inst, err)
+	}
+}
+
+func hasActivity(h *historypb.History, name string) bool {
+	for _, e := range h.Events {
+		if a := e.GetActivityTaskScheduledEventAttributes(); a != nil && a.GetActivityType().GetName() == name {
+			return true
+		}
+	}
+	return false
+}
+
+// waitLifecycle polls the read model until the instance reaches the lifecycle state.
+func (s *usageStack) waitLifecycle(t *testing.T, ctx context.Context, inst, want string) {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		var got string
+		err := s.pool.QueryRow(ctx, `SELECT lifecycle FROM instances WHERE instance_id = $1`, inst).Scan(&got)
+		if err == nil && got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("instance %s is %q (%v), want %s", inst, got, err, want)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// triggerPush starts the hourly push now, as its Schedule does, and waits for the run's result.
+func (s *usageStack) triggerPush(t *testing.T, ctx context.Context, h client.ScheduleHandle) workflows.UsagePushResult {
+	t.Helper()
+	before := 0
+	if d, err := h.Describe(ctx); err == nil {
+		before = len(d.Info.RecentActions)
+	}
+	if err := h.Trigger(ctx, client.ScheduleTriggerOptions{Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_ALLOW_ALL}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		d, err := h.Describe(ctx)
+		if err == nil && len(d.Info.RecentActions) > before {
+			run := d.Info.RecentActions[len(d.Info.RecentActions)-1].StartWorkflowResult
+			var res workflows.UsagePushResult
+			wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+			defer cancel()
+			if err := s.tc.GetWorkflow(wctx, run.WorkflowID, run.FirstExecutionRunID).Get(wctx, &res); err != nil {
+				t.Fatalf("usage push run: %v", err)
+			}
+			return res
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the triggered schedule started no usage push")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// ingest reports usage records as the seller's systems do. A repeated record id is acknowledged and not counted.
+func (s *usageStack) ingest(t *testing.T, ctx context.Context, inst string, recs []usageRecord) {
+	t.Helper()
+	for _, r := range recs {
+		if _, err := s.pool.Exec(ctx, `INSERT INTO usage_records (record_id, instance_id, value, usage_hour) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (record_id) DO NOTHING`, r.id, inst, r.value, r.hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
