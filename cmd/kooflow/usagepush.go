@@ -2,8 +2,15 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/kooflow/kooflow/internal/app"
+	"github.com/kooflow/kooflow/internal/bench"
+	"github.com/kooflow/kooflow/internal/config"
 	"github.com/kooflow/kooflow/worker"
 )
 
@@ -17,4 +24,58 @@ func ensureUsagePushSchedule(ctx context.Context, d app.Deps) error {
 	}
 	d.Log.Info("usage push schedule ensured", "schedule_id", worker.UsagePushScheduleID, "minute", d.Config.UsagePush.Minute)
 	return nil
+}
+
+// withUsagePushBench adds `bench usage-push` under the benchmark command.
+func withUsagePushBench(bench *cobra.Command) *cobra.Command {
+	bench.AddCommand(newUsagePushBenchCmd())
+	return bench
+}
+
+func newUsagePushBenchCmd() *cobra.Command {
+	var o bench.UsagePushOptions
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "usage-push",
+		Short: "Usage push benchmark: one hour's usage of many pay-per-use instances pushed to the emulator",
+		Long: `usage-push starts a private Temporal dev server and PostgreSQL (unless TEMPORAL_ADDRESS / DATABASE_URL are
+set), the emulated marketplace's usage API over TLS, generates --instances pay-per-use instances with --records usage
+records each in the hour that just closed, runs the UsagePush workflow once and prints its time, the number of
+pushes, its history length, and whether what the marketplace charged equals what was ingested.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, log, err := setup()
+			if err != nil {
+				return err
+			}
+			o.Log = log
+			o.DatabaseURL = os.Getenv(config.EnvDatabaseURL)
+			o.TemporalAddress = os.Getenv(config.EnvTemporalAddress)
+			rep, err := bench.RunUsagePush(cmd.Context(), o)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(cmd, rep)
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "usage push benchmark: %d pay-per-use instances, %d usage records in one hour\n", rep.Instances, rep.Ingested)
+			fmt.Fprintf(w, "  generate rows            %s\n", rep.Generate.Round(time.Millisecond))
+			fmt.Fprintf(w, "  push via workflow        %s (%d windows planned, %d pushes, %d records accepted)\n",
+				rep.Push.Round(time.Millisecond), rep.Planned, rep.Pushes, rep.Accepted)
+			fmt.Fprintf(w, "  workflow history         %d events\n", rep.HistoryEvents)
+			fmt.Fprintf(w, "  ingested / charged       %s / %s, equal: %v\n", rep.IngestedValue, rep.ChargedValue, rep.ChargedEqual)
+			if !rep.ChargedEqual {
+				return fmt.Errorf("the marketplace charged %s for %s ingested", rep.ChargedValue, rep.IngestedValue)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&o.Instances, "instances", 10_000, "pay-per-use instances")
+	f.IntVar(&o.Records, "records", 3, "usage records per instance in the hour")
+	f.StringVar(&o.BinDir, "bin-dir", "bin", "directory of the Temporal CLI (built there when missing)")
+	f.StringVar(&o.StateDir, "state-dir", "", "directory for the private servers (default: a temporary one, removed afterwards)")
+	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	return cmd
 }

@@ -87,3 +87,15 @@ func (u *Usage) Charges(instanceID string) []UsageCharge {
 	})
 	return out
 }
+
+// Sum is what was charged for usage over every instance.
+func (u *Usage) Sum() UsageTotal {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	var t UsageTotal
+	for _, c := range u.charges {
+		t.Records++
+		t.Value = t.Value.Add(c.Value)
+	}
+	return t
+}
