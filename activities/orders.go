@@ -19,10 +19,13 @@ import (
 
 // QueryOrderInput names the order to query and the order types the calling step expects.
 type QueryOrderInput struct {
-	InstanceID  string   `json:"instanceId"`
-	OrderID     string   `json:"orderId"`
-	OrderLineID string   `json:"orderLineId"`
-	Expect      []string `json:"expect"` // acceptable orderType values
+	InstanceID  string `json:"instanceId"`
+	OrderID     string `json:"orderId"`
+	OrderLineID string `json:"orderLineId"`
+	// ProductID picks the pay-per-use billing item of the line the instance is for (newInstance named it);
+	// empty reads the line's only product.
+	ProductID string   `json:"productId,omitempty"`
+	Expect    []string `json:"expect"` // acceptable orderType values
 }
 
 // OrderFacts is what the workflow needs from one order line. It carries no personal data: of the buyer only the
@@ -104,10 +107,10 @@ func (a *Lifecycle) orderFacts(in QueryOrderInput, info *orderquery.OrderInfo) (
 	if line == nil {
 		return OrderFacts{}, fmt.Errorf("order %s has no order line %q (it has %d lines)", in.OrderID, in.OrderLineID, len(info.OrderLine))
 	}
-	if len(line.ProductInfo) == 0 {
-		return OrderFacts{}, fmt.Errorf("order line %s names no product", line.OrderLineID)
+	pi, err := lineProduct(line, in.ProductID)
+	if err != nil {
+		return OrderFacts{}, err
 	}
-	pi := line.ProductInfo[0]
 	paid, err := amount(line.CurrencyAfterDiscount)
 	if err != nil {
 		return OrderFacts{}, fmt.Errorf("order line %s: currencyAfterDiscount: %w", line.OrderLineID, err)
@@ -188,4 +191,53 @@ func redactedOrder(info *orderquery.OrderInfo) (json.RawMessage, error) {
 		return nil, fmt.Errorf("encode order %s: %w", info.OrderID, err)
 	}
 	return b, nil
+}
+
+// lineProduct picks the product of an order line the instance is for. Every productInfo of the line is read: a
+// line naming a product twice, or one without a productId, is refused rather than half read. A pay-per-use
+// instance created for productID (newInstance named it) takes that product; otherwise the line must name one
+// product, or several of a period or one-time line bought together, of which the first is the instance's (the
+// marketplace sends one newInstance per period line, so kooflow provisions it as one instance).
+func lineProduct(line *orderquery.OrderLine, productID string) (orderquery.ProductInfo, error) {
+	if len(line.ProductInfo) == 0 {
+		return orderquery.ProductInfo{}, fmt.Errorf("order line %s names no product", line.OrderLineID)
+	}
+	seen := make(map[string]bool, len(line.ProductInfo))
+	for i, p := range line.ProductInfo {
+		if p.ProductID == "" {
+			return orderquery.ProductInfo{}, fmt.Errorf("order line %s: productInfo #%d has no productId", line.OrderLineID, i+1)
+		}
+		if seen[p.ProductID] {
+			return orderquery.ProductInfo{}, fmt.Errorf("order line %s names product %s twice", line.OrderLineID, p.ProductID)
+		}
+		seen[p.ProductID] = true
+	}
+	if productID != "" {
+		for _, p := range line.ProductInfo {
+			if p.ProductID == productID {
+				return p, nil
+			}
+		}
+		return orderquery.ProductInfo{}, fmt.Errorf("newInstance named product %s, which order line %s does not bill (it bills %s)",
+			productID, line.OrderLineID, productIDs(line.ProductInfo))
+	}
+	if len(line.ProductInfo) > 1 && (line.ChargingMode == chargingOnDemand || line.ChargingMode == chargingOnDemandPkg) {
+		return orderquery.ProductInfo{}, fmt.Errorf("pay-per-use order line %s bills %d items (%s) but newInstance named none of them; "+
+			"each item is its own instance, keyed by orderId + productId", line.OrderLineID, len(line.ProductInfo), productIDs(line.ProductInfo))
+	}
+	return line.ProductInfo[0], nil
+}
+
+// Pay-per-use charging modes of an order line.
+const (
+	chargingOnDemand    = "ON_DEMAND"
+	chargingOnDemandPkg = "ON_DEMAND_PKG"
+)
+
+func productIDs(ps []orderquery.ProductInfo) string {
+	ids := make([]string, len(ps))
+	for i, p := range ps {
+		ids[i] = p.ProductID
+	}
+	return strings.Join(ids, ", ")
 }

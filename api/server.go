@@ -63,6 +63,7 @@ func New(d app.Deps, inbox *gateway.Inbox) (*gin.Engine, error) {
 	}
 	mountSelfCheck(console, d)
 	mountRoutes(r, console, d, inbox)
+	mountUsage(r, m, tokens, d)
 	// The joint-operation Kit endpoints and unified login; a Kit key that cannot be read stops the start.
 	if err := kit.Mount(r, console, d); err != nil {
 		return nil, err

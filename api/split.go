@@ -7,8 +7,9 @@ import (
 )
 
 // Split divides the router's routes between two listeners (KOOFLOW_CONSOLE_ADDR): the marketplace's listener
-// serves the production interface, the console's serves /console/; both serve /healthz and /readyz. A path that
-// belongs to the other listener is answered 404 there, so the console need not be reachable from the internet.
+// serves the production interface, the console's serves /console/ and the usage intake (/usage/v1/); both serve
+// /healthz and /readyz. A path that belongs to the other listener is answered 404 there, so the console need not
+// be reachable from the internet.
 func Split(h http.Handler, productionPath string) (market, console http.Handler) {
 	health := func(p string) bool { return p == "/healthz" || p == "/readyz" }
 	only := func(allowed func(string) bool) http.Handler {
@@ -24,6 +25,6 @@ func Split(h http.Handler, productionPath string) (market, console http.Handler)
 		})
 	}
 	market = only(func(p string) bool { return p == productionPath })
-	console = only(func(p string) bool { return p == "/console" || strings.HasPrefix(p, "/console/") })
+	console = only(func(p string) bool { return p == "/console" || strings.HasPrefix(p, "/console/") || isUsagePath(p) })
 	return market, console
 }

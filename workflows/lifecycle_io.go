@@ -200,7 +200,7 @@ func (r *run) queryOrder(ctx workflow.Context, st *instance.Step, what, orderID,
 			Summary: fmt.Sprintf("query %s order %s from KooGallery", what, orderID),
 		})
 		return workflow.ExecuteActivity(actx, la.QueryOrder, activities.QueryOrderInput{
-			InstanceID: r.in.InstanceID, OrderID: orderID, OrderLineID: lineID, Expect: expect,
+			InstanceID: r.in.InstanceID, OrderID: orderID, OrderLineID: lineID, ProductID: r.in.ProductID, Expect: expect,
 		}).Get(ctx, &f)
 	})
 	if out != done {

@@ -30,9 +30,21 @@ type Backend interface {
 type NewInstanceCall struct {
 	OrderID     string
 	OrderLineID string
-	BusinessID  string
-	TestFlag    bool
-	ReceivedAt  time.Time
+	// ProductID is the pay-per-use billing item the call names; empty when it names none.
+	ProductID  string
+	BusinessID string
+	TestFlag   bool
+	ReceivedAt time.Time
+}
+
+// InstanceID derives the instance the call is for from its idempotency key (docs/koogallery.md, "Pay-per-use
+// instances"): orderId + productId when the call names a product (one instance per pay-per-use billing item),
+// orderId + orderLineId otherwise.
+func (c NewInstanceCall) InstanceID() string {
+	if c.ProductID != "" {
+		return instance.PayPerUseID(c.OrderID, c.ProductID)
+	}
+	return instance.ID(c.OrderID, c.OrderLineID)
 }
 
 // NewInstanceOutcome is what newInstance answers with. Note, when set, records for the message log how the

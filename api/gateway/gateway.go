@@ -376,7 +376,8 @@ func (h *Handler) dispatch(ctx context.Context, r *koogallery.Request, cred koog
 	switch r.Activity {
 	case koogallery.ActivityNewInstance:
 		res, err := h.Backend.NewInstance(ctx, NewInstanceCall{
-			OrderID: r.OrderID, OrderLineID: r.OrderLineID, BusinessID: r.BusinessID, TestFlag: r.TestFlag, ReceivedAt: received,
+			OrderID: r.OrderID, OrderLineID: r.OrderLineID, ProductID: r.ProductID, BusinessID: r.BusinessID, TestFlag: r.TestFlag,
+			ReceivedAt: received,
 		})
 		if err != nil {
 			return failure(err, false)

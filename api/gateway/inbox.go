@@ -56,7 +56,7 @@ func (in *Inbox) init() {
 // earlier call recorded it; dispatched that the workflow's start was already confirmed.
 func (in *Inbox) Accept(ctx context.Context, id string, c NewInstanceCall) (retry, dispatched bool, err error) {
 	return in.Store.AcceptInbox(ctx, store.InboxRow{
-		InstanceID: id, OrderID: c.OrderID, OrderLineID: c.OrderLineID, BusinessID: c.BusinessID,
+		InstanceID: id, OrderID: c.OrderID, OrderLineID: c.OrderLineID, ProductID: c.ProductID, BusinessID: c.BusinessID,
 		TestFlag: c.TestFlag, ReceivedAt: c.ReceivedAt,
 	}, in.grace())
 }
@@ -97,9 +97,9 @@ func (in *Inbox) Dispatch(ctx context.Context, id string) error {
 			instance.SALifecycleState.ValueSet(string(instance.LifecycleProvisioning)),
 			instance.SATestFlag.ValueSet(r.TestFlag),
 		),
-		StaticSummary: startSummary(NewInstanceCall{OrderID: r.OrderID, OrderLineID: r.OrderLineID, TestFlag: r.TestFlag}),
+		StaticSummary: startSummary(NewInstanceCall{OrderID: r.OrderID, OrderLineID: r.OrderLineID, ProductID: r.ProductID, TestFlag: r.TestFlag}),
 	}, instance.WorkflowType, instance.StartInput{
-		InstanceID: id, OrderID: r.OrderID, OrderLineID: r.OrderLineID, BusinessID: r.BusinessID,
+		InstanceID: id, OrderID: r.OrderID, OrderLineID: r.OrderLineID, ProductID: r.ProductID, BusinessID: r.BusinessID,
 		TestFlag: r.TestFlag, ReceivedAt: r.ReceivedAt.UTC(),
 	})
 	if err != nil && !isAlreadyStarted(err) {

@@ -34,6 +34,9 @@ type TemporalBackend struct {
 // startSummary is what the Temporal web UI shows for an instance's workflow; it carries no personal data.
 func startSummary(c NewInstanceCall) string {
 	s := "KooGallery order " + c.OrderID + " line " + c.OrderLineID
+	if c.ProductID != "" {
+		s += " product " + c.ProductID
+	}
 	if c.TestFlag {
 		s += " (dial test)"
 	}
@@ -45,7 +48,7 @@ func startSummary(c NewInstanceCall) string {
 // of an order whose workflow was already started, 000000 once the read model shows provisioning finished and
 // 000004 until then. The workflow proceeds from its StartInput, so it needs no newInstance Update.
 func (b *TemporalBackend) NewInstance(ctx context.Context, c NewInstanceCall) (NewInstanceOutcome, error) {
-	id := instance.ID(c.OrderID, c.OrderLineID)
+	id := c.InstanceID()
 	retry, dispatched, err := b.Inbox.Accept(ctx, id, c)
 	if err != nil {
 		return NewInstanceOutcome{}, err

@@ -121,6 +121,11 @@ func (r *Runner) buildOffers() error {
 	for _, p := range r.deps.Catalog.Products() {
 		for _, s := range p.SKUs {
 			o := offer{p, s}
+			if p.PayPerUse() {
+				// Sold by usage: kept apart, so the period paths never sell a usage product by its SKU.
+				r.offers[p.ChargingMode] = append(r.offers[p.ChargingMode], o)
+				continue
+			}
 			switch {
 			case s.Period == "once" && p.Supervised:
 				r.offers["supervised"] = append(r.offers["supervised"], o)

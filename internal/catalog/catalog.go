@@ -40,6 +40,56 @@ type Product struct {
 	// decides (the default parks the order for a person).
 	Provisioning string `json:"provisioning"`
 	SKUs         []SKU  `json:"skus,omitempty"`
+	// ChargingMode is how the product is sold, as the marketplace's order lines name it: PERIOD, ONE_TIME,
+	// ON_DEMAND (pay-per-use, 按需) or ON_DEMAND_PKG (pay-per-use package, 按需套餐包). Empty means period or
+	// one-time, as each SKU's period says.
+	ChargingMode string `json:"chargingMode,omitempty"`
+	// Usage is what a pay-per-use product or package meters; required for both, refused for the others.
+	Usage *Usage `json:"usage,omitempty"`
+	// Package is a pay-per-use package's quota and what happens when it is used up; required for packages only.
+	Package *Package `json:"package,omitempty"`
+}
+
+// Charging modes (the order line's chargingMode).
+const (
+	ChargingPeriod      = "PERIOD"
+	ChargingOneTime     = "ONE_TIME"
+	ChargingOnDemand    = "ON_DEMAND"
+	ChargingOnDemandPkg = "ON_DEMAND_PKG"
+)
+
+// Usage describes the metered usage of a pay-per-use product.
+type Usage struct {
+	// Unit names what one unit of usage is (e.g. "GB", "API call"); usage records count in it.
+	Unit string `json:"unit"`
+	// UnitPrice is the price of one unit in yuan, exact (at most 6 decimals); pay-per-use products only: a
+	// package's price is its SKU's.
+	UnitPrice decimal.Decimal `json:"unitPrice"`
+}
+
+// What a pay-per-use package does once its quota is used up.
+const (
+	// WhenUsedUpStop stops the service (用完即停): usage is deducted from the package, which is named on each
+	// pushed record (relate_pkg_instance).
+	WhenUsedUpStop = "stop"
+	// WhenUsedUpSpillOver bills further usage to the related pay-per-use instance of SpillOverTo.
+	WhenUsedUpSpillOver = "spill-over"
+)
+
+// Package describes a pay-per-use package.
+type Package struct {
+	// Quota is how many usage units the package holds, exact (at most 4 decimals, as usage values).
+	Quota decimal.Decimal `json:"quota"`
+	// WhenUsedUp is WhenUsedUpStop or WhenUsedUpSpillOver.
+	WhenUsedUp string `json:"whenUsedUp"`
+	// SpillOverTo is the pay-per-use product further usage is billed to (spill-over only); it must meter the
+	// same unit.
+	SpillOverTo string `json:"spillOverTo,omitempty"`
+}
+
+// PayPerUse says whether the product is sold by usage: pay-per-use or a pay-per-use package.
+func (p Product) PayPerUse() bool {
+	return p.ChargingMode == ChargingOnDemand || p.ChargingMode == ChargingOnDemandPkg
 }
 
 // SKU is one specification of a product.
@@ -127,9 +177,79 @@ func New(products []Product) (*Catalog, error) {
 		if p.Provisioning != "" && p.Provisioning != "builtin" && p.Provisioning != "webhook" {
 			return nil, fmt.Errorf("catalog product %s: provisioning %q must be builtin or webhook (or left out)", p.ProductID, p.Provisioning)
 		}
+		if err := checkCharging(p); err != nil {
+			return nil, fmt.Errorf("catalog product %s: %w", p.ProductID, err)
+		}
 		c.products[p.ProductID] = p
 	}
+	// Spill-over targets are checked once every product is known.
+	for _, p := range c.products {
+		if p.Package == nil || p.Package.WhenUsedUp != WhenUsedUpSpillOver {
+			continue
+		}
+		t, ok := c.products[p.Package.SpillOverTo]
+		switch {
+		case !ok:
+			return nil, fmt.Errorf("catalog product %s: package.spillOverTo names %s, which the catalog does not list", p.ProductID, p.Package.SpillOverTo)
+		case t.ChargingMode != ChargingOnDemand:
+			return nil, fmt.Errorf("catalog product %s: package.spillOverTo names %s, which is not a pay-per-use (%s) product", p.ProductID, t.ProductID, ChargingOnDemand)
+		case t.Usage.Unit != p.Usage.Unit:
+			return nil, fmt.Errorf("catalog product %s: package.spillOverTo names %s, which meters %q, not %q", p.ProductID, t.ProductID, t.Usage.Unit, p.Usage.Unit)
+		}
+	}
 	return c, nil
+}
+
+// checkCharging validates a product's charging mode against its usage and package declarations.
+func checkCharging(p Product) error {
+	switch p.ChargingMode {
+	case "", ChargingPeriod, ChargingOneTime:
+		if p.Usage != nil || p.Package != nil {
+			return fmt.Errorf("usage and package are for %s and %s products only; chargingMode is %q", ChargingOnDemand, ChargingOnDemandPkg, p.ChargingMode)
+		}
+		return nil
+	case ChargingOnDemand, ChargingOnDemandPkg:
+	default:
+		return fmt.Errorf("chargingMode %q must be %s, %s, %s or %s (or left out)", p.ChargingMode, ChargingPeriod, ChargingOneTime, ChargingOnDemand, ChargingOnDemandPkg)
+	}
+	if p.Usage == nil || strings.TrimSpace(p.Usage.Unit) == "" {
+		return fmt.Errorf("a %s product needs usage.unit, the unit its usage is counted in", p.ChargingMode)
+	}
+	if p.ChargingMode == ChargingOnDemand {
+		if p.Package != nil {
+			return fmt.Errorf("package is for %s products only", ChargingOnDemandPkg)
+		}
+		if !p.Usage.UnitPrice.IsPositive() {
+			return fmt.Errorf("usage.unitPrice %s must be a price in yuan greater than 0", p.Usage.UnitPrice)
+		}
+		if !p.Usage.UnitPrice.Equal(p.Usage.UnitPrice.Truncate(6)) {
+			return fmt.Errorf("usage.unitPrice %s has more than 6 decimals", p.Usage.UnitPrice)
+		}
+		return nil
+	}
+	if !p.Usage.UnitPrice.IsZero() {
+		return fmt.Errorf("usage.unitPrice is for %s products; a package is priced by its SKUs", ChargingOnDemand)
+	}
+	pk := p.Package
+	if pk == nil {
+		return fmt.Errorf("a %s product needs package: its quota and whenUsedUp", ChargingOnDemandPkg)
+	}
+	if !pk.Quota.IsPositive() || !pk.Quota.Equal(pk.Quota.Truncate(4)) {
+		return fmt.Errorf("package.quota %s must be greater than 0 with at most 4 decimals", pk.Quota)
+	}
+	switch pk.WhenUsedUp {
+	case WhenUsedUpStop:
+		if pk.SpillOverTo != "" {
+			return fmt.Errorf("package.spillOverTo is for whenUsedUp %q; this package stops when used up", WhenUsedUpSpillOver)
+		}
+	case WhenUsedUpSpillOver:
+		if pk.SpillOverTo == "" {
+			return fmt.Errorf("package.whenUsedUp %q needs spillOverTo, the pay-per-use product further usage is billed to", WhenUsedUpSpillOver)
+		}
+	default:
+		return fmt.Errorf("package.whenUsedUp %q must be %q (用完即停) or %q", pk.WhenUsedUp, WhenUsedUpStop, WhenUsedUpSpillOver)
+	}
+	return nil
 }
 
 // Default is what an unknown product is treated as: supervised (so it is not settled before a person has looked),

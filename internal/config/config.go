@@ -97,6 +97,7 @@ type Config struct {
 	Kit KitConfig // the joint-operation Kit endpoints (internal/config/kit.go)
 
 	UsagePush UsagePushConfig // the hourly usage push (internal/config/usagepush.go)
+	UsageIntake UsageIntakeConfig // POST /usage/v1/records (internal/config/usage_intake.go)
 }
 
 // Env names, in one place so docs, dev mode and tests agree.
@@ -266,6 +267,7 @@ func FromEnv(lookup func(string) (string, bool)) (Config, error) {
 	}
 	c.Kit = kitFromEnv(get, c.ProductionPath, &errs)
 	c.UsagePush = usagePushFromEnv(get, &errs)
+	c.UsageIntake = usageIntakeFromEnv(get, &errs)
 	if !strings.HasPrefix(c.ProductionPath, "/") {
 		errs = append(errs, fmt.Sprintf("%s=%q must start with /", EnvProductionPath, c.ProductionPath))
 	}

@@ -208,12 +208,15 @@ type OperatorAction struct {
 // newInstance is accepted, so the workflow knows its order from the start and needs no newInstance Update; it is
 // also what the workflow passes to itself on Continue-As-New, with Carry holding the state it keeps across runs.
 type StartInput struct {
-	InstanceID  string    `json:"instanceId"`
-	OrderID     string    `json:"orderId"`
-	OrderLineID string    `json:"orderLineId"`
-	BusinessID  string    `json:"businessId"`
-	TestFlag    bool      `json:"testFlag"`
-	ReceivedAt  time.Time `json:"receivedAt"`
+	InstanceID  string `json:"instanceId"`
+	OrderID     string `json:"orderId"`
+	OrderLineID string `json:"orderLineId"`
+	// ProductID is the pay-per-use billing item newInstance named (the instance is one of several of its order);
+	// empty when the call named none, as for period and one-time products.
+	ProductID  string    `json:"productId,omitempty"`
+	BusinessID string    `json:"businessId"`
+	TestFlag   bool      `json:"testFlag"`
+	ReceivedAt time.Time `json:"receivedAt"`
 	// Carry is nil on the first run and set by Continue-As-New.
 	Carry *Carry `json:"carry,omitempty"`
 }

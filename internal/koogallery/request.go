@@ -210,6 +210,9 @@ func (b *Body) Request() (*Request, error) {
 		r.OrderID = get("orderId", true, 64)
 		r.OrderLineID = get("orderLineId", true, 64)
 		r.BusinessID = get("businessId", true, 64)
+		// Pay-per-use: the billing item the instance is for, when the marketplace names it (docs/koogallery.md,
+		// "Pay-per-use instances").
+		r.ProductID = get("productId", false, 64)
 	case ActivityQueryInstance:
 		// String(100) in the field table cannot hold the documented 100 ids, so the list is bounded by count.
 		list := get("instanceId", true, MaxQueryInstances*65)
@@ -351,6 +354,17 @@ func (b *Body) productInfo() (*ProductInfo, error) {
 }
 
 // Marshal helpers used by tests and the load generator to build request bodies.
+
+// NewPayPerUseInstanceBody builds a newInstance body naming the pay-per-use billing item productID.
+func NewPayPerUseInstanceBody(orderID, orderLineID, productID, businessID string, test bool) []byte {
+	m := map[string]string{"activity": ActivityNewInstance, "orderId": orderID, "orderLineId": orderLineID,
+		"productId": productID, "businessId": businessID}
+	if test {
+		m["testFlag"] = "1"
+	}
+	b, _ := json.Marshal(m)
+	return b
+}
 
 // NewInstanceBody builds a newInstance body.
 func NewInstanceBody(orderID, orderLineID, businessID string, test bool) []byte {

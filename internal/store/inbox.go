@@ -17,6 +17,7 @@ type InboxRow struct {
 	InstanceID   string     `json:"instanceId"`
 	OrderID      string     `json:"orderId"`
 	OrderLineID  string     `json:"orderLineId"`
+	ProductID    string     `json:"productId,omitempty"` // the pay-per-use billing item the call named
 	BusinessID   string     `json:"businessId"`
 	TestFlag     bool       `json:"testFlag"`
 	ReceivedAt   time.Time  `json:"receivedAt"`
@@ -33,11 +34,12 @@ type InboxRow struct {
 func (s *Store) AcceptInbox(ctx context.Context, r InboxRow, grace time.Duration) (retry, dispatched bool, err error) {
 	var at *time.Time
 	err = s.Pool.QueryRow(ctx, `
-		INSERT INTO koogallery_inbox (instance_id, order_id, order_line_id, business_id, test_flag, received_at, next_attempt_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $6::timestamptz + $7::interval)
+		INSERT INTO koogallery_inbox (instance_id, order_id, order_line_id, business_id, test_flag, received_at, next_attempt_at,
+			product_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $6::timestamptz + $7::interval, $8)
 		ON CONFLICT (instance_id) DO UPDATE SET instance_id = EXCLUDED.instance_id
 		RETURNING xmax <> 0, dispatched_at`,
-		r.InstanceID, r.OrderID, r.OrderLineID, r.BusinessID, r.TestFlag, r.ReceivedAt.UTC(), grace).Scan(&retry, &at)
+		r.InstanceID, r.OrderID, r.OrderLineID, r.BusinessID, r.TestFlag, r.ReceivedAt.UTC(), grace, r.ProductID).Scan(&retry, &at)
 	if err != nil {
 		return false, false, fmt.Errorf("record newInstance %s in the inbox: %w", r.InstanceID, err)
 	}
@@ -127,12 +129,12 @@ func (s *Store) ListInbox(ctx context.Context, pendingOnly bool, limit int) ([]I
 }
 
 const inboxColumns = `instance_id, order_id, order_line_id, business_id, test_flag, received_at, dispatched_at, attempts,
-	last_error, next_attempt_at`
+	last_error, next_attempt_at, product_id`
 
 func scanInboxRow(row pgx.Row) (InboxRow, error) {
 	var r InboxRow
 	err := row.Scan(&r.InstanceID, &r.OrderID, &r.OrderLineID, &r.BusinessID, &r.TestFlag, &r.ReceivedAt,
-		&r.DispatchedAt, &r.Attempts, &r.LastError, &r.NextAttempt)
+		&r.DispatchedAt, &r.Attempts, &r.LastError, &r.NextAttempt, &r.ProductID)
 	return r, err
 }
 

@@ -307,10 +307,15 @@ func insertOrder(ctx context.Context, tx pgx.Tx, o OrderRow) error {
 	if !errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("record order %s line %s: %w", o.OrderID, o.OrderLineID, err)
 	}
-	var owner, typ string
-	if err := tx.QueryRow(ctx, `SELECT instance_id, order_type FROM orders WHERE order_id = $1 AND order_line_id = $2`,
-		o.OrderID, o.OrderLineID).Scan(&owner, &typ); err != nil {
+	var owner, typ, mode string
+	if err := tx.QueryRow(ctx, `SELECT instance_id, order_type, charging_mode FROM orders WHERE order_id = $1 AND order_line_id = $2`,
+		o.OrderID, o.OrderLineID).Scan(&owner, &typ, &mode); err != nil {
 		return fmt.Errorf("read existing order %s: %w", o.OrderID, err)
+	}
+	if owner != o.InstanceID && typ == o.OrderType && isPayPerUse(mode) && mode == o.ChargingMode {
+		// One pay-per-use order line billing several items: each item is its own instance, the line one row,
+		// kept by the instance recorded first. Those instances are settled by their usage, not by the line.
+		return nil
 	}
 	if owner != o.InstanceID || typ != o.OrderType {
 		return &OrderConflictError{OrderID: o.OrderID, OrderLineID: o.OrderLineID,
@@ -351,3 +356,6 @@ func utcPtr(t *time.Time) *time.Time {
 	u := t.UTC()
 	return &u
 }
+
+// isPayPerUse says whether an order line's chargingMode is pay-per-use or a pay-per-use package.
+func isPayPerUse(mode string) bool { return mode == ChargingOnDemand || mode == ChargingOnDemandPkg }
