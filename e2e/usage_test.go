@@ -22,9 +22,13 @@ import (
 	"github.com/kooflow/kooflow/internal/testenv"
 	"github.com/kooflow/kooflow/internal/teststack"
 	"github.com/kooflow/kooflow/internal/usagepush"
+	"github.com/kooflow/kooflow/usageclient"
 	"github.com/kooflow/kooflow/worker"
 	"github.com/kooflow/kooflow/workflows"
 )
+
+// ppuProduct is the development catalog's pay-per-use product.
+const ppuProduct = "OFFI-KOOFLOW-API-PPU"
 
 // usageStack is a kooflow wired to the emulator, with the handles the usage test reads.
 type usageStack struct {
@@ -46,7 +50,7 @@ func startUsageStack(t *testing.T) *usageStack {
 	cfg, m, msrv := teststack.WithMarket(t, teststack.Keys{AccessKey: accessKey, MarketAK: marketAK, MarketSK: marketSK},
 		market.Options{Log: log}, map[string]string{
 			config.EnvTaskQueue:         testenv.TaskQueue(t),
-			config.EnvConsoleTokens:     "e2e:" + consoleToken + ",buyer:" + customerToken + ":customer+read",
+			config.EnvConsoleTokens:     "e2e:" + consoleToken + ",buyer:" + customerToken + ":customer+read,meter:" + meterToken + ":usage",
 			config.EnvProvisionerSecret: "e2e-provisioner-secret",
 			config.EnvLogLevel:          lvl,
 		})
@@ -54,6 +58,9 @@ func startUsageStack(t *testing.T) *usageStack {
 	return &usageStack{stack: &stack{cfg: cfg, market: m, marketSrv: msrv, apiURL: st.URL, sellerURL: st.URL + cfg.ProductionPath,
 		consoleURL: st.URL + "/console/v1", log: log}, pool: st.Pool, tc: st.Temporal}
 }
+
+// meterToken is the seller's metering system's token: scope usage and nothing else.
+const meterToken = "e2e-meter-token-0123456789abcdef"
 
 // usageRecord is one record the seller's systems report.
 type usageRecord struct {
@@ -68,6 +75,12 @@ type usageRecord struct {
 // running hour. In the end what was ingested, pushed and charged are equal to 4 decimals, and the release's
 // history is kept for the replay tests.
 func TestPayPerUseUsageEndToEnd(t *testing.T) {
+	// The test counts on the running hour staying the same from the first record to the release.
+	if left := time.Until(time.Now().Truncate(time.Hour).Add(time.Hour)); left < 2*time.Minute {
+		time.Sleep(left + 5*time.Second)
+	} else if into := time.Since(time.Now().Truncate(time.Hour)); into < 5*time.Second {
+		time.Sleep(5*time.Second - into)
+	}
 	s := startUsageStack(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -77,12 +90,13 @@ func TestPayPerUseUsageEndToEnd(t *testing.T) {
 	orderID := "PPUE2E" + fmt.Sprint(time.Now().UnixNano()%1e9)
 	if err := s.market.PutOrder(market.Order{OrderID: orderID, OrderType: market.TypeNew, CreateTime: time.Now().UTC().Truncate(time.Second),
 		Lines: []market.Line{{OrderLineID: orderID + "-000001", ChargingMode: market.ChargingOnDemand,
-			ProductID: "OFFI-KOOFLOW-CRM-MONTHLY", SKUCode: "crm-basic-month", LinearValue: 1}},
+			ProductID: ppuProduct, SKUCode: "api-ppu", LinearValue: 1}},
 		Buyer: &market.Buyer{CustomerID: "ppu-e2e-customer-00000000000000", CustomerName: "ppu"}}); err != nil {
 		t.Fatal(err)
 	}
 	a := client.Send(ctx, deliver.Message{Activity: deliver.NewInstance, OrderID: orderID,
-		Fields: []deliver.Field{{Name: "orderId", Value: orderID}, {Name: "orderLineId", Value: orderID + "-000001"}, {Name: "businessId", Value: ""}}}, 0)
+		Fields: []deliver.Field{{Name: "orderId", Value: orderID}, {Name: "orderLineId", Value: orderID + "-000001"},
+			{Name: "productId", Value: ppuProduct}, {Name: "businessId", Value: ""}}}, 0)
 	if !a.Answered() || a.InstanceID == "" || (a.ResultCode != deliver.CodeSuccess && a.ResultCode != deliver.CodeInProgress) {
 		t.Fatalf("newInstance: %+v", a)
 	}
@@ -97,6 +111,7 @@ func TestPayPerUseUsageEndToEnd(t *testing.T) {
 	// Usage of three closed hours and the running one, each record sent twice.
 	now := time.Now().UTC()
 	cur := now.Truncate(time.Hour)
+
 	var recs []usageRecord
 	for h := -3; h <= 0; h++ {
 		for k := range 5 {
@@ -104,8 +119,8 @@ func TestPayPerUseUsageEndToEnd(t *testing.T) {
 				value: fmt.Sprintf("%d.%04d", k, 37*(k+1)+h+3)})
 		}
 	}
-	s.ingest(t, ctx, inst, recs)
-	s.ingest(t, ctx, inst, recs[:7]) // duplicates: acknowledged, not counted
+	s.ingest(t, ctx, inst, recs, len(recs), 0)
+	s.ingest(t, ctx, inst, recs[:7], 0, 7) // sent again: acknowledged as duplicates, not counted
 	ingestedClosed := decimal.Zero
 	for _, r := range recs {
 		if r.hour.Before(cur) {
@@ -132,7 +147,7 @@ func TestPayPerUseUsageEndToEnd(t *testing.T) {
 	// an alert; once the marketplace takes the instance again an operator resumes it, and the late usage goes as the
 	// window's second revision.
 	late := usageRecord{id: inst + "/late", hour: cur.Add(-3 * time.Hour), value: "0.0042"}
-	s.ingest(t, ctx, inst, []usageRecord{late})
+	s.ingest(t, ctx, inst, []usageRecord{late}, 1, 0)
 	s.market.SetUsageFaults(market.UsageFaults{RecordCodes: map[string]string{inst: "013"}})
 	res = s.triggerPush(t, ctx, h)
 	if res.Planned.Records != 1 || res.Drained.Parked != 1 {
@@ -254,13 +269,24 @@ func (s *usageStack) triggerPush(t *testing.T, ctx context.Context, h client.Sch
 	}
 }
 
-// ingest reports usage records as the seller's systems do. A repeated record id is acknowledged and not counted.
-func (s *usageStack) ingest(t *testing.T, ctx context.Context, inst string, recs []usageRecord) {
+// ingest reports usage records through kooflow's usage intake (POST /usage/v1/records) as the seller's metering
+// system does, and checks how many were accepted and how many were known already.
+func (s *usageStack) ingest(t *testing.T, ctx context.Context, inst string, recs []usageRecord, accepted, duplicate int) {
 	t.Helper()
-	for _, r := range recs {
-		if _, err := s.pool.Exec(ctx, `INSERT INTO usage_records (record_id, instance_id, value, usage_hour) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (record_id) DO NOTHING`, r.id, inst, r.value, r.hour); err != nil {
-			t.Fatal(err)
+	c := &usageclient.Client{BaseURL: s.apiURL, Token: meterToken}
+	batch := make([]usageclient.Record, len(recs))
+	for i, r := range recs {
+		at := r.hour.Add(time.Duration(i%50) * time.Minute)
+		if now := time.Now().UTC().Add(-time.Second); at.After(now) { // the running hour: never a record from the future
+			at = now
 		}
+		batch[i] = usageclient.Record{ID: r.id, InstanceID: inst, Value: decimal.RequireFromString(r.value), Time: &at}
+	}
+	res, err := c.Send(ctx, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Accepted != accepted || res.Duplicate != duplicate || res.Refused != 0 {
+		t.Fatalf("usage intake answered %+v, want %d accepted and %d duplicates", res, accepted, duplicate)
 	}
 }

@@ -96,7 +96,7 @@ type Config struct {
 
 	Kit KitConfig // the joint-operation Kit endpoints (internal/config/kit.go)
 
-	UsagePush UsagePushConfig // the hourly usage push (internal/config/usagepush.go)
+	UsagePush   UsagePushConfig   // the hourly usage push (internal/config/usagepush.go)
 	UsageIntake UsageIntakeConfig // POST /usage/v1/records (internal/config/usage_intake.go)
 }
 
