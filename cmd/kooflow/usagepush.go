@@ -11,6 +11,8 @@ import (
 	"github.com/kooflow/kooflow/internal/app"
 	"github.com/kooflow/kooflow/internal/bench"
 	"github.com/kooflow/kooflow/internal/config"
+	"github.com/kooflow/kooflow/internal/store"
+	"github.com/kooflow/kooflow/internal/usagepush"
 	"github.com/kooflow/kooflow/worker"
 )
 
@@ -78,4 +80,65 @@ pushes, its history length, and whether what the marketplace charged equals what
 	f.StringVar(&o.StateDir, "state-dir", "", "directory for the private servers (default: a temporary one, removed afterwards)")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	return cmd
+}
+
+// newUsageCmd holds the operator's usage push commands.
+func newUsageCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "usage",
+		Short: "Pay-per-use usage push: resume a parked instance's push, show an instance's usage totals",
+	}
+	resume := &cobra.Command{
+		Use:   "resume <instanceId>",
+		Short: "Resume the usage push of an instance the marketplace refused (after fixing the cause with it)",
+		Long: "The marketplace answered 001, 006, 009, 012 or 013 for a record of the instance, so its usage push was parked\n" +
+			"with the alert usage-push-parked. This resumes it: its pending records go with the next hourly push, and the\n" +
+			"alert is resolved.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withUsageStore(cmd, func(st *usagepush.Store) error {
+				was, err := st.Resume(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				if !was {
+					return fmt.Errorf("the usage push of instance %s is not parked", args[0])
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "usage push of %s resumed: its pending records go with the next push\n", args[0])
+				return nil
+			})
+		},
+	}
+	show := &cobra.Command{
+		Use:   "show <instanceId>",
+		Short: "Show an instance's usage: ingested, pushed and charged, refused, pending, parked",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withUsageStore(cmd, func(st *usagepush.Store) error {
+				t, err := st.InstanceTotals(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				return printJSON(cmd, t)
+			})
+		},
+	}
+	cmd.AddCommand(resume, show)
+	return cmd
+}
+
+func withUsageStore(cmd *cobra.Command, f func(*usagepush.Store) error) error {
+	cfg, _, err := setup()
+	if err != nil {
+		return err
+	}
+	if err := cfg.Require(config.EnvDatabaseURL); err != nil {
+		return err
+	}
+	pool, err := store.Open(cmd.Context(), cfg.DatabaseURL.Reveal())
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	return f(&usagepush.Store{Pool: pool})
 }
