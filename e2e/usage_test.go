@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/kooflow/kooflow/emulator/deliver"
 	"github.com/kooflow/kooflow/emulator/market"
+	"github.com/kooflow/kooflow/emulator/scenario"
 	"github.com/kooflow/kooflow/internal/config"
 	"github.com/kooflow/kooflow/internal/logging"
 	"github.com/kooflow/kooflow/internal/testenv"
@@ -288,5 +290,35 @@ func (s *usageStack) ingest(t *testing.T, ctx context.Context, inst string, recs
 	}
 	if res.Accepted != accepted || res.Duplicate != duplicate || res.Refused != 0 {
 		t.Fatalf("usage intake answered %+v, want %d accepted and %d duplicates", res, accepted, duplicate)
+	}
+}
+
+// TestPayPerUseScenario runs the emulator's pay-per-use scenario against kooflow: customers buy, their metering
+// systems report usage through the usage intake with repeats and a late record, the marketplace fails a share of
+// the pushes, and each instance is released; every instance's ingested, pushed and charged usage must be equal.
+func TestPayPerUseScenario(t *testing.T) {
+	s := startUsageStack(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	rep, err := scenario.RunUsage(ctx, scenario.UsageConfig{Customers: 3, Hours: 2, RecordsPerHour: 25, DuplicateRate: 0.3,
+		ProductID: ppuProduct, SKUCode: "api-ppu", Faults: market.UsageFaults{FailNext: 2, ErrorRate: 0.3}, Seed: 11},
+		scenario.UsageDeps{Client: deliver.NewClient(s.sellerURL, accessKey), Market: market.Local{M: s.market},
+			Usage: market.LocalUsage{M: s.market}, Intake: &usageclient.Client{BaseURL: s.apiURL, Token: meterToken}, Log: s.log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	rep.Print(&out)
+	t.Log("\n" + out.String())
+	if len(rep.Instances) != 3 {
+		t.Fatalf("%d instances, want 3", len(rep.Instances))
+	}
+	for _, in := range rep.Instances {
+		if in.Duplicates == 0 || in.Records < 75 {
+			t.Errorf("instance %s: %d records, %d repeats; the run did not exercise repeats", in.InstanceID, in.Records, in.Duplicates)
+		}
+	}
+	if rep.Failed() {
+		t.Fatalf("%d mismatches between what kooflow ingested and what the marketplace was pushed and charged", len(rep.Mismatches))
 	}
 }

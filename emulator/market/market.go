@@ -180,6 +180,7 @@ type Market struct {
 	rng       *rand.Rand
 	charges   *ledger.Usage
 	usageF    UsageFaults
+	received  map[string]receivedRecord // every well-formed record pushed, by metering_sn, charged or not
 
 	queriesServed, queriesRefused, queriesFailed, queriesHung  atomic.Int64
 	usagePushes, usageAccepted, usageRejected, usageAuthFailed atomic.Int64
@@ -587,6 +588,7 @@ func (m *Market) serveUsage(w http.ResponseWriter, r *http.Request) {
 	m.mu.Lock()
 	inRequest := map[string]bool{}
 	for _, rec := range req.UsageRecords {
+		m.noteReceived(rec)
 		code, msg, accepted := m.checkRecord(rec, now, inRequest)
 		if code != "" {
 			fails = append(fails, failRecord{MeteringSN: rec.MeteringSN, InstanceID: rec.InstanceID, ErrorCode: code, ErrorMsg: msg})

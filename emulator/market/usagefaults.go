@@ -2,9 +2,13 @@ package market
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
+
+	"github.com/shopspring/decimal"
 
 	"github.com/kooflow/kooflow/emulator/ledger"
 )
@@ -70,6 +74,7 @@ func (m *Market) injectUsageFault(w http.ResponseWriter, r *http.Request) bool {
 type UsageControl interface {
 	SetUsageFaults(ctx context.Context, f UsageFaults) error
 	Charged(ctx context.Context, instanceID string) (ledger.UsageTotal, error)
+	Pushed(ctx context.Context, instanceID string) (ledger.UsageTotal, error)
 }
 
 // LocalUsage adapts an in-process Market to UsageControl.
@@ -82,6 +87,17 @@ func (l LocalUsage) SetUsageFaults(_ context.Context, f UsageFaults) error {
 
 func (l LocalUsage) Charged(_ context.Context, instanceID string) (ledger.UsageTotal, error) {
 	return l.M.Charged(instanceID), nil
+}
+
+func (l LocalUsage) Pushed(_ context.Context, instanceID string) (ledger.UsageTotal, error) {
+	return l.M.Pushed(instanceID), nil
+}
+
+// Pushed asks a remote market what the seller pushed for an instance.
+func (c Remote) Pushed(ctx context.Context, instanceID string) (ledger.UsageTotal, error) {
+	var t ledger.UsageTotal
+	err := c.do(ctx, http.MethodGet, ControlPrefix+"usage-pushed?instanceId="+url.QueryEscape(instanceID), nil, &t)
+	return t, err
 }
 
 // SetUsageFaults sets a remote market's usage faults.
@@ -118,7 +134,54 @@ func (m *Market) usageControlRoutes(mux *http.ServeMux, decode func(http.Respons
 		}
 		writeJSON(w, http.StatusOK, m.Charged(id))
 	})
+	mux.HandleFunc("GET "+ControlPrefix+"usage-pushed", func(w http.ResponseWriter, r *http.Request) {
+		id := r.URL.Query().Get("instanceId")
+		if id == "" {
+			writeJSON(w, http.StatusBadRequest, controlError{"instanceId is required"})
+			return
+		}
+		writeJSON(w, http.StatusOK, m.Pushed(id))
+	})
 }
 
 var _ UsageControl = LocalUsage{}
 var _ UsageControl = Remote{}
+
+// receivedRecord is a pushed record as first received, charged or not.
+type receivedRecord struct {
+	instanceID string
+	value      decimal.Decimal
+}
+
+// noteReceived keeps the first push of each metering_sn whose value reads as a number. The caller holds m.mu.
+func (m *Market) noteReceived(rec usageRecord) {
+	if rec.MeteringSN == "" {
+		return
+	}
+	if m.received == nil {
+		m.received = map[string]receivedRecord{}
+	}
+	if _, seen := m.received[rec.MeteringSN]; seen {
+		return
+	}
+	v, err := decimal.NewFromString(strings.TrimSpace(fmt.Sprint(rec.UsageValue)))
+	if err != nil {
+		return
+	}
+	m.received[rec.MeteringSN] = receivedRecord{instanceID: rec.InstanceID, value: v}
+}
+
+// Pushed is what the seller pushed for an instance: every distinct metering_sn received, whether the marketplace
+// charged it or refused it.
+func (m *Market) Pushed(instanceID string) ledger.UsageTotal {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	t := ledger.UsageTotal{InstanceID: instanceID}
+	for _, r := range m.received {
+		if r.instanceID == instanceID {
+			t.Records++
+			t.Value = t.Value.Add(r.value)
+		}
+	}
+	return t
+}
