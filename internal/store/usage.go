@@ -49,38 +49,20 @@ func (s *Store) StoreUsage(ctx context.Context, rows []UsageRow) ([]UsageStored,
 	n := len(rows)
 	ids, insts, values := make([]string, n), make([]string, n), make([]string, n)
 	hours, begins, ends := make([]time.Time, n), make([]time.Time, n), make([]time.Time, n)
+	distinct := make([]string, 0, 16)
+	seen := make(map[string]bool, 16)
 	for i, r := range rows {
 		ids[i], insts[i], values[i] = r.RecordID, r.InstanceID, r.Value.String()
+		if !seen[r.InstanceID] {
+			seen[r.InstanceID] = true
+			distinct = append(distinct, r.InstanceID)
+		}
 		hours[i], begins[i], ends[i] = r.Hour.UTC(), r.Begin.UTC(), r.End.UTC()
 	}
 	// The main query sees usage_records as they were before the insert (one snapshot for the statement), so a
 	// row it did not insert shows the record stored earlier under that id. A record inserted by a concurrent call
 	// that committed after this statement began is neither inserted nor visible; it is read again below.
-	q, err := s.Pool.Query(ctx, `
-		WITH input AS (
-			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::timestamptz[])
-				WITH ORDINALITY AS t(record_id, instance_id, value, usage_hour, begin_at, end_at, ord)
-		), inst AS (
-			SELECT instance_id, lifecycle, charging_mode FROM instances
-			WHERE instance_id IN (SELECT DISTINCT instance_id FROM input)
-		), ins AS (
-			INSERT INTO usage_records (record_id, instance_id, value, usage_hour, begin_at, end_at)
-			SELECT i.record_id, i.instance_id, i.value::numeric(16,4), i.usage_hour, i.begin_at, i.end_at
-			FROM input i JOIN inst USING (instance_id)
-			WHERE inst.lifecycle <> 'RELEASED' AND inst.charging_mode IN ('ON_DEMAND', 'ON_DEMAND_PKG')
-			ORDER BY i.record_id
-			ON CONFLICT (record_id) DO NOTHING
-			RETURNING record_id
-		)
-		SELECT ins.record_id IS NOT NULL, inst.instance_id IS NOT NULL, coalesce(inst.lifecycle, ''),
-			coalesce(inst.charging_mode, ''), u.record_id IS NOT NULL, coalesce(u.instance_id, ''),
-			coalesce(u.value, 0)::text, coalesce(u.usage_hour, 'epoch'), coalesce(u.begin_at, u.usage_hour, 'epoch'),
-			coalesce(u.end_at, u.usage_hour, 'epoch')
-		FROM input i
-		LEFT JOIN inst USING (instance_id)
-		LEFT JOIN ins USING (record_id)
-		LEFT JOIN usage_records u ON u.record_id = i.record_id
-		ORDER BY i.ord`, ids, insts, values, hours, begins, ends)
+	q, err := s.Pool.Query(ctx, storeUsageSQL, ids, insts, values, hours, begins, ends, distinct)
 	if err != nil {
 		return nil, fmt.Errorf("store %d usage records: %w", n, err)
 	}
@@ -120,6 +102,35 @@ func (s *Store) StoreUsage(ctx context.Context, rows []UsageRow) ([]UsageStored,
 	}
 	return out, nil
 }
+
+// storeUsageSQL is StoreUsage's statement: $1–$6 are the rows' columns as arrays, $7 their distinct instance ids
+// (so the instances are read by primary key, however many there are).
+const storeUsageSQL = `
+		WITH input AS (
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::timestamptz[])
+				WITH ORDINALITY AS t(record_id, instance_id, value, usage_hour, begin_at, end_at, ord)
+		), inst AS (
+			SELECT instance_id, lifecycle, charging_mode FROM instances
+			WHERE instance_id = ANY($7::text[])
+		), ins AS (
+			INSERT INTO usage_records (record_id, instance_id, value, usage_hour, begin_at, end_at)
+			SELECT i.record_id, i.instance_id, i.value::numeric(16,4), i.usage_hour, i.begin_at, i.end_at
+			FROM input i JOIN inst USING (instance_id)
+			WHERE inst.lifecycle <> 'RELEASED' AND inst.charging_mode IN ('ON_DEMAND', 'ON_DEMAND_PKG')
+			ORDER BY i.record_id
+			ON CONFLICT (record_id) DO NOTHING
+			RETURNING record_id
+		)
+		SELECT ins.record_id IS NOT NULL, inst.instance_id IS NOT NULL, coalesce(inst.lifecycle, ''),
+			coalesce(inst.charging_mode, ''), u.record_id IS NOT NULL, coalesce(u.instance_id, ''),
+			coalesce(u.value, 0)::text, coalesce(u.usage_hour, 'epoch'), coalesce(u.begin_at, u.usage_hour, 'epoch'),
+			coalesce(u.end_at, u.usage_hour, 'epoch')
+		FROM input i
+		LEFT JOIN inst USING (instance_id)
+		LEFT JOIN ins USING (record_id)
+		-- Only rows not inserted look for the record stored before, one primary-key probe each.
+		LEFT JOIN LATERAL (SELECT * FROM usage_records r WHERE r.record_id = i.record_id AND ins.record_id IS NULL LIMIT 1) u ON true
+		ORDER BY i.ord`
 
 // readConcurrentUsage fills Existing for rows a concurrent call stored while StoreUsage's statement ran.
 func (s *Store) readConcurrentUsage(ctx context.Context, ids []string, missing []int, out []UsageStored) error {

@@ -1,0 +1,4 @@
+package store
+
+// StoreUsageSQL exposes the statement to the plan test.
+const StoreUsageSQL = storeUsageSQL
