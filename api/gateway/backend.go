@@ -73,6 +73,8 @@ type InstanceView struct {
 	TestFlag bool
 	// Refusal is set while the seller's provisioning refuses the instance's purchase.
 	Refusal *Refusal
+	// Usage is set for pay-per-use instances and packages: what queryInstance reports as usageInfo.
+	Usage *koogallery.UsageInfo
 }
 
 // ErrUnknownInstance means no workflow exists for the instance (resultCode 000003). It is the instance client's

@@ -499,7 +499,11 @@ func queryAnswer(ids []string, views []InstanceView, dialTest bool) koogallery.R
 		if !ok || (v.Lifecycle == instance.LifecycleReleased && !(dialTest && v.TestFlag)) {
 			continue
 		}
-		resp.Info = append(resp.Info, koogallery.InstanceInfo{InstanceID: id, AppInfo: v.AppInfo})
+		info := koogallery.InstanceInfo{InstanceID: id, AppInfo: v.AppInfo}
+		if v.Usage != nil {
+			info.UsageInfo = []koogallery.UsageInfo{*v.Usage}
+		}
+		resp.Info = append(resp.Info, info)
 		if v.AppInfo == nil && v.Lifecycle == instance.LifecycleProvisioning {
 			provisioning++
 			if v.Refusal != nil && refused == nil {

@@ -97,6 +97,28 @@ func TestPayPerUsePurchaseThroughTheGateway(t *testing.T) {
 		t.Fatalf("usage: %+v %v", resp, err)
 	}
 
+	// queryInstance reports the usage: cumulative for pay-per-use, used amount and the related pay-per-use instance
+	// for the package, in one answer for all three.
+	q := s.call(`{"activity":"queryInstance","instanceId":"` + ppuID + `,` + pkgID + `,` + lineID + `"}`).want(t, koogallery.ResultSuccess)
+	if len(q.resp.Info) != 3 {
+		t.Fatalf("queryInstance: %s", q.raw)
+	}
+	wantUsage := map[string][3]string{
+		ppuID:  {"2.5", koogallery.FormatStatisticalTime(now.Truncate(time.Microsecond)), ""},
+		lineID: {"1", koogallery.FormatStatisticalTime(now.Truncate(time.Microsecond)), ""},
+		pkgID:  {"0", "", ppuID},
+	}
+	for _, info := range q.resp.Info {
+		w := wantUsage[info.InstanceID]
+		if len(info.UsageInfo) != 1 || info.AppInfo == nil {
+			t.Fatalf("%s: %s", info.InstanceID, q.raw)
+		}
+		u := info.UsageInfo[0]
+		if string(u.UsageValue) != w[0] || (w[1] != "" && u.StatisticalTime != w[1]) || len(u.StatisticalTime) != 17 || u.RelatedInstanceID != w[2] {
+			t.Errorf("%s usageInfo %+v, want %v", info.InstanceID, u, w)
+		}
+	}
+
 	// Freeze, unfreeze, release as for any product; released, the instance takes no more usage.
 	freeze := `{"activity":"updateInstanceStatus","instanceId":"` + ppuID + `","status":"FREEZE"}`
 	s.call(freeze).want(t, koogallery.ResultSuccess)

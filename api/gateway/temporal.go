@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"go.temporal.io/api/serviceerror"
 
@@ -29,6 +30,8 @@ type TemporalBackend struct {
 	Store     *store.Store
 	// Inbox records newInstance calls and starts their workflows.
 	Inbox *Inbox
+	// Now is the clock of usageInfo's statisticalTime for an instance without usage; nil means time.Now.
+	Now func() time.Time
 }
 
 // startSummary is what the Temporal web UI shows for an instance's workflow; it carries no personal data.
@@ -222,6 +225,9 @@ func (b *TemporalBackend) QueryInstances(ctx context.Context, ids []string) ([]I
 			v.AppInfo = &ai
 		}
 		out = append(out, v)
+	}
+	if err := b.addUsage(ctx, ids, out); err != nil {
+		return nil, err
 	}
 	// An instance newInstance accepted whose workflow has not written its row yet is being provisioned, not
 	// unknown: the marketplace polls queryInstance right after newInstance's 000004.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 	"unicode/utf8"
 )
 
@@ -58,8 +59,29 @@ func (a *AppInfo) Validate() error {
 
 // InstanceInfo is one element of queryInstance's info.
 type InstanceInfo struct {
-	InstanceID string   `json:"instanceId"`
-	AppInfo    *AppInfo `json:"appInfo,omitempty"`
+	InstanceID string      `json:"instanceId"`
+	AppInfo    *AppInfo    `json:"appInfo,omitempty"`
+	UsageInfo  []UsageInfo `json:"usageInfo,omitempty"`
+}
+
+// UsageInfo is the live usage queryInstance reports for a pay-per-use instance or package (docs/koogallery.md,
+// "queryInstance"): the cumulative usage (a package: the amount used) up to StatisticalTime.
+type UsageInfo struct {
+	// RelatedInstanceID is, for a package, the pay-per-use instance its usage belongs to.
+	RelatedInstanceID string `json:"relatedInstanceId,omitempty"`
+	// UsageValue is Double(12,4): written as a JSON number from the exact decimal, never through a float.
+	UsageValue json.Number `json:"usageValue"`
+	// StatisticalTime is UTC yyyyMMddHHmmssSSS.
+	StatisticalTime string `json:"statisticalTime"`
+}
+
+// StatisticalTimeLayout is UsageInfo.StatisticalTime's format.
+const StatisticalTimeLayout = "20060102150405.000"
+
+// FormatStatisticalTime writes t in UTC as yyyyMMddHHmmssSSS.
+func FormatStatisticalTime(t time.Time) string {
+	s := t.UTC().Format(StatisticalTimeLayout)
+	return s[:14] + s[15:]
 }
 
 // Response is the body of every answer. Field order follows the documentation's examples.

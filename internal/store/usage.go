@@ -169,3 +169,47 @@ func (s *Store) readConcurrentUsage(ctx context.Context, ids []string, missing [
 	}
 	return nil
 }
+
+// UsageTotal is what queryInstance reports of a pay-per-use instance or package: the sum of the usage taken for it,
+// the end of the latest usage counted (nil when none), and for a package the pay-per-use instance of its order.
+type UsageTotal struct {
+	InstanceID   string
+	ChargingMode string
+	Value        decimal.Decimal
+	Through      *time.Time
+	Related      string
+}
+
+// UsageTotals reads the usage totals of the pay-per-use instances and packages among ids, in one statement
+// whatever the number of ids; other instances are left out. A record counts up to its end (a point record at its
+// time).
+func (s *Store) UsageTotals(ctx context.Context, ids []string) ([]UsageTotal, error) {
+	rows, err := s.Pool.Query(ctx, `
+		SELECT i.instance_id, i.charging_mode, coalesce(a.total, 0)::text, a.through,
+			coalesce(CASE WHEN i.charging_mode = 'ON_DEMAND_PKG' THEN (SELECT min(r.instance_id) FROM instances r
+				WHERE r.order_id = i.order_id AND r.charging_mode = 'ON_DEMAND') END, '')
+		FROM instances i
+		LEFT JOIN LATERAL (SELECT sum(u.value) AS total, max(coalesce(u.end_at, u.usage_hour)) AS through
+			FROM usage_records u WHERE u.instance_id = i.instance_id) a ON true
+		WHERE i.instance_id = ANY($1) AND i.charging_mode IN ('ON_DEMAND', 'ON_DEMAND_PKG')`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("read usage totals: %w", err)
+	}
+	defer rows.Close()
+	var out []UsageTotal
+	for rows.Next() {
+		var u UsageTotal
+		var total string
+		if err := rows.Scan(&u.InstanceID, &u.ChargingMode, &total, &u.Through, &u.Related); err != nil {
+			return nil, fmt.Errorf("read usage totals: %w", err)
+		}
+		if u.Value, err = decimal.NewFromString(total); err != nil {
+			return nil, fmt.Errorf("read usage totals: %q: %w", total, err)
+		}
+		out = append(out, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read usage totals: %w", err)
+	}
+	return out, nil
+}
