@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -174,6 +175,11 @@ func TestPayPerUseUsageEndToEnd(t *testing.T) {
 		t.Fatalf("the late record's window has revision %d (%v), want 2", revs, err)
 	}
 
+	// queryInstance reports the cumulative usage kooflow took, as of now.
+	if v, at := s.usageInfo(t, ctx, inst); v.StringFixed(4) != sumOf(append(recs, late)).StringFixed(4) || len(at) != 17 {
+		t.Fatalf("queryInstance usageInfo: usageValue %s at %q, want %s at a yyyyMMddHHmmssSSS time", v, at, sumOf(append(recs, late)))
+	}
+
 	// Release: the lifecycle pushes the running hour up to the release before it completes.
 	rel := client.Send(ctx, deliver.Message{Activity: deliver.ReleaseInstance, InstanceID: inst,
 		Fields: []deliver.Field{{Name: "instanceId", Value: inst}}}, 0)
@@ -213,6 +219,14 @@ func TestPayPerUseUsageEndToEnd(t *testing.T) {
 	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM koogallery_outbound WHERE $1 = ANY (instance_ids)`, inst).Scan(&outbound); err != nil || outbound < 6 {
 		t.Fatalf("outbound log holds %d pushes of %s (%v), want every push, the failed ones included", outbound, inst, err)
 	}
+}
+
+func sumOf(recs []usageRecord) decimal.Decimal {
+	var t decimal.Decimal
+	for _, r := range recs {
+		t = t.Add(decimal.RequireFromString(r.value))
+	}
+	return t
 }
 
 func hasActivity(h *historypb.History, name string) bool {
@@ -321,4 +335,40 @@ func TestPayPerUseScenario(t *testing.T) {
 	if rep.Failed() {
 		t.Fatalf("%d mismatches between what kooflow ingested and what the marketplace was pushed and charged", len(rep.Mismatches))
 	}
+}
+
+// usageInfo asks kooflow's queryInstance for an instance's usageInfo, as the marketplace does, and returns the
+// cumulative usageValue and its statisticalTime.
+func (s *usageStack) usageInfo(t *testing.T, ctx context.Context, inst string) (decimal.Decimal, string) {
+	t.Helper()
+	a := deliver.NewClient(s.sellerURL, accessKey).Send(ctx, deliver.Message{Activity: deliver.QueryInstance,
+		Fields: []deliver.Field{{Name: "instanceId", Value: inst}}}, 0)
+	if !a.Answered() || a.ResultCode != deliver.CodeSuccess {
+		t.Fatalf("queryInstance: %+v", a)
+	}
+	var body struct {
+		Info []struct {
+			InstanceID string `json:"instanceId"`
+			UsageInfo  []struct {
+				UsageValue      json.Number `json:"usageValue"`
+				StatisticalTime string      `json:"statisticalTime"`
+			} `json:"usageInfo"`
+		} `json:"info"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(a.Body))
+	dec.UseNumber()
+	if err := dec.Decode(&body); err != nil {
+		t.Fatalf("queryInstance answer %s: %v", a.Body, err)
+	}
+	for _, in := range body.Info {
+		if in.InstanceID == inst && len(in.UsageInfo) == 1 {
+			v, err := decimal.NewFromString(in.UsageInfo[0].UsageValue.String())
+			if err != nil {
+				t.Fatalf("usageValue %q: %v", in.UsageInfo[0].UsageValue, err)
+			}
+			return v, in.UsageInfo[0].StatisticalTime
+		}
+	}
+	t.Fatalf("queryInstance reports no usageInfo for %s: %s", inst, a.Body)
+	return decimal.Zero, ""
 }
