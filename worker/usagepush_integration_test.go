@@ -143,3 +143,71 @@ func TestUsagePushScheduleBackfillsAndPushesThroughFailures(t *testing.T) {
 		t.Fatalf("outbound log holds %d failed pushes (%v), want the 2 injected", failed, err)
 	}
 }
+
+// TestUsagePushContinuesAsNew pushes 60 windows in batches of 5 with one batch per drain and two drains per run,
+// so the workflow continues as new five times; the last run finds nothing left and every window is charged once.
+func TestUsagePushContinuesAsNew(t *testing.T) {
+	ctx := context.Background()
+	pool := testenv.Pool(t)
+	tc := testenv.TemporalClient(t)
+	tq := testenv.TaskQueue(t)
+	const key = "usage-push-can-test-key"
+	m, srv, err := market.Serve(market.Options{AK: "ak", SK: "sk", SellerKey: key, Seed: 5}, "127.0.0.1:0", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	c, err := usagedata.NewClient(usagedata.Options{Endpoint: srv.URL, SellerKey: config.Secret(key), CAFile: srv.CAFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &usagepush.Store{Pool: pool}
+	w := sdkworker.New(tc, tq, sdkworker.Options{})
+	RegisterWorkflows(w, workflows.LifecycleConfig{})
+	RegisterActivities(w, Activities{UsagePush: &activities.UsagePush{Store: st,
+		Pusher: &usagepush.Pusher{Store: st, Client: c, BatchSize: 5, Worker: "test"}}})
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	hour := time.Now().UTC().Truncate(time.Hour)
+	for i := range 20 {
+		id := fmt.Sprintf("ppu-can-%02d", i)
+		if _, err := pool.Exec(ctx, `INSERT INTO instances (instance_id, workflow_id, order_id, order_line_id, charging_mode, lifecycle)
+			VALUES ($1, 'instance/' || $1, 'O-' || $1, 'L-' || $1, 'ON_DEMAND', 'ACTIVE')`, id); err != nil {
+			t.Fatal(err)
+		}
+		m.PutInstance(market.Instance{InstanceID: id, ChargingMode: market.ChargingOnDemand, Status: "NORMAL"})
+		for h := 1; h <= 3; h++ {
+			if _, err := pool.Exec(ctx, `INSERT INTO usage_records (record_id, instance_id, value, usage_hour) VALUES ($1, $2, 1.5, $3)`,
+				fmt.Sprintf("%s/%d", id, h), id, hour.Add(-time.Duration(h)*time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "usage-push-can", TaskQueue: tq}, workflows.UsagePushWorkflowType,
+		workflows.UsagePushInput{BatchesPerDrain: 1, DrainsPerRun: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	firstRun := run.GetRunID()
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	var res workflows.UsagePushResult
+	if err := run.Get(wctx, &res); err != nil {
+		t.Fatal(err)
+	}
+	d, err := tc.DescribeWorkflowExecution(ctx, "usage-push-can", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.WorkflowExecutionInfo.Execution.RunId == firstRun || res.Drained.Accepted == 60 {
+		t.Fatal("the push did not continue as new")
+	}
+	if got := m.UsageLedger().Sum(); got.Records != 60 || !got.Value.Equal(amount("90")) {
+		t.Fatalf("charged %d records worth %s, want 60 worth 90", got.Records, got.Value)
+	}
+	if n, err := st.PendingCount(ctx, ""); err != nil || n != 0 {
+		t.Fatalf("%d records pending (%v)", n, err)
+	}
+}

@@ -28,6 +28,10 @@ const (
 type UsagePushInput struct {
 	Cutoff  *time.Time `json:"cutoff,omitempty"`
 	Planned bool       `json:"planned,omitempty"`
+	// BatchesPerDrain and DrainsPerRun override drainBatches and maxDrainCalls (0: the defaults); a continued
+	// run keeps them.
+	BatchesPerDrain int `json:"batchesPerDrain,omitempty"`
+	DrainsPerRun    int `json:"drainsPerRun,omitempty"`
 }
 
 // UsagePushResult is what one run did (a continued run reports its own part).
@@ -63,9 +67,16 @@ func UsagePush(ctx workflow.Context, in UsagePushInput) (UsagePushResult, error)
 			NonRetryableErrorTypes: []string{activities.ErrUsagePushRefused}},
 		Summary: "push pending usage records in batches of 1,000",
 	})
-	for i := 0; i < maxDrainCalls; i++ {
+	batches, drains := drainBatches, maxDrainCalls
+	if in.BatchesPerDrain > 0 {
+		batches = in.BatchesPerDrain
+	}
+	if in.DrainsPerRun > 0 {
+		drains = in.DrainsPerRun
+	}
+	for i := 0; i < drains; i++ {
 		var d usagepush.Drained
-		if err := workflow.ExecuteActivity(dctx, a.UsagePushDrain, activities.UsagePushDrainInput{MaxBatches: drainBatches}).Get(ctx, &d); err != nil {
+		if err := workflow.ExecuteActivity(dctx, a.UsagePushDrain, activities.UsagePushDrainInput{MaxBatches: batches}).Get(ctx, &d); err != nil {
 			return out, err
 		}
 		out.Drained.Batches += d.Batches
@@ -78,5 +89,6 @@ func UsagePush(ctx workflow.Context, in UsagePushInput) (UsagePushResult, error)
 		}
 	}
 	cutoff := out.Cutoff
-	return out, workflow.NewContinueAsNewError(ctx, UsagePushWorkflowType, UsagePushInput{Cutoff: &cutoff, Planned: true})
+	return out, workflow.NewContinueAsNewError(ctx, UsagePushWorkflowType, UsagePushInput{Cutoff: &cutoff, Planned: true,
+		BatchesPerDrain: in.BatchesPerDrain, DrainsPerRun: in.DrainsPerRun})
 }
