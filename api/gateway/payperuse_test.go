@@ -99,7 +99,7 @@ func TestPayPerUsePurchaseThroughTheGateway(t *testing.T) {
 
 	// queryInstance reports the usage: cumulative for pay-per-use, used amount and the related pay-per-use instance
 	// for the package, in one answer for all three.
-	q := s.call(`{"activity":"queryInstance","instanceId":"` + ppuID + `,` + pkgID + `,` + lineID + `"}`).want(t, koogallery.ResultSuccess)
+	q := s.call(`{"activity":"queryInstance","instanceId":"`+ppuID+`,`+pkgID+`,`+lineID+`"}`).want(t, koogallery.ResultSuccess)
 	if len(q.resp.Info) != 3 {
 		t.Fatalf("queryInstance: %s", q.raw)
 	}

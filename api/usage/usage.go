@@ -56,7 +56,7 @@ func (h *Handler) Records(c *gin.Context) {
 	}
 	resp, err := h.Intake.Ingest(c.Request.Context(), raw)
 	if err != nil {
-		httpx.Log(c).Error("usage intake: store failed; nothing of the batch was stored", "records", len(raw), "err", err)
+		httpx.Log(c).Error("usage intake: store failed; nothing of the batch was stored", "records", raw.Len(), "err", err)
 		httpx.WriteProblem(c, http.StatusServiceUnavailable, "the usage could not be stored; nothing of this batch was kept, send it again")
 		return
 	}

@@ -63,27 +63,55 @@ type BatchError struct{ Problem string }
 
 func (e *BatchError) Error() string { return e.Problem }
 
+// Batch is a decoded request: its records, each to be answered on its own.
+type Batch struct {
+	wire []wireRecord      // every record read in one pass (the usual case)
+	raw  []json.RawMessage // or, when some record did not fit, each record's JSON to read on its own
+}
+
+// Len is the number of records.
+func (b Batch) Len() int { return max(len(b.wire), len(b.raw)) }
+
 // Decode reads a request body: {"records": [...]} with 1 to MaxBatch records. Unknown fields are refused, so a
-// misspelt "instanceID" is reported rather than silently dropped.
-func Decode(body []byte) ([]json.RawMessage, error) {
-	var req struct {
-		Records []json.RawMessage `json:"records"`
+// misspelt "instanceID" is reported rather than silently dropped. A well-formed batch is read in one pass; when a
+// record does not fit the schema, every record is kept as JSON so that only that one is refused.
+func Decode(body []byte) (Batch, error) {
+	var fast struct {
+		Records []wireRecord `json:"records"`
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
+	if err := dec.Decode(&fast); err == nil && !dec.More() {
+		if err := batchSize(len(fast.Records)); err != nil {
+			return Batch{}, err
+		}
+		return Batch{wire: fast.Records}, nil
+	}
+	var req struct {
+		Records []json.RawMessage `json:"records"`
+	}
+	dec = json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		return nil, &BatchError{"the body must be a JSON object {\"records\": [...]}: " + err.Error()}
+		return Batch{}, &BatchError{"the body must be a JSON object {\"records\": [...]}: " + err.Error()}
 	}
 	if dec.More() {
-		return nil, &BatchError{"the body must hold one JSON object"}
+		return Batch{}, &BatchError{"the body must hold one JSON object"}
 	}
+	if err := batchSize(len(req.Records)); err != nil {
+		return Batch{}, err
+	}
+	return Batch{raw: req.Records}, nil
+}
+
+func batchSize(n int) error {
 	switch {
-	case len(req.Records) == 0:
-		return nil, &BatchError{"records is empty or missing: send 1 to 1000 records"}
-	case len(req.Records) > usageclient.MaxBatch:
-		return nil, &BatchError{fmt.Sprintf("%d records in one call; at most %d are allowed", len(req.Records), usageclient.MaxBatch)}
+	case n == 0:
+		return &BatchError{"records is empty or missing: send 1 to 1000 records"}
+	case n > usageclient.MaxBatch:
+		return &BatchError{fmt.Sprintf("%d records in one call; at most %d are allowed", n, usageclient.MaxBatch)}
 	}
-	return req.Records, nil
+	return nil
 }
 
 func (in *Intake) now() time.Time {
@@ -102,16 +130,24 @@ func (in *Intake) lateWindow() time.Duration {
 
 // Ingest answers each record of a decoded batch and stores those it accepts, in one statement, before it returns.
 // An error means nothing of the batch was stored (the caller answers 503 and the seller sends it again).
-func (in *Intake) Ingest(ctx context.Context, raw []json.RawMessage) (usageclient.Response, error) {
+func (in *Intake) Ingest(ctx context.Context, batch Batch) (usageclient.Response, error) {
 	now := in.now().UTC()
-	results := make([]usageclient.Result, len(raw))
-	parsed := make([]store.UsageRow, len(raw))
-	first := make(map[string]int, len(raw)) // record id → index of its first valid occurrence
-	later := map[int][]int{}                // index of a first occurrence → indices repeating its id
+	n := batch.Len()
+	results := make([]usageclient.Result, n)
+	parsed := make([]store.UsageRow, n)
+	first := make(map[string]int, n) // record id → index of its first valid occurrence
+	later := map[int][]int{}         // index of a first occurrence → indices repeating its id
 	var rows []store.UsageRow
 	var rowAt []int
-	for i, r := range raw {
-		row, id, reason := parse(r, now, in.lateWindow())
+	for i := range n {
+		var row store.UsageRow
+		var id, reason string
+		if batch.wire != nil {
+			w := batch.wire[i]
+			row, id, reason = check(&w, now, in.lateWindow())
+		} else {
+			row, id, reason = parse(batch.raw[i], now, in.lateWindow())
+		}
 		results[i] = usageclient.Result{ID: id}
 		if reason != "" {
 			results[i].Status, results[i].Reason = usageclient.Refused, reason
@@ -205,6 +241,11 @@ func parse(raw json.RawMessage, now time.Time, late time.Duration) (row store.Us
 		}
 		return row, id, "not a usage record {id, instanceId, value, time} or {id, instanceId, value, start, end}: " + err.Error()
 	}
+	return check(&w, now, late)
+}
+
+// check validates one decoded record; reason is empty when it is valid.
+func check(w *wireRecord, now time.Time, late time.Duration) (row store.UsageRow, id, reason string) {
 	id = w.ID
 	if r := text("id", w.ID, MaxIDLen); r != "" {
 		return row, id, r

@@ -79,7 +79,11 @@ func TestDecodeBatch(t *testing.T) {
 			t.Errorf("%.40s: %v, want %q", body, err, want)
 		}
 	}
-	if recs, err := Decode([]byte(`{"records":[{"id":"a"},{"id":"b"}]}`)); err != nil || len(recs) != 2 {
+	if recs, err := Decode([]byte(`{"records":[{"id":"a"},{"id":"b"}]}`)); err != nil || recs.Len() != 2 || recs.wire == nil {
+		t.Fatalf("%v %v", recs, err)
+	}
+	// A record that does not fit the schema sends the batch the slow way, record by record.
+	if recs, err := Decode([]byte(`{"records":[{"id":"a"},{"id":7},{"id":"b","x":1}]}`)); err != nil || recs.Len() != 3 || recs.raw == nil {
 		t.Fatalf("%v %v", recs, err)
 	}
 }
@@ -113,10 +117,10 @@ func TestIngestAnswersEachRecord(t *testing.T) {
 	rec := func(id, inst, v string) json.RawMessage {
 		return json.RawMessage(`{"id":"` + id + `","instanceId":"` + inst + `","value":"` + v + `","time":"2026-11-29T10:05:00Z"}`)
 	}
-	resp, err := in.Ingest(context.Background(), []json.RawMessage{
+	resp, err := in.Ingest(context.Background(), batchOf(t,
 		rec("a", "ppu", "1"), rec("b", "period", "1"), rec("c", "gone", "1"), rec("d", "nowhere", "1"),
 		rec("a", "ppu", "1"), rec("a", "ppu", "2"), rec("e", "ppu", "0"), rec("f", "period", "1"), rec("f", "period", "1"),
-	})
+	))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,11 +142,43 @@ func TestIngestAnswersEachRecord(t *testing.T) {
 		t.Errorf("counts %d/%d/%d", resp.Accepted, resp.Duplicate, resp.Refused)
 	}
 	// Sent again: the stored record is a duplicate, other content under its id refused.
-	resp, err = in.Ingest(context.Background(), []json.RawMessage{rec("a", "ppu", "1"), rec("a", "ppu", "1.5")})
+	resp, err = in.Ingest(context.Background(), batchOf(t, rec("a", "ppu", "1"), rec("a", "ppu", "1.5")))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if resp.Results[0].Status != usageclient.Duplicate || resp.Results[1].Status != usageclient.Refused || len(f.rows) != 1 {
 		t.Fatalf("resend %+v, stored %d", resp.Results, len(f.rows))
+	}
+}
+
+// batchOf decodes records sent as one body, as the handler does.
+func batchOf(t *testing.T, recs ...json.RawMessage) Batch {
+	t.Helper()
+	body, err := json.Marshal(map[string][]json.RawMessage{"records": recs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Decode(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestIngestMixedBatch: a record that does not fit the schema is refused on its own; the others are answered as
+// in a well-formed batch.
+func TestIngestMixedBatch(t *testing.T) {
+	in := &Intake{Store: &fakeStore{rows: map[string]store.UsageRow{}}, Now: func() time.Time { return now }}
+	resp, err := in.Ingest(context.Background(), batchOf(t,
+		json.RawMessage(`{"id":"ok","instanceId":"ppu","value":"1","time":"2026-11-29T10:05:00Z"}`),
+		json.RawMessage(`{"id":7,"instanceId":"ppu","value":"1","time":"2026-11-29T10:05:00Z"}`),
+		json.RawMessage(`{"id":"typo","instance":"ppu","value":"1","time":"2026-11-29T10:05:00Z"}`),
+	))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := resp.Results; r[0].Status != usageclient.Accepted || r[1].Status != usageclient.Refused ||
+		r[2].Status != usageclient.Refused || r[2].ID != "typo" || !strings.Contains(r[2].Reason, `unknown field "instance"`) {
+		t.Fatalf("%+v", r)
 	}
 }
