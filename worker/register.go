@@ -16,6 +16,7 @@ func RegisterWorkflows(r sdkworker.WorkflowRegistry, lc workflows.LifecycleConfi
 	r.RegisterWorkflowWithOptions((&workflows.Lifecycle{Config: lc}).Run, workflow.RegisterOptions{Name: instance.WorkflowType})
 	r.RegisterWorkflowWithOptions(workflows.SettlementPeriod, workflow.RegisterOptions{Name: workflows.SettlementPeriodWorkflowType})
 	r.RegisterWorkflowWithOptions(workflows.SettlementTick, workflow.RegisterOptions{Name: workflows.SettlementTickWorkflowType})
+	r.RegisterWorkflowWithOptions(workflows.UsagePush, workflow.RegisterOptions{Name: workflows.UsagePushWorkflowType})
 }
 
 // Activities are every activity receiver a worker registers. Activities are registered by method name, so each
@@ -24,6 +25,7 @@ type Activities struct {
 	SelfCheck  *activities.SelfCheck
 	Lifecycle  *activities.Lifecycle
 	Settlement *activities.Settlement
+	UsagePush  *activities.UsagePush
 }
 
 // RegisterActivities registers the receivers that are set.
@@ -36,5 +38,8 @@ func RegisterActivities(r sdkworker.ActivityRegistry, a Activities) {
 	}
 	if a.Settlement != nil {
 		r.RegisterActivity(a.Settlement)
+	}
+	if a.UsagePush != nil {
+		r.RegisterActivity(a.UsagePush)
 	}
 }

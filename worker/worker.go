@@ -33,6 +33,10 @@ func New(d app.Deps) (sdkworker.Worker, error) {
 	if err != nil {
 		return nil, err
 	}
+	up, err := usagePushActivities(d)
+	if err != nil {
+		return nil, err
+	}
 	w := sdkworker.New(d.Temporal, d.Config.TaskQueue, sdkworker.Options{
 		Identity:                           Identity(),
 		WorkerStopTimeout:                  20 * time.Second,
@@ -44,6 +48,7 @@ func New(d app.Deps) (sdkworker.Worker, error) {
 		SelfCheck:  &activities.SelfCheck{Store: &store.Store{Pool: d.Pool}, Worker: Identity()},
 		Lifecycle:  lc,
 		Settlement: st,
+		UsagePush:  up,
 	})
 	return w, nil
 }

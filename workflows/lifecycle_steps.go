@@ -353,6 +353,7 @@ func (r *run) releaseStep(ctx workflow.Context, st *instance.Step) {
 		_, out := r.provision(ctx, st, provisioning.Release, r.s.Product, req.OrderID, tf)
 		summary += "; deprovisioning " + outcomeText(out) + ", the customer's data may now be deleted"
 	}
+	summary += r.flushUsage(ctx, st)
 	now := workflow.Now(ctx).UTC()
 	lifecycle.Released(&r.s, now)
 	w := r.write("record instance released", r.event(ctx, st.ID+":released", "released", lifecycle.Marketplace, summary, nil))

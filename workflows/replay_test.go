@@ -31,6 +31,7 @@ import (
 //
 //	KOOFLOW_RECORD_HISTORIES=$PWD/workflows/testdata go test ./api/console/ -count=1 -run '^(TestTrialUpgradeUnsubscribeAndDialTestThroughTheAPI|TestRenewalChangeThroughTheAPI)$'
 //	KOOFLOW_RECORD_HISTORIES=$PWD/workflows/testdata go test ./worker/ -count=1 -run '^TestSettlementHistoriesThroughTheWorker$'
+//	KOOFLOW_RECORD_HISTORIES=$PWD/workflows/testdata go test ./e2e/ -count=1 -run '^TestPayPerUseUsageEndToEnd$'
 //
 // The first five histories below (beforeInbox) are kept as committed: they were recorded when the gateway still
 // sent newInstance as an Update-With-Start, and they are the only histories holding that Update, which the
@@ -71,6 +72,8 @@ var recordedHistories = []struct {
 		[]string{"activity:SettlementPrepare", "activity:SettlementVerify"}, false},
 	{"settlement-tick.json", "./worker/", "TestSettlementHistoriesThroughTheWorker", SettlementTickWorkflowType,
 		[]string{"activity:SettlementDue", "child:" + SettlementPeriodWorkflowType}, false},
+	{"usage-release-final-flush.json", "./e2e/", "TestPayPerUseUsageEndToEnd", instance.WorkflowType,
+		[]string{"activity:QueryOrder", "releaseInstance", "activity:UsagePushFlush"}, false},
 	{"settlement-tick-period-close.json", "./worker/", "TestSettlementHistoriesThroughTheWorker", SettlementPeriodWorkflowType,
 		[]string{"activity:SettlementPrepare", "activity:SettlementApplyBatches", "activity:SettlementFinalize"}, false},
 }

@@ -54,9 +54,10 @@ func newRootCmd() *cobra.Command {
 	add(groupProduction, newAPICmd(), newWorkerCmd(), newMigrateCmd(), newHealthcheckCmd(), newSettleCmd(), newKeysCmd())
 	add(groupProduction, newKitCmd())
 	add(groupProduction, newReconCmd())
+	add(groupProduction, newUsageCmd())
 	// The settlement benchmark sits with the other development commands rather than under settle, whose
 	// subcommands all act on a deployment; `kooflow settle bench` still runs it.
-	add(groupDevelopment, newDevCmd(), newEmulatorCmd(), newLoadCmd(), withUsageBench(newSettleBenchCmd()))
+	add(groupDevelopment, newDevCmd(), newEmulatorCmd(), newLoadCmd(), withUsagePushBench(withUsageBench(newSettleBenchCmd())))
 	return root
 }
 

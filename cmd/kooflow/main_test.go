@@ -62,7 +62,7 @@ func section(t *testing.T, sections map[string][]string, help, prefix string) []
 func TestHelpGroupsProductionApartFromDevelopment(t *testing.T) {
 	sections, help := helpSections(t)
 	for prefix, want := range map[string][]string{
-		"Production commands":  {"api", "healthcheck", "keys", "kit", "migrate", "recon", "settle", "worker"},
+		"Production commands":  {"api", "healthcheck", "keys", "kit", "migrate", "recon", "settle", "usage", "worker"},
 		"Development commands": {"bench", "dev", "emulator", "load"},
 		"Additional Commands":  {"completion", "help"}, // cobra's own; any kooflow command here lacks a group
 	} {

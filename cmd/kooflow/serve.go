@@ -173,6 +173,9 @@ func newWorkerCmd() *cobra.Command {
 				d.Log.Info("settlement schedule ensured", "schedule_id", worker.SettlementScheduleID, "hour", sc.Hour,
 					"days", sc.Days, "time_zone", "Asia/Shanghai")
 			}
+			if err := ensureUsagePushSchedule(ctx, d); err != nil {
+				return err
+			}
 			return worker.Run(ctx, d)
 		}),
 	}

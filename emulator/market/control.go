@@ -92,6 +92,7 @@ func (m *Market) controlHandler() http.Handler {
 		m.SetQueryFaults(f)
 		w.WriteHeader(http.StatusNoContent)
 	})
+	m.usageControlRoutes(mux, decode)
 	mux.HandleFunc("GET "+ControlPrefix+"stats", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, m.Stats())
 	})

@@ -32,6 +32,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/kooflow/kooflow/emulator/ledger"
 	"github.com/kooflow/kooflow/emulator/sign"
 )
 
@@ -80,6 +81,8 @@ type Options struct {
 	// Seed makes fault injection repeatable; 0 picks a random seed.
 	Seed uint64
 	Log  *slog.Logger
+	// Usage is the ledger of charged pay-per-use usage; a fresh one if nil.
+	Usage *ledger.Usage
 }
 
 // QueryFaults make the order query misbehave at a rate, as a marketplace under load does. Rates are in [0, 1].
@@ -175,6 +178,9 @@ type Market struct {
 	nonces    map[string]time.Time   // usage-push nonces within the skew window
 	faults    QueryFaults
 	rng       *rand.Rand
+	charges   *ledger.Usage
+	usageF    UsageFaults
+	received  map[string]receivedRecord // every well-formed record pushed, by metering_sn, charged or not
 
 	queriesServed, queriesRefused, queriesFailed, queriesHung  atomic.Int64
 	usagePushes, usageAccepted, usageRejected, usageAuthFailed atomic.Int64
@@ -209,6 +215,10 @@ func New(o Options) (*Market, error) {
 		usage:     map[string]UsageRecord{},
 		nonces:    map[string]time.Time{},
 		rng:       rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+	}
+	m.charges = o.Usage
+	if m.charges == nil {
+		m.charges = ledger.NewUsage()
 	}
 	m.mocks = mockOrders(o.BusinessNow().UTC())
 	return m, nil
@@ -554,6 +564,9 @@ func (m *Market) serveUsage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m.usagePushes.Add(1)
+	if m.injectUsageFault(w, r) {
+		return
+	}
 	var req usageRequest
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
@@ -575,6 +588,7 @@ func (m *Market) serveUsage(w http.ResponseWriter, r *http.Request) {
 	m.mu.Lock()
 	inRequest := map[string]bool{}
 	for _, rec := range req.UsageRecords {
+		m.noteReceived(rec)
 		code, msg, accepted := m.checkRecord(rec, now, inRequest)
 		if code != "" {
 			fails = append(fails, failRecord{MeteringSN: rec.MeteringSN, InstanceID: rec.InstanceID, ErrorCode: code, ErrorMsg: msg})
@@ -582,6 +596,9 @@ func (m *Market) serveUsage(w http.ResponseWriter, r *http.Request) {
 		}
 		inRequest[rec.MeteringSN] = true
 		m.usage[rec.MeteringSN] = accepted
+		m.charges.Charge(ledger.UsageCharge{MeteringSN: accepted.MeteringSN, InstanceID: accepted.InstanceID,
+			BeginTime: accepted.BeginTime, EndTime: accepted.EndTime, Value: accepted.Value,
+			RelatePkgInstance: accepted.RelatePkgInstance, ChargedAt: now})
 	}
 	m.mu.Unlock()
 	m.usageAccepted.Add(int64(len(req.UsageRecords) - len(fails)))
@@ -660,6 +677,9 @@ func (m *Market) checkRecord(rec usageRecord, now time.Time, inRequest map[strin
 	}
 	if _, dup := m.usage[rec.MeteringSN]; dup {
 		return "005", "metering_sn already received", u
+	}
+	if code, ok := m.usageF.RecordCodes[rec.InstanceID]; ok {
+		return code, "injected: per-record code " + code, u
 	}
 	in, ok := m.instances[rec.InstanceID]
 	if !ok {

@@ -103,6 +103,7 @@ type Config struct {
 
 	Kit KitConfig // the joint-operation Kit endpoints (internal/config/kit.go)
 
+	UsagePush   UsagePushConfig   // the hourly usage push (internal/config/usagepush.go)
 	UsageIntake UsageIntakeConfig // POST /usage/v1/records (internal/config/usage_intake.go)
 	Safety      Safety            // Temporal TLS and API key, codec origins, message retention, database sessions (internal/config/safety.go)
 }
@@ -279,6 +280,7 @@ func FromEnv(lookup func(string) (string, bool)) (Config, error) {
 		errs = append(errs, fmt.Sprintf("%s=%q must be true or false", EnvSettlementSchedule, v))
 	}
 	c.Kit = kitFromEnv(get, c.ProductionPath, &errs)
+	c.UsagePush = usagePushFromEnv(get, &errs)
 	c.UsageIntake = usageIntakeFromEnv(get, &errs)
 	c.Safety = safetyFromEnv(get, &errs)
 	if !strings.HasPrefix(c.ProductionPath, "/") {
