@@ -55,7 +55,7 @@ func newRootCmd() *cobra.Command {
 	add(groupProduction, newKitCmd())
 	// The settlement benchmark sits with the other development commands rather than under settle, whose
 	// subcommands all act on a deployment; `kooflow settle bench` still runs it.
-	add(groupDevelopment, newDevCmd(), newEmulatorCmd(), newLoadCmd(), newSettleBenchCmd())
+	add(groupDevelopment, newDevCmd(), newEmulatorCmd(), newLoadCmd(), withLifecycleBench(newSettleBenchCmd()))
 	return root
 }
 
