@@ -11,11 +11,12 @@ import (
 	"github.com/kooflow/kooflow/internal/config"
 	"github.com/kooflow/kooflow/internal/lifecyclebench"
 	"github.com/kooflow/kooflow/internal/logging"
+	"github.com/kooflow/kooflow/internal/store"
 )
 
 // withLifecycleBench adds `bench lifecycle` under the benchmark command.
 func withLifecycleBench(bench *cobra.Command) *cobra.Command {
-	bench.AddCommand(newLifecycleBenchCmd())
+	bench.AddCommand(newLifecycleBenchCmd(), newReadsBenchCmd())
 	return bench
 }
 
@@ -92,5 +93,61 @@ gateway call made meanwhile.
 	f.BoolVar(&skipBare, "skip-bare", false, "leave out the bare workflows (no ratio)")
 	f.StringVar(&o.marketURL, "market-url", "", "emulated marketplace URL (default $"+config.EnvMarketEndpoint+")")
 	f.StringVar(&o.marketCA, "market-ca", "", "CA file of the emulated marketplace (default $"+config.EnvMarketCAFile+", else .kooflow/emulator/emulator-ca.pem)")
+	return cmd
+}
+
+func newReadsBenchCmd() *cobra.Command {
+	var o lifecyclebench.ReadsOptions
+	cmd := &cobra.Command{
+		Use:   "reads",
+		Short: "Read benchmark: queryInstance of many ids and the console's instance list over a large read model",
+		Long: `reads fills the read model of a running kooflow (DATABASE_URL) up to --rows instance rows with synthetic
+active instances (orders BENCHROWS…, no workflows: they stand for a large fleet in reads only, so use a
+benchmark database), then times --calls queryInstance calls of --ids random ids through the production
+interface and --calls pages of the console's instance list, and prints p50/p99/max of each.
+
+  kooflow bench reads --rows 1000000 --ids 100 --calls 500`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.FromEnv(config.OSLookup)
+			if err != nil {
+				return err
+			}
+			if err := cfg.Require(config.EnvDatabaseURL); err != nil {
+				return err
+			}
+			if o.URL == "" {
+				o.URL = "http://" + cfg.HTTPAddr + cfg.ProductionPath
+			}
+			if o.ConsoleURL == "" {
+				o.ConsoleURL = "http://" + cfg.HTTPAddr + "/console/v1"
+			}
+			if o.AccessKey == "" {
+				o.AccessKey = cfg.AccessKey.Reveal()
+			}
+			if o.AccessKey == "" {
+				o.AccessKey = devAccessKey
+			}
+			pool, err := store.Open(cmd.Context(), cfg.DatabaseURL.Reveal())
+			if err != nil {
+				return err
+			}
+			defer pool.Close()
+			o.Pool = pool
+			rep, err := lifecyclebench.RunReads(cmd.Context(), o)
+			if err != nil {
+				return err
+			}
+			rep.Write(cmd.OutOrStdout())
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.URL, "url", "", "production interface URL (default http://$KOOFLOW_HTTP_ADDR$KOOGALLERY_PRODUCTION_PATH)")
+	f.StringVar(&o.ConsoleURL, "console-url", "", "console API URL (default http://$KOOFLOW_HTTP_ADDR/console/v1)")
+	f.StringVar(&o.ConsoleToken, "console-token", "kooflow-dev-console-token", "console bearer token with the read scope")
+	f.StringVar(&o.AccessKey, "access-key", "", "access key that signs the calls (default $"+config.EnvAccessKey+", else kooflow dev's)")
+	f.IntVar(&o.Rows, "rows", 1_000_000, "instance rows the read model must hold")
+	f.IntVar(&o.IDs, "ids", 100, "instance ids per queryInstance (at most 100)")
+	f.IntVar(&o.Calls, "calls", 500, "measured calls of each kind")
 	return cmd
 }
