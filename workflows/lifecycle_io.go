@@ -209,6 +209,42 @@ func (r *run) queryOrder(ctx workflow.Context, st *instance.Step, what, orderID,
 	return &f, done
 }
 
+// purchaseLocalQuery is the workflow.GetVersion change ID of the purchase step that queries its order as a
+// local activity.
+const purchaseLocalQuery = "purchase-local-order-query"
+
+// queryOrderLocal is queryOrder with a first attempt as a local activity, for a step no caller waits on: the
+// purchase, which the inbox starts with the workflow. The attempt runs inside the workflow task with the
+// read-model writes around it (one billed action for all of them) and skips the activity task round trip
+// through the server. Only when it fails does the regular activity take over, with its whole bounded retry
+// schedule and the same parking, so an outage of the marketplace is handled exactly as before. Steps started
+// by an Update keep the regular activity: a local activity would hold the Update's answer until the marketplace
+// replied.
+func (r *run) queryOrderLocal(ctx workflow.Context, st *instance.Step, what, orderID, lineID string, expect ...string) (*activities.OrderFacts, outcome) {
+	var f activities.OrderFacts
+	in := activities.QueryOrderInput{InstanceID: r.in.InstanceID, OrderID: orderID, OrderLineID: lineID, Expect: expect}
+	summary := fmt.Sprintf("query %s order %s from KooGallery", what, orderID)
+	out := r.attempt(ctx, st, "query "+what+" order "+orderID, false, func(ctx workflow.Context) error {
+		lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+			StartToCloseTimeout: 30 * time.Second, Summary: summary,
+			RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 1},
+		})
+		err := workflow.ExecuteLocalActivity(lctx, la.QueryOrder, in).Get(ctx, &f)
+		var app *temporal.ApplicationError
+		if err == nil || (errors.As(err, &app) && (app.NonRetryable() || app.Type() == activities.ErrNeedsPerson)) {
+			return err
+		}
+		actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+			StartToCloseTimeout: 30 * time.Second, RetryPolicy: orderQueryRetry, Summary: summary,
+		})
+		return workflow.ExecuteActivity(actx, la.QueryOrder, in).Get(ctx, &f)
+	})
+	if out != done {
+		return nil, out
+	}
+	return &f, done
+}
+
 // provision sends one event to the instance's provisioner, parking on failure.
 func (r *run) provision(ctx workflow.Context, st *instance.Step, kind provisioning.Kind, p instance.Product, orderID string, testFlag bool) (activities.ProvisionResult, outcome) {
 	ev := provisioning.Event{

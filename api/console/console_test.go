@@ -111,8 +111,8 @@ func TestStandardPathThroughTheAPI(t *testing.T) {
 	if runs[0] == runs[1] {
 		t.Fatal("the renewal did not continue as new")
 	}
-	keepHistory(t, s, wfID, runs[0], "standard-run1-purchase-renewal.json")
-	keepHistory(t, s, wfID, runs[1], "standard-run2-freeze-release.json")
+	keepHistory(t, s, wfID, runs[0], "standard-inbox-run1-purchase-renewal.json")
+	keepHistory(t, s, wfID, runs[1], "standard-inbox-run2-freeze-release.json")
 }
 
 // replay runs a history through the current workflow code: a change that breaks running workflows fails here.

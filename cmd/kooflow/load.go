@@ -33,6 +33,7 @@ type loadOptions struct {
 	place       bool
 	marketURL   string
 	marketCA    string
+	rate        float64
 }
 
 func newLoadCmd() *cobra.Command {
@@ -66,6 +67,7 @@ so the workflows provision it instead of parking on an unknown order.
 	f.BoolVar(&o.place, "place-orders", false, "place each order in the emulated marketplace first (kooflow dev)")
 	f.StringVar(&o.marketURL, "market-url", "", "emulated marketplace URL (default $"+config.EnvMarketEndpoint+")")
 	f.StringVar(&o.marketCA, "market-ca", "", "CA file of the emulated marketplace (default $"+config.EnvMarketCAFile+", else .kooflow/emulator/emulator-ca.pem)")
+	f.Float64Var(&o.rate, "rate", 0, "open loop: start this many calls per second on a fixed schedule, whatever the latency (orders are placed first; latency counts from each call's slot)")
 	return cmd
 }
 
@@ -98,6 +100,9 @@ func runLoad(cmd *cobra.Command, o loadOptions) error {
 		lo.Place = place
 	}
 	out := cmd.OutOrStdout()
+	if o.rate > 0 {
+		return runOpenLoad(cmd.Context(), out, lo, o)
+	}
 	fmt.Fprintf(out, "target %s, %d clients", o.url, o.concurrency)
 	if o.requests > 0 {
 		fmt.Fprintf(out, ", %d calls", o.requests)

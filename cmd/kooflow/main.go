@@ -57,7 +57,7 @@ func newRootCmd() *cobra.Command {
 	add(groupProduction, newUsageCmd())
 	// The settlement benchmark sits with the other development commands rather than under settle, whose
 	// subcommands all act on a deployment; `kooflow settle bench` still runs it.
-	add(groupDevelopment, newDevCmd(), newEmulatorCmd(), newLoadCmd(), withUsagePushBench(withUsageBench(newSettleBenchCmd())))
+	add(groupDevelopment, newDevCmd(), newEmulatorCmd(), newLoadCmd(), withLifecycleBench(withUsagePushBench(withUsageBench(newSettleBenchCmd()))))
 	return root
 }
 

@@ -165,6 +165,8 @@ bills against the rows, and the time of a re-run (which verifies the closed bill
 			}
 			fmt.Fprintf(w, "  plain aggregate query    %s (best of %s)\n", rep.PlainQuery.Round(time.Millisecond), strings.Join(runs, ", "))
 			fmt.Fprintf(w, "  close via workflow       %s (%d batches)  = %.2f× the plain query\n", rep.Close.Round(time.Millisecond), rep.Batches, rep.Ratio)
+			fmt.Fprintf(w, "  write floor              %s (%d ledger-width rows, one INSERT … SELECT into an empty table)\n", rep.WriteFloor.Round(time.Millisecond), rep.WriteFloorRows)
+			fmt.Fprintf(w, "  close / write floor      %.2f×\n", rep.FloorRatio)
 			fmt.Fprintf(w, "  batches (ms each)        %v\n", rep.BatchMillis)
 			fmt.Fprintf(w, "  workflow history         %d events\n", rep.HistoryEvents)
 			fmt.Fprintf(w, "  re-run (verify)          %s, same content hash: %v\n", rep.Rerun.Round(time.Millisecond), rep.RerunSameHash)

@@ -48,13 +48,18 @@ type Options struct {
 
 // Report is what a run measured.
 type Report struct {
-	Orders         int                  `json:"orders"`
-	Period         string               `json:"period"`
-	Generate       time.Duration        `json:"generate"`
-	PlainQuery     time.Duration        `json:"plainQuery"` // best of three, after a warm-up
-	PlainQueryRuns []time.Duration      `json:"plainQueryRuns"`
-	Close          time.Duration        `json:"close"` // start of the workflow to its result
-	Ratio          float64              `json:"ratio"` // Close / PlainQuery
+	Orders         int             `json:"orders"`
+	Period         string          `json:"period"`
+	Generate       time.Duration   `json:"generate"`
+	PlainQuery     time.Duration   `json:"plainQuery"` // best of three, after a warm-up
+	PlainQueryRuns []time.Duration `json:"plainQueryRuns"`
+	Close          time.Duration   `json:"close"` // start of the workflow to its result
+	Ratio          float64         `json:"ratio"` // Close / PlainQuery
+	// WriteFloor is one INSERT … SELECT of as many ledger-width rows, with the ledger's keys, into an empty
+	// table: the cost of writing the lines with nothing else. FloorRatio is Close / WriteFloor.
+	WriteFloor     time.Duration        `json:"writeFloor"`
+	WriteFloorRows int64                `json:"writeFloorRows"`
+	FloorRatio     float64              `json:"floorRatio"`
 	HistoryEvents  int                  `json:"historyEvents"`
 	Batches        int                  `json:"batches"`
 	Rerun          time.Duration        `json:"rerun"`
@@ -168,6 +173,10 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
 	rep.PlainQuery = sorted[0]
 
+	if rep.WriteFloor, rep.WriteFloorRows, err = writeFloor(ctx, pool, o.Period.End()); err != nil {
+		return rep, err
+	}
+
 	tc, err := client.DialContext(ctx, client.Options{HostPort: o.TemporalAddress, Namespace: "default",
 		Logger: logging.Temporal(slog.New(slog.NewTextHandler(io.Discard, nil)))})
 	if err != nil {
@@ -191,6 +200,9 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	}
 	rep.Close, rep.Bills, rep.Batches = d, res.Bills, res.Batches
 	rep.Ratio = float64(rep.Close) / float64(rep.PlainQuery)
+	if rep.WriteFloor > 0 {
+		rep.FloorRatio = float64(rep.Close) / float64(rep.WriteFloor)
+	}
 	if rep.HistoryEvents, err = historyLength(ctx, tc, workflows.SettlementWorkflowID(o.Period), runID); err != nil {
 		return rep, err
 	}

@@ -25,8 +25,10 @@ func TestBenchmarkRunsTheRealClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	if rep.Lines != 3000 || rep.PlainCount != 3000 || !rep.RerunSameHash || rep.HistoryEvents >= 200 || rep.Batches != 5 ||
-		len(rep.Bills) != 2 || rep.Close <= 0 || rep.PlainQuery <= 0 {
+		len(rep.Bills) != 2 || rep.Close <= 0 || rep.PlainQuery <= 0 || rep.WriteFloorRows != 3000 || rep.WriteFloor <= 0 ||
+		rep.FloorRatio <= 0 {
 		t.Fatalf("report %+v", rep)
 	}
-	t.Logf("3000 orders: plain %s, close %s (%.1f×), %d history events", rep.PlainQuery, rep.Close, rep.Ratio, rep.HistoryEvents)
+	t.Logf("3000 orders: plain %s, write floor %s, close %s (%.1f× the query, %.1f× the floor), %d history events",
+		rep.PlainQuery, rep.WriteFloor, rep.Close, rep.Ratio, rep.FloorRatio, rep.HistoryEvents)
 }

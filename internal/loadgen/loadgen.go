@@ -135,21 +135,10 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if o.Requests <= 0 && o.Duration <= 0 {
 		return nil, errors.New("loadgen: set a number of requests or a duration")
 	}
-	if o.Timeout <= 0 {
-		o.Timeout = 10 * time.Second
+	if err := o.defaults(); err != nil {
+		return nil, err
 	}
-	if o.HTTPClient == nil {
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.MaxIdleConnsPerHost = o.Concurrency
-		tr.MaxConnsPerHost = o.Concurrency
-		o.HTTPClient = &http.Client{Transport: tr}
-	}
-	if o.OrderPrefix == "" {
-		o.OrderPrefix = "LOAD"
-	}
-	run := strings.ToUpper(strconv.FormatInt(time.Now().UnixMilli(), 36))
-	var seq atomic.Int64
-	nextOrder := func() string { return fmt.Sprintf("%s%s%07d", o.OrderPrefix, run, seq.Add(1)) }
+	nextOrder := o.orderSource()
 
 	if o.Warmup > 0 {
 		if _, err := phase(ctx, o, o.Warmup, 0, nextOrder); err != nil {
@@ -173,6 +162,33 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	sort.Slice(rep.latencies, func(i, j int) bool { return rep.latencies[i] < rep.latencies[j] })
 	return rep, nil
+}
+
+// defaults fills in the timeout, the HTTP client (keep-alive connections, one per client) and the order prefix.
+func (o *Options) defaults() error {
+	if o.URL == "" || o.AccessKey == "" {
+		return errors.New("loadgen: the URL and the access key are required")
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 10 * time.Second
+	}
+	if o.HTTPClient == nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = o.Concurrency
+		tr.MaxConnsPerHost = o.Concurrency
+		o.HTTPClient = &http.Client{Transport: tr}
+	}
+	if o.OrderPrefix == "" {
+		o.OrderPrefix = "LOAD"
+	}
+	return nil
+}
+
+// orderSource returns a generator of run-unique order ids.
+func (o *Options) orderSource() func() string {
+	run := strings.ToUpper(strconv.FormatInt(time.Now().UnixMilli(), 36))
+	var seq atomic.Int64
+	return func() string { return fmt.Sprintf("%s%s%07d", o.OrderPrefix, run, seq.Add(1)) }
 }
 
 // phase runs the clients until n calls were sent (n > 0) or d elapsed (d > 0).

@@ -40,6 +40,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -58,12 +59,10 @@ func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
 }
 
 func open(ctx context.Context, url string, adjust func(*pgxpool.Config)) (*pgxpool.Pool, error) {
-	cfg, err := pgxpool.ParseConfig(url)
+	cfg, err := poolConfig(url)
 	if err != nil {
-		return nil, fmt.Errorf("parse DATABASE_URL: %w", err)
+		return nil, err
 	}
-	cfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
-	cfg.ConnConfig.RuntimeParams["application_name"] = "kooflow"
 	if adjust != nil {
 		adjust(cfg)
 	}
@@ -78,6 +77,27 @@ func open(ctx context.Context, url string, adjust func(*pgxpool.Config)) (*pgxpo
 		return nil, fmt.Errorf("connect to PostgreSQL at %s: %w", redact(cfg.ConnConfig), err)
 	}
 	return pool, nil
+}
+
+// DefaultMaxConns is the pool size when DATABASE_URL sets no pool_max_conns. pgx's own default is the number of
+// CPUs (at least 4), sized for CPU-bound work; kooflow's connections mostly wait on commits (every gateway call
+// commits the nonce, the message and the inbox row before it answers), and with 4 connections on a two-core
+// machine 200 newInstance calls/s queued behind each other for the pool until they hit their deadline. More
+// connections let PostgreSQL group the commits' flushes.
+const DefaultMaxConns = 24
+
+// poolConfig parses DATABASE_URL and applies kooflow's session settings and pool default.
+func poolConfig(url string) (*pgxpool.Config, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("parse DATABASE_URL: %w", err)
+	}
+	cfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
+	cfg.ConnConfig.RuntimeParams["application_name"] = "kooflow"
+	if !strings.Contains(url, "pool_max_conns") {
+		cfg.MaxConns = DefaultMaxConns
+	}
+	return cfg, nil
 }
 
 // Store runs the queries on the tables this package owns. It is safe for concurrent use.
