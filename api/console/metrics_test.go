@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -115,6 +116,11 @@ func TestWorkerMetrics(t *testing.T) {
 		if fams[name] == nil {
 			t.Errorf("SDK family %s missing; temporal_* present: %v", name, temporal)
 		}
+	}
+	// The parked order's failed order query is counted by one of the SDK's failure families.
+	if !slices.ContainsFunc(metrics.SDKFailureFamilies(), func(name string) bool { return fams[name] != nil }) {
+		t.Errorf("none of the SDK failure families %v present after a failed order query; temporal_* present: %v",
+			metrics.SDKFailureFamilies(), temporal)
 	}
 	for _, name := range []string{"go_goroutines", "process_cpu_seconds_total"} {
 		if fams[name] == nil {

@@ -132,6 +132,23 @@ func (e *env) buy(orderID string) string {
 	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil || r.InstanceID != instance.ID(orderID, line) {
 		e.t.Fatalf("newInstance answered %+v, %v", r, err)
 	}
+	// newInstance is answered from the inbox before the workflow starts; until its first task has written the
+	// instance's row, a Kit change for it is answered 000005 (retry), as the marketplace's retries expect. The
+	// tests here are about the Kit calls, so they start once the instance exists.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var n int
+		if err := e.store.Pool.QueryRow(context.Background(), `SELECT count(*) FROM instances WHERE instance_id = $1`, r.InstanceID).Scan(&n); err != nil {
+			e.t.Fatal(err)
+		}
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("instance %s not started 30 s after newInstance", r.InstanceID)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	return r.InstanceID
 }
 

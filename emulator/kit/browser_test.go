@@ -150,7 +150,8 @@ func TestBrowserLogin(t *testing.T) {
 	send("applicationSync", map[string]any{"instanceId": instanceID, "tenantId": auth.Tenant, "appId": "app-browser",
 		"clientId": auth.ClientID, "clientSecret": secret, "flag": 1, "testFlag": 0, "timeStamp": ts})
 	var users []map[string]string
-	for _, name := range []string{"user042", "user007"} {
+	for i := range 500 { // authSync's largest list; user042 and user007 log in below
+		name := fmt.Sprintf("user%03d", i)
 		users = append(users, map[string]string{"userName": name, "name": "User " + name, "orgCode": "hq", "role": "user", "enable": "true"})
 		auth.AddUser(kit.User{UserName: name, Name: "User " + name, Role: "user"})
 	}
@@ -260,5 +261,41 @@ func TestBrowserLogin(t *testing.T) {
 	}
 	if h := title(); h != "Session expired" {
 		t.Fatalf("refresh without a session: page %q", h)
+	}
+
+	// Release: the Kit data goes with the instance, and user007, still authorised until now, no longer logs in.
+	if r := production(t, st.URL, map[string]string{"activity": "releaseInstance", "instanceId": instanceID}); r.ResultCode != "000000" {
+		t.Fatalf("release: %+v", r)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if err := chromedp.Do(b, chromedp.Navigate(st.URL+"/sso/login?tenant="+auth.Tenant)); err != nil {
+			t.Fatal(err)
+		}
+		if loc, err := chromedp.Run(b, chromedp.Location()); err != nil {
+			t.Fatal(err)
+		} else if strings.HasPrefix(loc, authSrv.URL) { // the auth centre's login page: the tenant is still known
+			if err := chromedp.Do(b, chromedp.WaitVisible(chromedp.ID("user")), chromedp.SendKeys(chromedp.ID("user"), "user007"),
+				chromedp.Click(chromedp.ID("login"))); err != nil {
+				t.Fatal(err)
+			}
+			for strings.HasPrefix(loc, authSrv.URL) && time.Now().Before(deadline) {
+				time.Sleep(100 * time.Millisecond)
+				if loc, err = chromedp.Run(b, chromedp.Location()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if strings.HasPrefix(loc, app.URL) { // the release has not reached the Kit rows yet
+				if time.Now().After(deadline) {
+					t.Fatal("user007 still logs in 30 s after the release")
+				}
+				time.Sleep(300 * time.Millisecond)
+				continue
+			}
+		}
+		if h := title(); h != "Subscription ended" && h != "Unknown organisation" {
+			t.Fatalf("login after the release: page %q", h)
+		}
+		break
 	}
 }

@@ -57,7 +57,7 @@ var (
 // exported reports whether a series name in PromQL belongs to a family the code exports (a histogram's
 // _bucket, _sum and _count series included).
 func exported(name string) bool {
-	known := append(metrics.Families(), metrics.SDKFamilies()...)
+	known := slices.Concat(metrics.Families(), metrics.SDKFamilies(), metrics.SDKFailureFamilies())
 	if slices.Contains(known, name) {
 		return true
 	}

@@ -35,9 +35,15 @@ func SDKFamilies() []string {
 	return []string{
 		"temporal_worker_task_slots_available", "temporal_worker_task_slots_used",
 		"temporal_workflow_task_schedule_to_start_latency", "temporal_activity_schedule_to_start_latency",
-		"temporal_sticky_cache_size", "temporal_sticky_cache_hit", "temporal_activity_execution_failed",
-		"temporal_request", "temporal_num_pollers",
+		"temporal_sticky_cache_size", "temporal_sticky_cache_hit", "temporal_request", "temporal_num_pollers",
 	}
+}
+
+// SDKFailureFamilies are the SDK's failure counters deploy/'s dashboard plots. The SDK exports one only after its
+// first failure: a purchase's first order query runs as a local activity, so which one a failing order query
+// creates depends on whether the local attempt or the regular activity failed.
+func SDKFailureFamilies() []string {
+	return []string{"temporal_activity_execution_failed", "temporal_local_activity_execution_failed"}
 }
 
 // Families are kooflow's own families, API and worker.
@@ -50,7 +56,8 @@ func Families() []string {
 // AlertKinds are the alert kinds kooflow raises; kooflow_alerts_open exports each (0 when none is open).
 func AlertKinds() []string {
 	return []string{"expiry", "unknown-product", "purchase-refused", "purchase-failing", "parked", "freeze-retention",
-		"marketplace-call-failed", "settlement-failed", "order-query-failing"}
+		"marketplace-call-failed", "settlement-failed", "order-query-failing", "freeze-after-renewal", "usage-push-parked",
+		"usage-push-refused", "recon-unexplained-difference", "recon-payment-overdue", "recon-payment-short"}
 }
 
 // Outcomes of a provisioning call or an order query.
