@@ -23,14 +23,21 @@ type Terms struct {
 	// Rate is the platform fee rate for general products and the seller's revenue share for joint-operation
 	// products (both fractions of sales revenue, within [0, 1]).
 	Rate decimal.Decimal
+	// UnitPrice is the price of one unit of usage (yuan, exact) of a pay-per-use product, zero for every other
+	// product: a close bills accepted usage at it, so usage of a product without one is never billed.
+	UnitPrice decimal.Decimal
 }
 
 // TermsOf reads a catalog product's settlement terms.
 func TermsOf(p catalog.Product) Terms {
+	t := Terms{Type: catalog.General, Rate: p.PlatformFeeRate}
 	if p.Type == catalog.JointOperation {
-		return Terms{Type: catalog.JointOperation, Rate: p.RevenueShare}
+		t = Terms{Type: catalog.JointOperation, Rate: p.RevenueShare}
 	}
-	return Terms{Type: catalog.General, Rate: p.PlatformFeeRate}
+	if p.ChargingMode == catalog.ChargingOnDemand && p.Usage != nil {
+		t.UnitPrice = p.Usage.UnitPrice
+	}
+	return t
 }
 
 // Amounts are one bill line's figures, each rounded by Round; Revenue = PlatformFee + Settlement exactly.
