@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 
 	"github.com/kooflow/kooflow/internal/catalog"
 	"github.com/kooflow/kooflow/internal/ledger/fixture"
+	"github.com/kooflow/kooflow/internal/refusal"
 	"github.com/kooflow/kooflow/internal/settlement"
 	"github.com/kooflow/kooflow/internal/testenv"
 )
@@ -159,6 +161,36 @@ func TestUsageIsBilledByConsumptionMonthOnce(t *testing.T) {
 		t.Fatalf("verify October: %v", err)
 	}
 
+	// The explanation of a usage line says what it bills; the instance's order lists its usage lines.
+	cat, err := catalog.Parse(catalog.DevCatalog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	es, err := s.Explain(ctx, "first-P1", "usage:P1:2026-10:2026-10", utc(11, 10, 0), cat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(es) != 1 || es[0].Settled == nil || es[0].Settled.Period != "2026-10" || es[0].Settled.Line.Usage == nil ||
+		!strings.Contains(es[0].Summary, "99.8766 units × 1.234567 yuan = revenue 123.30") {
+		t.Fatalf("explanation of the October usage line: %+v", es)
+	}
+	if _, err := s.Explain(ctx, "first-P1", "usage:P1:2026-08:2026-08", utc(11, 10, 0), cat); err == nil {
+		t.Fatal("a usage line never billed was explained")
+	} else if r, ok := refusal.As(err); !ok || r.Code != CodeNotFound {
+		t.Fatalf("explaining a usage line never billed: %v", err)
+	}
+	if err := fixture.Order(ctx, pool, settlement.OrderRow{Key: settlement.Key{OrderID: "first-P1", OrderLineID: "first-P1"},
+		InstanceID: "P1", OrderType: "NEW", ProductID: "METER", PaidAmount: decimal.Zero, ListAmount: decimal.Zero,
+		EffectiveAt: fixture.Beijing("2026-09-01 00:00")}); err != nil {
+		t.Fatal(err)
+	}
+	if es, err = s.Explain(ctx, "first-P1", "", utc(11, 10, 0), cat); err != nil {
+		t.Fatal(err)
+	}
+	if len(es) != 1 || len(es[0].Usage) != 3 || es[0].Usage[0].Line.Usage.Month != "2026-09" {
+		t.Fatalf("the order's explanation lists %d usage lines: %+v", len(es[0].Usage), es)
+	}
+
 	// The estimate of the running month includes its usage so far.
 	use("P1", utc(11, 2, 3), 1, "10", "accepted", "")
 	est, err := s.Estimate(ctx, EstimateRequest{Period: settlement.MustPeriod("2026-11"), AsOf: utc(11, 10, 0), Terms: ut,
@@ -170,8 +202,8 @@ func TestUsageIsBilledByConsumptionMonthOnce(t *testing.T) {
 		if e.ProductType != catalog.General {
 			continue
 		}
-		// 10 × 1.234567 = 12.34567 → 12.35; fee 0.6175 → 0.62
-		if e.UsageLines != 1 || e.Lines != 1 || !e.UsageQuantity.Equal(fixture.Amount("10")) ||
+		// 10 × 1.234567 = 12.34567 → 12.35; fee 0.6175 → 0.62. The other line is the instance's order (0.00).
+		if e.UsageLines != 1 || e.Lines != 2 || !e.UsageQuantity.Equal(fixture.Amount("10")) ||
 			!e.Revenue.Equal(fixture.Amount("12.35")) || !e.Settlement.Equal(fixture.Amount("11.73")) {
 			t.Fatalf("November estimate: %+v", e)
 		}
