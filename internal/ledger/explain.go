@@ -30,7 +30,7 @@ type Explanation struct {
 	// billed per instance and consumption month), oldest first.
 	Usage   []SettledView   `json:"usage,omitempty"`
 	Periods []PeriodVerdict `json:"periods"`
-	Summary     string                   `json:"summary"`
+	Summary string          `json:"summary"`
 }
 
 // ProductView is the catalog's view of the order's product.
