@@ -211,3 +211,37 @@ func TestUsageIsBilledByConsumptionMonthOnce(t *testing.T) {
 	}
 	t.Fatalf("no general estimate in %+v", est)
 }
+
+// Usage below the threshold is carried forward like every line: nothing is settled, and the next bill that
+// reaches the threshold bills each month's usage as its own line.
+func TestUsageIsCarriedForwardBelowTheThreshold(t *testing.T) {
+	pool := testenv.Pool(t)
+	ctx := context.Background()
+	s := &Store{Pool: pool}
+	ut := usageTerms()
+	if err := fixture.Instance(ctx, pool, settlement.InstanceState{ID: "P2"}, "METER"); err != nil {
+		t.Fatal(err)
+	}
+	// 500 × 1.234567 = 617.2835 → 617.28; fee 30.864 → 30.86; settlement 586.42 < 1000
+	if err := fixture.Usage(ctx, pool, "P2", time.Date(2026, 8, 10, 0, 0, 0, 0, time.UTC), 1, "500", "accepted", ""); err != nil {
+		t.Fatal(err)
+	}
+	bills := closePeriodTerms(t, s, ut, "2026-08", "1000", 10, catalog.General)
+	if b := bills[0]; b.Status != StatusCarriedForward || b.CarriedLineCount != 1 || !b.CarriedTotal.Equal(fixture.Amount("586.42")) {
+		t.Fatalf("August: %+v", b)
+	}
+	if n := len(usageLines(t, s)); n != 0 {
+		t.Fatalf("a carried-forward bill kept %d usage lines", n)
+	}
+	// 400 × 1.234567 = 493.8268 → 493.83; fee 24.6915 → 24.69; settlement 469.14; 586.42 + 469.14 = 1055.56
+	if err := fixture.Usage(ctx, pool, "P2", time.Date(2026, 9, 10, 0, 0, 0, 0, time.UTC), 1, "400", "accepted", ""); err != nil {
+		t.Fatal(err)
+	}
+	bills = closePeriodTerms(t, s, ut, "2026-09", "1000", 10, catalog.General)
+	if b := bills[0]; b.Status != StatusFinal || b.LineCount != 2 || !b.AmountDue.Equal(fixture.Amount("1055.56")) {
+		t.Fatalf("September: %+v", b)
+	}
+	got := usageLines(t, s)
+	wantUsageLine(t, got, "usage:P2:2026-08:2026-09", "2026-09", "2026-08", "500", "617.28", "30.86", "586.42")
+	wantUsageLine(t, got, "usage:P2:2026-09:2026-09", "2026-09", "2026-09", "400", "493.83", "24.69", "469.14")
+}
