@@ -2,6 +2,8 @@ package ledger
 
 import (
 	"context"
+	"fmt"
+	"math/rand"
 	"strings"
 	"testing"
 	"time"
@@ -244,4 +246,64 @@ func TestUsageIsCarriedForwardBelowTheThreshold(t *testing.T) {
 	got := usageLines(t, s)
 	wantUsageLine(t, got, "usage:P2:2026-08:2026-09", "2026-09", "2026-08", "500", "617.28", "30.86", "586.42")
 	wantUsageLine(t, got, "usage:P2:2026-09:2026-09", "2026-09", "2026-09", "400", "493.83", "24.69", "469.14")
+}
+
+// The close's usage arithmetic in SQL gives settlement.ComputeUsage's answers, to the fen, over random quantities
+// (4 decimals) and unit prices (6 decimals), for both product types, half-cent cases included.
+func TestUsageAmountsInSQLMatchGo(t *testing.T) {
+	pool := testenv.Pool(t)
+	ctx := context.Background()
+	s := &Store{Pool: pool}
+	r := rand.New(rand.NewSource(12))
+	ut := map[string]settlement.Terms{}
+	type want struct {
+		quantity decimal.Decimal
+		amounts  settlement.Amounts
+	}
+	wants := map[string]want{}
+	for i := 0; i < 200; i++ {
+		product := fmt.Sprintf("PPU-%d", i)
+		tt := settlement.Terms{Type: catalog.General, Rate: decimal.New(int64(r.Intn(31)), -2),
+			UnitPrice: decimal.New(int64(1+r.Intn(9_999_999)), -6)}
+		if i%2 == 1 {
+			tt = settlement.Terms{Type: catalog.JointOperation, Rate: decimal.New(int64(50+r.Intn(41)), -2), UnitPrice: tt.UnitPrice}
+		}
+		if i%10 == 0 {
+			tt.UnitPrice = decimal.RequireFromString("0.5") // with an odd number of hundredths below: half a cent
+		}
+		ut[product] = tt
+		inst := fmt.Sprintf("R%03d", i)
+		if err := fixture.Instance(ctx, pool, settlement.InstanceState{ID: inst}, product); err != nil {
+			t.Fatal(err)
+		}
+		total := decimal.Zero
+		hours := 1 + r.Intn(4)
+		if i%10 == 0 {
+			hours = 1
+		}
+		for h := 0; h < hours; h++ {
+			v := decimal.New(int64(1+r.Intn(99_999_999)), -4)
+			if i%10 == 0 {
+				v = decimal.New(int64(2*r.Intn(5000)+1), -2) // k × 0.01 with k odd: × 0.5 ends in exactly 0.005
+			}
+			if err := fixture.Usage(ctx, pool, inst, time.Date(2026, 10, 1+h, 3, 0, 0, 0, time.UTC), 1, v.String(), "accepted", ""); err != nil {
+				t.Fatal(err)
+			}
+			total = total.Add(v)
+		}
+		wants["usage:"+inst+":2026-10:2026-10"] = want{total, settlement.ComputeUsage(total, tt.UnitPrice, tt)}
+	}
+	closePeriodTerms(t, s, ut, "2026-10", "0", 7)
+	got := usageLines(t, s)
+	if len(got) != len(wants) {
+		t.Fatalf("%d usage lines, want %d", len(got), len(wants))
+	}
+	for key, w := range wants {
+		l := got[key]
+		if !l.quantity.Equal(w.quantity) || !l.revenue.Equal(w.amounts.Revenue) || !l.fee.Equal(w.amounts.PlatformFee) ||
+			!l.settlementAm.Equal(w.amounts.Settlement) {
+			t.Errorf("%s: SQL %s → %s %s %s, Go %s → %s %s %s", key, l.quantity, l.revenue, l.fee, l.settlementAm,
+				w.quantity, w.amounts.Revenue, w.amounts.PlatformFee, w.amounts.Settlement)
+		}
+	}
 }

@@ -83,6 +83,13 @@ func Compute(paid decimal.Decimal, t Terms) Amounts {
 	return Amounts{Revenue: rev, PlatformFee: fee, Settlement: rev.Sub(fee)}
 }
 
+// ComputeUsage is the line arithmetic of a pay-per-use line: the exact quantity × the exact unit price is the
+// line's amount, rounded once (Compute); rounding the price or the quantity first would bill a different amount
+// than the marketplace's unit price × usage.
+func ComputeUsage(quantity, unitPrice decimal.Decimal, t Terms) Amounts {
+	return Compute(quantity.Mul(unitPrice), t)
+}
+
 // Add sums two sets of amounts.
 func (a Amounts) Add(b Amounts) Amounts {
 	return Amounts{Revenue: a.Revenue.Add(b.Revenue), PlatformFee: a.PlatformFee.Add(b.PlatformFee),
