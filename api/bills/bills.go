@@ -396,7 +396,8 @@ func (h *handlers) estimate(c *gin.Context) {
 	}
 	types := make([]gin.H, len(est.Types))
 	for i, t := range est.Types {
-		types[i] = gin.H{"productType": t.ProductType, "lines": t.Lines, "revenue": t.Revenue.StringFixed(2),
+		types[i] = gin.H{"productType": t.ProductType, "lines": t.Lines, "usageLines": t.UsageLines,
+			"usageQuantity": t.UsageQuantity.StringFixed(4), "revenue": t.Revenue.StringFixed(2),
 			"platformFee": t.PlatformFee.StringFixed(2), "settlement": t.Settlement.StringFixed(2),
 			"pendingAdjustments": t.PendingAdjustments, "adjustmentTotal": t.AdjustmentTotal.StringFixed(2),
 			"total": t.Total.StringFixed(2), "threshold": t.Threshold.StringFixed(2), "wouldBill": t.WouldBill}

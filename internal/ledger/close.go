@@ -51,6 +51,9 @@ type termJSON struct {
 	ProductID string              `json:"productId"`
 	Type      catalog.ProductType `json:"type"`
 	Rate      string              `json:"rate"`
+	// UnitPrice is the usage unit price of a pay-per-use product; absent for the others (and in closes written
+	// before usage was settled).
+	UnitPrice string `json:"unitPrice,omitempty"`
 }
 
 type billRef struct {
@@ -165,7 +168,11 @@ func (s *Store) Prepare(ctx context.Context, req CloseRequest) (Plan, error) {
 	for id, t := range req.Terms {
 		for _, b := range bills {
 			if b.ProductType == t.Type {
-				terms = append(terms, termJSON{ProductID: id, Type: t.Type, Rate: t.Rate.String()})
+				tj := termJSON{ProductID: id, Type: t.Type, Rate: t.Rate.String()}
+				if t.UnitPrice.IsPositive() {
+					tj.UnitPrice = t.UnitPrice.String()
+				}
+				terms = append(terms, tj)
 			}
 		}
 	}
@@ -299,6 +306,20 @@ func (c closeState) termArgs() (ids, types, rates []string) {
 	return ids, types, rates
 }
 
+// usageTermArgs are the terms of the pay-per-use products among them (the ones with a unit price).
+func (c closeState) usageTermArgs() (ids, types, rates, prices []string) {
+	for _, t := range c.terms {
+		if t.UnitPrice == "" {
+			continue
+		}
+		ids = append(ids, t.ProductID)
+		types = append(types, string(t.Type))
+		rates = append(rates, t.Rate)
+		prices = append(prices, t.UnitPrice)
+	}
+	return ids, types, rates, prices
+}
+
 // ApplyNextBatch claims one pending batch of the close (skipping batches other workers hold), writes its lines
 // and totals and marks it done, all in one transaction: a crash leaves the batch pending, never half-written.
 func (s *Store) ApplyNextBatch(ctx context.Context, closeID int64) (BatchResult, error) {
@@ -370,6 +391,17 @@ func (s *Store) ApplyNextBatch(ctx context.Context, closeID int64) (BatchResult,
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return res, fmt.Errorf("apply batch %d of close %d: %w", res.BatchNo, closeID, err)
+	}
+	// The batch's pay-per-use usage, in the same transaction: a batch's order lines and usage lines are written
+	// or redone together.
+	uids, utypes, urates, uprices := c.usageTermArgs()
+	if len(uids) > 0 {
+		var n int64
+		if err := tx.QueryRow(ctx, applyUsageSQL, lo, hi, c.periodEnd, uids, utypes, urates, uprices, billTypes, billIDs,
+			closeID, res.BatchNo).Scan(&n); err != nil {
+			return res, fmt.Errorf("apply usage of batch %d of close %d: %w", res.BatchNo, closeID, err)
+		}
+		res.Lines += n
 	}
 	if _, err := tx.Exec(ctx, `UPDATE settlement_batches SET done_at = now(), duration_ms = $3 WHERE close_id = $1 AND batch_no = $2`,
 		closeID, res.BatchNo, time.Since(start).Milliseconds()); err != nil {

@@ -29,16 +29,20 @@ type Estimate struct {
 
 // TypeEstimate is one product type's estimated bill.
 type TypeEstimate struct {
-	ProductType        catalog.ProductType `json:"productType"`
-	Lines              int64               `json:"lines"`
-	Revenue            decimal.Decimal     `json:"revenue"`
-	PlatformFee        decimal.Decimal     `json:"platformFee"`
-	Settlement         decimal.Decimal     `json:"settlement"`
-	PendingAdjustments int64               `json:"pendingAdjustments"`
-	AdjustmentTotal    decimal.Decimal     `json:"adjustmentTotal"`
-	Total              decimal.Decimal     `json:"total"`
-	Threshold          decimal.Decimal     `json:"threshold"`
-	WouldBill          bool                `json:"wouldBill"`
+	ProductType catalog.ProductType `json:"productType"`
+	Lines       int64               `json:"lines"`
+	// UsageLines and UsageQuantity are the pay-per-use part of Lines: usage accepted by the marketplace and not
+	// settled yet, up to AsOf (the running month's usage included).
+	UsageLines         int64           `json:"usageLines"`
+	UsageQuantity      decimal.Decimal `json:"usageQuantity"`
+	Revenue            decimal.Decimal `json:"revenue"`
+	PlatformFee        decimal.Decimal `json:"platformFee"`
+	Settlement         decimal.Decimal `json:"settlement"`
+	PendingAdjustments int64           `json:"pendingAdjustments"`
+	AdjustmentTotal    decimal.Decimal `json:"adjustmentTotal"`
+	Total              decimal.Decimal `json:"total"`
+	Threshold          decimal.Decimal `json:"threshold"`
+	WouldBill          bool            `json:"wouldBill"`
 }
 
 // Estimate runs the close's selection over every instance in one read-only snapshot and aggregates it.
@@ -84,6 +88,9 @@ func (s *Store) Estimate(ctx context.Context, req EstimateRequest) (Estimate, er
 	if err := rows.Err(); err != nil {
 		return est, fmt.Errorf("estimate %s: %w", req.Period, err)
 	}
+	if err := estimateUsage(ctx, tx, end, req.Terms, got); err != nil {
+		return est, fmt.Errorf("estimate usage of %s: %w", req.Period, err)
+	}
 	for _, t := range settlement.ProductTypes {
 		e := got[t]
 		e.ProductType, e.Threshold = t, req.Threshold
@@ -98,4 +105,40 @@ func (s *Store) Estimate(ctx context.Context, req EstimateRequest) (Estimate, er
 		est.Types = append(est.Types, e)
 	}
 	return est, nil
+}
+
+// estimateUsage adds the pay-per-use usage a close ending at end would bill to the estimates by product type.
+func estimateUsage(ctx context.Context, tx pgx.Tx, end time.Time, terms map[string]settlement.Terms, got map[catalog.ProductType]TypeEstimate) error {
+	var ids, types, rates, prices []string
+	for id, t := range terms {
+		if t.UnitPrice.IsPositive() {
+			ids, types, rates, prices = append(ids, id), append(types, string(t.Type)), append(rates, t.Rate.String()), append(prices, t.UnitPrice.String())
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	rows, err := tx.Query(ctx, estimateUsageSQL, "", nil, end, ids, types, rates, prices)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var pt, qty, rev, fee, set string
+		var n int64
+		if err := rows.Scan(&pt, &n, &qty, &rev, &fee, &set); err != nil {
+			return err
+		}
+		var q, r, f, st decimal.Decimal
+		if err := decimals(&q, qty, &r, rev, &f, fee, &st, set); err != nil {
+			return err
+		}
+		e := got[catalog.ProductType(pt)]
+		e.Lines += n
+		e.UsageLines += n
+		e.UsageQuantity = e.UsageQuantity.Add(q)
+		e.Revenue, e.PlatformFee, e.Settlement = e.Revenue.Add(r), e.PlatformFee.Add(f), e.Settlement.Add(st)
+		got[catalog.ProductType(pt)] = e
+	}
+	return rows.Err()
 }

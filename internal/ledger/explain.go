@@ -26,8 +26,11 @@ type Explanation struct {
 	Product     ProductView              `json:"product"`
 	RevenueBase string                   `json:"revenueBase"`
 	Settled     *SettledView             `json:"settled,omitempty"`
-	Periods     []PeriodVerdict          `json:"periods"`
-	Summary     string                   `json:"summary"`
+	// Usage are the pay-per-use lines billed for the order's instance (usage has no order line of its own: it is
+	// billed per instance and consumption month), oldest first.
+	Usage   []SettledView   `json:"usage,omitempty"`
+	Periods []PeriodVerdict `json:"periods"`
+	Summary string          `json:"summary"`
 }
 
 // ProductView is the catalog's view of the order's product.
@@ -79,6 +82,13 @@ func (s *Store) Explain(ctx context.Context, orderID, orderLineID string, now ti
 		return nil, fmt.Errorf("begin explain: %w", err)
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // read-only
+	if strings.HasPrefix(orderLineID, usageLinePrefix) {
+		e, err := explainUsageLine(ctx, tx, orderID, orderLineID, cat)
+		if err != nil {
+			return nil, err
+		}
+		return []Explanation{e}, nil
+	}
 	targets, err := store.SettlementOrders(ctx, tx, orderID, orderLineID)
 	if err != nil {
 		return nil, err
@@ -108,6 +118,9 @@ func explainOne(ctx context.Context, tx pgx.Tx, target settlement.OrderRow, now 
 		return e, err
 	}
 	e.Instance = inst
+	if e.Usage, err = usageLinesOf(ctx, tx, target.InstanceID); err != nil {
+		return e, err
+	}
 	rows, err := store.SettlementOrdersOf(ctx, tx, target.InstanceID)
 	if err != nil {
 		return e, err
@@ -294,4 +307,86 @@ func summarize(e Explanation) string {
 		why = append(why, r.Detail)
 	}
 	return "not in a bill: " + strings.Join(why, "; ")
+}
+
+// usageLinePrefix starts the order line id of every pay-per-use line (see usageCandidatesSQL).
+const usageLinePrefix = "usage:"
+
+// usageLinesOf reads the pay-per-use lines billed for an instance, with their bills.
+func usageLinesOf(ctx context.Context, tx pgx.Tx, instanceID string) ([]SettledView, error) {
+	rows, err := tx.Query(ctx, `SELECT order_id, order_line_id FROM settlement_lines
+		WHERE instance_id = $1 AND usage_month IS NOT NULL ORDER BY usage_month, order_line_id`, instanceID)
+	if err != nil {
+		return nil, fmt.Errorf("read usage lines of %s: %w", instanceID, err)
+	}
+	var keys []settlement.Key
+	for rows.Next() {
+		var k settlement.Key
+		if err := rows.Scan(&k.OrderID, &k.OrderLineID); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("read usage lines of %s: %w", instanceID, err)
+		}
+		keys = append(keys, k)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read usage lines of %s: %w", instanceID, err)
+	}
+	out := make([]SettledView, 0, len(keys))
+	for _, k := range keys {
+		v, err := settledView(ctx, tx, k)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// settledView reads one settled line and its bill.
+func settledView(ctx context.Context, tx pgx.Tx, k settlement.Key) (SettledView, error) {
+	var v SettledView
+	line, err := scanLine(tx.QueryRow(ctx, `SELECT `+lineColumns+` FROM settlement_lines WHERE order_id = $1 AND order_line_id = $2`,
+		k.OrderID, k.OrderLineID))
+	if err != nil {
+		return v, fmt.Errorf("read line %s/%s: %w", k.OrderID, k.OrderLineID, err)
+	}
+	v.Line = line
+	if err := tx.QueryRow(ctx, `SELECT b.period, b.status, coalesce(b.content_hash, '') FROM settlement_bills b
+		JOIN settlement_lines l USING (bill_id) WHERE l.order_id = $1 AND l.order_line_id = $2`, k.OrderID, k.OrderLineID).
+		Scan(&v.Period, &v.BillStatus, &v.ContentHash); err != nil {
+		return v, fmt.Errorf("read the bill of line %s/%s: %w", k.OrderID, k.OrderLineID, err)
+	}
+	return v, nil
+}
+
+// explainUsageLine explains a pay-per-use line by its key: what it bills and where. Usage not billed yet has no
+// line; the instance's order explanation lists the usage lines billed so far and the estimate shows what is due.
+func explainUsageLine(ctx context.Context, tx pgx.Tx, orderID, orderLineID string, cat *catalog.Catalog) (Explanation, error) {
+	var e Explanation
+	v, err := settledView(ctx, tx, settlement.Key{OrderID: orderID, OrderLineID: orderLineID})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return e, refusal.New(CodeNotFound, "no pay-per-use line %s of order %s has been billed", orderLineID, orderID)
+	}
+	if err != nil {
+		return e, err
+	}
+	l := v.Line
+	if l.Usage == nil {
+		return e, refusal.New(CodeNotFound, "line %s of order %s is not a pay-per-use line", orderLineID, orderID)
+	}
+	e.Order = settlement.OrderRow{Key: settlement.Key{OrderID: l.OrderID, OrderLineID: l.OrderLineID}, InstanceID: l.InstanceID,
+		OrderType: l.OrderType, ProductID: l.ProductID, SKUCode: l.SKUCode, PaidAmount: l.PaidAmount, ListAmount: l.ListAmount}
+	if e.Instance, err = store.SettlementInstance(ctx, tx, l.InstanceID); err != nil {
+		return e, err
+	}
+	p, known := cat.Lookup(l.ProductID)
+	e.Product = ProductView{ProductID: l.ProductID, Name: p.Name, Known: known, Type: l.ProductType, Rate: l.Rate,
+		RateMeans: map[catalog.ProductType]string{catalog.General: "platform fee rate (平台费)", catalog.JointOperation: "seller's revenue share (分成比例)"}[l.ProductType]}
+	e.RevenueBase = "the usage the marketplace accepted for the instance in the consumption month × the catalog's unit price, rounded once"
+	e.Settled = &v
+	e.Summary = fmt.Sprintf("usage of %s billed in the %s bill for %s (%s): %s units × %s yuan = revenue %s, platform fee %s, %s to the seller",
+		l.Usage.Month, l.ProductType, v.Period, v.BillStatus, l.Usage.Quantity.StringFixed(4), l.Usage.UnitPrice, l.Revenue.StringFixed(2),
+		l.PlatformFee.StringFixed(2), l.Settlement.StringFixed(2))
+	return e, nil
 }

@@ -29,7 +29,15 @@ func exportTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05
 func lineRecord(b BillSummary, l Line) []string {
 	return []string{"order", b.Period, string(b.ProductType), l.OrderID, l.OrderLineID, l.InstanceID, l.OrderType, l.RefersTo,
 		l.ProductID, l.SKUCode, exportTime(l.AttributedAt), l.PaidAmount.StringFixed(3), l.ListAmount.StringFixed(3),
-		l.Rate.String(), l.Revenue.StringFixed(2), l.PlatformFee.StringFixed(2), l.Settlement.StringFixed(2), ""}
+		l.Rate.String(), l.Revenue.StringFixed(2), l.PlatformFee.StringFixed(2), l.Settlement.StringFixed(2), lineNote(l)}
+}
+
+// lineNote says what a pay-per-use line bills, since its paid amount is computed, not an order's.
+func lineNote(l Line) string {
+	if l.Usage == nil {
+		return ""
+	}
+	return fmt.Sprintf("usage of %s: %s units × %s yuan", l.Usage.Month, l.Usage.Quantity.StringFixed(4), l.Usage.UnitPrice.String())
 }
 
 func adjustmentRecord(b BillSummary, a Adjustment) []string {

@@ -29,6 +29,13 @@ func product(id string) (settlement.Terms, bool) { t, ok := terms[id]; return t,
 // closePeriod runs a close the way the workflow does: prepare, apply every batch, finalize.
 func closePeriod(t *testing.T, s *Store, period string, threshold string, batchSize int, types ...catalog.ProductType) []BillSummary {
 	t.Helper()
+	return closePeriodTerms(t, s, terms, period, threshold, batchSize, types...)
+}
+
+// closePeriodTerms is closePeriod with the given catalog terms.
+func closePeriodTerms(t *testing.T, s *Store, terms map[string]settlement.Terms, period string, threshold string, batchSize int,
+	types ...catalog.ProductType) []BillSummary {
+	t.Helper()
 	ctx := context.Background()
 	plan, err := s.Prepare(ctx, CloseRequest{Period: settlement.MustPeriod(period), Types: types, WorkflowID: "settlement/" + period,
 		RunID: fmt.Sprintf("run-%s-%d", period, time.Now().UnixNano()), Threshold: decimal.RequireFromString(threshold),

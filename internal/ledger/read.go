@@ -61,18 +61,34 @@ type Line struct {
 	Revenue      decimal.Decimal     `json:"revenue"`
 	PlatformFee  decimal.Decimal     `json:"platformFee"`
 	Settlement   decimal.Decimal     `json:"settlement"`
+	// Usage is set on a pay-per-use line (order type USAGE): what it bills, revenue = Round(quantity × unit price).
+	Usage *LineUsage `json:"usage,omitempty"`
+}
+
+// LineUsage is what a pay-per-use line bills: usage of its instance in one consumption month (Beijing time).
+type LineUsage struct {
+	Month     string          `json:"month"`
+	Quantity  decimal.Decimal `json:"quantity"`
+	UnitPrice decimal.Decimal `json:"unitPrice"`
 }
 
 const lineColumns = `order_id, order_line_id, instance_id, order_type, product_id, sku_code, coalesce(refers_to_order_id, ''),
 	attributed_at, paid_amount::text, list_amount::text, product_type, rate::text, revenue::text, platform_fee::text,
-	settlement::text`
+	settlement::text, usage_month, usage_quantity::text, unit_price::text`
 
 func scanLine(row pgx.Row) (Line, error) {
 	var l Line
 	var pt, paid, list, rate, rev, fee, set string
+	var month, qty, price *string
 	if err := row.Scan(&l.OrderID, &l.OrderLineID, &l.InstanceID, &l.OrderType, &l.ProductID, &l.SKUCode, &l.RefersTo,
-		&l.AttributedAt, &paid, &list, &pt, &rate, &rev, &fee, &set); err != nil {
+		&l.AttributedAt, &paid, &list, &pt, &rate, &rev, &fee, &set, &month, &qty, &price); err != nil {
 		return l, err
+	}
+	if month != nil && qty != nil && price != nil {
+		l.Usage = &LineUsage{Month: *month}
+		if err := decimals(&l.Usage.Quantity, *qty, &l.Usage.UnitPrice, *price); err != nil {
+			return l, err
+		}
 	}
 	l.ProductType = catalog.ProductType(pt)
 	l.AttributedAt = l.AttributedAt.UTC()

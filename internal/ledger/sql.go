@@ -131,12 +131,20 @@ FROM lines GROUP BY product_type`
 // lineHashExpr is the 64-bit hash of one line over every stored column, written so the same expression reads
 // the columns of a row being inserted (RETURNING) and of a stored row. It chains PostgreSQL's extended hash
 // functions (the ones hash partitioning relies on) instead of formatting numbers as text, which is several times
-// cheaper at a million lines; times are hashed as UTC wall time, independent of the session's time zone.
-const lineHashExpr = `hash_numeric_extended(settlement, hash_numeric_extended(platform_fee, hash_numeric_extended(revenue,
+// cheaper at a million lines; times are hashed as UTC wall time, independent of the session's time zone. A usage
+// line also hashes its month, quantity and unit price; an order line's hash is what it always was, so bills closed
+// before usage was settled still verify.
+const lineHashExpr = `CASE WHEN usage_month IS NULL THEN hash_numeric_extended(settlement, hash_numeric_extended(platform_fee, hash_numeric_extended(revenue,
 	hash_numeric_extended(rate, hash_numeric_extended(list_amount, hash_numeric_extended(paid_amount,
 	timestamp_hash_extended(attributed_at AT TIME ZONE 'UTC',
 	hashtextextended(concat_ws('|', order_id, order_line_id, instance_id, order_type, product_id, sku_code,
-	                           coalesce(refers_to_order_id, ''), product_type), 0))))))))`
+	                           coalesce(refers_to_order_id, ''), product_type), 0))))))))
+	ELSE hash_numeric_extended(unit_price, hash_numeric_extended(usage_quantity, hashtextextended(usage_month, hash_numeric_extended(settlement, hash_numeric_extended(platform_fee, hash_numeric_extended(revenue,
+	hash_numeric_extended(rate, hash_numeric_extended(list_amount, hash_numeric_extended(paid_amount,
+	timestamp_hash_extended(attributed_at AT TIME ZONE 'UTC',
+	hashtextextended(concat_ws('|', order_id, order_line_id, instance_id, order_type, product_id, sku_code,
+	                           coalesce(refers_to_order_id, ''), product_type), 0)))))))))))
+	END`
 
 // lineDigestSQL is the order-independent digest of a bill's lines: their count, the sums of their amounts, and
 // the sum of their line hashes (taken modulo 2^64 in Go). A sum does not depend on the order lines were written
@@ -154,3 +162,94 @@ SELECT count(*), coalesce(sum(amount), 0)::text,
            hashtextextended(concat_ws('|', adjustment_id, product_type, reason, coalesce(order_id, ''),
                                       coalesce(corrects_period, ''), created_by), 0)))), 0)::text
 FROM settlement_adjustments WHERE bill_id = $1`
+
+// usageCandidatesSQL selects, for the instances in one batch, the pay-per-use usage a close ending at $3 bills:
+// per instance and consumption month (the Beijing-time month its hourly window starts in), the usage the
+// marketplace accepted (usage_pushes, status accepted) minus what earlier bills settled of that instance and
+// month. Usage deducted from a package (用完即停, package_instance_id set) was paid with the package and is not
+// billed again. A dial test (testFlag on the instance or any of its orders) is never billed, and supervision must
+// be NOT_INVOLVED or COMPLETED, as for order lines. The amount is the exact quantity × unit price, rounded once
+// by the one rounding rule; fee and settlement follow as for every other line.
+//
+// Parameters:
+//
+//	$1 text       batch lower bound, exclusive   ┐ as candidatesSQL
+//	$2 text       batch upper bound, inclusive   │
+//	$3 timestamp  the period's end (exclusive)   ┘
+//	$4 text[]     product ids of the pay-per-use products this close settles
+//	$5 text[]     their product types
+//	$6 numeric[]  their rates
+//	$7 numeric[]  their usage unit prices
+//
+// The line key is (the instance's order id, 'usage:<instance>:<consumption month>:<bill period>'): a re-run of a
+// close writes the same keys, and usage accepted after its month was billed becomes one more line of a later bill.
+const usageCandidatesSQL = `
+WITH prod AS (
+    SELECT * FROM unnest($4::text[], $5::text[], $6::numeric[], $7::numeric[]) AS p(product_id, product_type, rate, unit_price)
+), accepted AS (
+    SELECT u.instance_id, to_char(u.usage_hour AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM') AS usage_month,
+           sum(u.value) AS quantity, max(u.usage_hour) + interval '1 hour' AS last_end
+    FROM usage_pushes u
+    WHERE u.instance_id > $1 AND ($2::text IS NULL OR u.instance_id <= $2::text)
+      AND u.status = 'accepted' AND u.package_instance_id = '' AND u.usage_hour < $3
+    GROUP BY 1, 2
+), settled AS (
+    SELECT s.instance_id, s.usage_month, sum(s.usage_quantity) AS quantity
+    FROM settlement_lines s
+    WHERE s.usage_month IS NOT NULL AND s.instance_id > $1 AND ($2::text IS NULL OR s.instance_id <= $2::text)
+    GROUP BY 1, 2
+), test_instances AS (
+    SELECT DISTINCT o.instance_id FROM orders o
+    WHERE o.test_flag AND o.instance_id > $1 AND ($2::text IS NULL OR o.instance_id <= $2::text)
+), usage_lines AS (
+    SELECT i.order_id,
+           'usage:' || i.instance_id || ':' || a.usage_month || ':'
+               || to_char(($3::timestamptz - interval '1 microsecond') AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM') AS order_line_id,
+           i.instance_id, i.product_id, i.sku_code, least(a.last_end, $3::timestamptz) AS attributed_at,
+           p.product_type, p.rate, a.usage_month, a.quantity - coalesce(s.quantity, 0) AS usage_quantity, p.unit_price
+    FROM accepted a
+    JOIN instances i ON i.instance_id = a.instance_id
+    JOIN prod p ON p.product_id = i.product_id
+    LEFT JOIN settled s ON s.instance_id = a.instance_id AND s.usage_month = a.usage_month
+    LEFT JOIN test_instances t ON t.instance_id = a.instance_id
+    WHERE i.instance_id > $1 AND ($2::text IS NULL OR i.instance_id <= $2::text)
+      AND NOT i.test_flag AND t.instance_id IS NULL AND i.supervision IN ('NOT_INVOLVED', 'COMPLETED')
+      AND a.quantity <> coalesce(s.quantity, 0)
+), usage_amounts AS (
+    SELECT a.*, a.revenue - a.settlement AS platform_fee
+    FROM (SELECT r.*, CASE WHEN r.product_type = 'joint-operation' THEN settlement_round(r.revenue * r.rate)
+                           ELSE r.revenue - settlement_round(r.revenue * r.rate) END AS settlement
+          FROM (SELECT l.*, settlement_round(l.usage_quantity * l.unit_price) AS revenue FROM usage_lines l OFFSET 0) r
+          OFFSET 0) a
+)`
+
+// applyUsageSQL writes one batch's usage lines and adds them to the batch's totals (the order lines of the batch
+// may have written a row for the product type already). Extra parameters: $8 text[] bill product types, $9
+// bigint[] their bill ids, $10 close id, $11 batch number. It returns how many lines it wrote.
+const applyUsageSQL = usageCandidatesSQL + `, ins AS (
+    INSERT INTO settlement_lines (order_id, order_line_id, bill_id, instance_id, order_type, product_id, sku_code,
+                                  refers_to_order_id, attributed_at, paid_amount, list_amount, product_type, rate,
+                                  revenue, platform_fee, settlement, usage_month, usage_quantity, unit_price)
+    SELECT l.order_id, l.order_line_id, ($9::bigint[])[array_position($8::text[], l.product_type)], l.instance_id,
+           'USAGE', l.product_id, l.sku_code, NULL, l.attributed_at, l.revenue, l.revenue, l.product_type, l.rate,
+           l.revenue, l.platform_fee, l.settlement, l.usage_month, l.usage_quantity, l.unit_price
+    FROM usage_amounts l
+    WHERE array_position($8::text[], l.product_type) IS NOT NULL
+    RETURNING product_type, revenue, platform_fee, settlement, ` + lineHashExpr + ` AS h
+), totals AS (
+    INSERT INTO settlement_batch_totals AS t (close_id, batch_no, product_type, line_count, revenue, platform_fee, settlement, digest)
+    SELECT $10, $11, product_type, count(*), sum(revenue), sum(platform_fee), sum(settlement), sum(h)
+    FROM ins GROUP BY product_type
+    ON CONFLICT (close_id, batch_no, product_type) DO UPDATE
+        SET line_count = t.line_count + excluded.line_count, revenue = t.revenue + excluded.revenue,
+            platform_fee = t.platform_fee + excluded.platform_fee, settlement = t.settlement + excluded.settlement,
+            digest = t.digest + excluded.digest
+    RETURNING 1
+)
+SELECT count(*) FROM ins`
+
+// estimateUsageSQL aggregates the usage a close would bill now, without writing anything.
+const estimateUsageSQL = usageCandidatesSQL + `
+SELECT product_type, count(*), coalesce(sum(usage_quantity), 0)::text, coalesce(sum(revenue), 0)::text,
+       coalesce(sum(platform_fee), 0)::text, coalesce(sum(settlement), 0)::text
+FROM usage_amounts GROUP BY product_type`

@@ -23,14 +23,21 @@ type Terms struct {
 	// Rate is the platform fee rate for general products and the seller's revenue share for joint-operation
 	// products (both fractions of sales revenue, within [0, 1]).
 	Rate decimal.Decimal
+	// UnitPrice is the price of one unit of usage (yuan, exact) of a pay-per-use product, zero for every other
+	// product: a close bills accepted usage at it, so usage of a product without one is never billed.
+	UnitPrice decimal.Decimal
 }
 
 // TermsOf reads a catalog product's settlement terms.
 func TermsOf(p catalog.Product) Terms {
+	t := Terms{Type: catalog.General, Rate: p.PlatformFeeRate}
 	if p.Type == catalog.JointOperation {
-		return Terms{Type: catalog.JointOperation, Rate: p.RevenueShare}
+		t = Terms{Type: catalog.JointOperation, Rate: p.RevenueShare}
 	}
-	return Terms{Type: catalog.General, Rate: p.PlatformFeeRate}
+	if p.ChargingMode == catalog.ChargingOnDemand && p.Usage != nil {
+		t.UnitPrice = p.Usage.UnitPrice
+	}
+	return t
 }
 
 // Amounts are one bill line's figures, each rounded by Round; Revenue = PlatformFee + Settlement exactly.
@@ -74,6 +81,13 @@ func Compute(paid decimal.Decimal, t Terms) Amounts {
 	}
 	fee := Round(rev.Mul(t.Rate))
 	return Amounts{Revenue: rev, PlatformFee: fee, Settlement: rev.Sub(fee)}
+}
+
+// ComputeUsage is the line arithmetic of a pay-per-use line: the exact quantity × the exact unit price is the
+// line's amount, rounded once (Compute); rounding the price or the quantity first would bill a different amount
+// than the marketplace's unit price × usage.
+func ComputeUsage(quantity, unitPrice decimal.Decimal, t Terms) Amounts {
+	return Compute(quantity.Mul(unitPrice), t)
 }
 
 // Add sums two sets of amounts.
