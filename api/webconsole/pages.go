@@ -20,6 +20,7 @@ import (
 	"github.com/kooflow/kooflow/internal/refusal"
 	"github.com/kooflow/kooflow/internal/settlement"
 	"github.com/kooflow/kooflow/internal/store"
+	"github.com/kooflow/kooflow/internal/usagepush"
 )
 
 // Lifecycle and supervision states the filters offer (the read model's values).
@@ -124,6 +125,8 @@ type instanceData struct {
 	Parkings   []store.Parking
 	Kit        store.KitView
 	TemporalUI string
+	// Usage is set for a pay-per-use instance.
+	Usage *usagepush.Usage
 }
 
 // instance: one instance with everything the read model knows about it, and the actions its state allows.
@@ -160,6 +163,14 @@ func (c *Console) instance(ctx *gin.Context) {
 			return
 		}
 	}
+	if inst.ChargingMode == store.ChargingOnDemand || inst.ChargingMode == store.ChargingOnDemandPkg {
+		u, err := c.usage.InstanceUsage(rc, id, usageWindows)
+		if err != nil {
+			c.internal(ctx, "read usage", err)
+			return
+		}
+		d.Usage = &u
+	}
 	if base := strings.TrimRight(c.d.Config.TemporalUIURL, "/"); base != "" {
 		d.TemporalUI = base + "/namespaces/" + url.PathEscape(c.d.Config.TemporalNamespace) + "/workflows/" + url.PathEscape(inst.WorkflowID)
 	}
@@ -167,6 +178,9 @@ func (c *Console) instance(ctx *gin.Context) {
 	v.Title = id
 	c.render(ctx, http.StatusOK, "instance", v)
 }
+
+// usageWindows is how many of its latest hourly windows a pay-per-use instance's page shows.
+const usageWindows = 24
 
 type queueData struct {
 	Confirm  []store.Instance
