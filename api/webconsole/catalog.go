@@ -312,6 +312,7 @@ func messages() [][3]string {
 		{"usage.ingested", "已接收用量", "Ingested"},
 		{"usage.pushed", "已推送并计费", "Pushed and charged"},
 		{"usage.pending", "待推送", "Pending"},
+		{"usage.pendingRecords", "待推送记录（条）", "Records waiting for a push"},
 		{"usage.refused", "平台拒收", "Refused"},
 		{"usage.parked", "推送已挂起", "Push parked"},
 		{"usage.resume", "恢复用量推送", "Resume the usage push"},
