@@ -1,6 +1,6 @@
 // Package webconsole is the seller's console as web pages (/console/): instances, supervision (服务监管), refund
-// requests, parked steps, the production interface's message log (生产接口消息), alerts, bills (账单) and the
-// settings in effect, in Chinese and English. Pages are rendered on the server with html/template and work
+// requests, parked steps, the production interface's message log (生产接口消息), alerts, bills (账单),
+// reconciliation with the marketplace's bill (对账) and the settings in effect, in Chinese and English. Pages are rendered on the server with html/template and work
 // without JavaScript; the vendored htmx only makes links and forms swap the page in place.
 //
 // It reads the same store queries as the JSON console API and takes actions through the same functions
