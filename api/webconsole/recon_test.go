@@ -1,12 +1,15 @@
 package webconsole_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"html"
 	"io"
 	"log/slog"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -111,6 +114,33 @@ func (b *browser) uploadForm(csrf, period, productType string, file []byte) (*ht
 	return resp, html.UnescapeString(string(raw))
 }
 
+// oversizedUpload announces an upload of 300 MB over a raw connection, sends none of it, and returns the status
+// line the console answers.
+func (b *browser) oversizedUpload() string {
+	b.t.Helper()
+	u, err := url.Parse(b.url)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	var cookies []string
+	for _, c := range b.c.Jar.Cookies(&url.URL{Scheme: "http", Host: u.Host, Path: "/console/"}) {
+		cookies = append(cookies, c.Name+"="+c.Value)
+	}
+	conn, err := net.DialTimeout("tcp", u.Host, 5*time.Second)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(conn, "POST /console/recon/imports HTTP/1.1\r\nHost: %s\r\nCookie: %s\r\nContent-Type: multipart/form-data; boundary=x\r\n"+
+		"Content-Length: 300000000\r\n\r\n", u.Host, strings.Join(cookies, "; "))
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil {
+		b.t.Fatalf("no answer to an oversized upload: %v", err)
+	}
+	return line
+}
+
 const goodDetail = "订单号,订单行号,订单类型,伙伴结算金额,账单状态\n" +
 	"O-WEB-1,O-WEB-1-1,NEW,950.00,待会签\n" +
 	"O-WEB-2,O-WEB-2-1,NEW,=1+2,待会签\n"
@@ -154,6 +184,10 @@ func TestReconPagesImportDiffAndFollowTheBill(t *testing.T) {
 	}
 	if n := imports(t, pool); n != 0 {
 		t.Fatalf("refused uploads imported %d files", n)
+	}
+	// A body over the cap is refused from its Content-Length, before a byte of it is read.
+	if status := fin.oversizedUpload(); !strings.Contains(status, " 413 ") {
+		t.Fatalf("an upload over the cap answered %q", status)
 	}
 	// A file with an unreadable amount is shown back with its row and column, and nothing is imported.
 	resp, page := fin.uploadForm(csrf, "2026-10", "general", []byte(goodDetail))
