@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
@@ -497,6 +498,14 @@ func (c *Console) explain(ctx *gin.Context) {
 	c.render(ctx, http.StatusOK, "explain", v)
 }
 
+// reconInterval shows KOOFLOW_RECON_CHECK_INTERVAL as it is set: a duration, or off.
+func reconInterval(d time.Duration) string {
+	if d <= 0 {
+		return "off"
+	}
+	return d.String()
+}
+
 type setting struct {
 	Name  string
 	Value string
@@ -560,6 +569,7 @@ func (c *Console) settings(ctx *gin.Context) {
 		{config.EnvExpiryPolicy, plain(cfg.ExpiryPolicy)},
 		{config.EnvAlertWebhookURL, secret(cfg.AlertWebhookURL)},
 		{config.EnvSettlementThreshold, cfg.SettlementThreshold.StringFixed(2)},
+		{config.EnvReconCheckInterval, reconInterval(cfg.ReconCheckInterval)},
 	}
 	c.render(ctx, http.StatusOK, "settings", c.view(ctx, "settings", rows))
 }
