@@ -153,30 +153,15 @@ func (h *reconHandlers) importDetail(c *gin.Context) {
 			return
 		}
 	}
-	ctx := c.Request.Context()
-	im, err := h.recon.Import(ctx, recon.ImportRequest{Data: data, Filename: filename, Period: ref.Period, ProductType: ref.ProductType,
-		Mapping: mapping, Actor: httpx.ActorName(c)})
+	im, sum, created, err := h.recon.ImportAndDiff(c.Request.Context(), recon.ImportRequest{Data: data, Filename: filename,
+		Period: ref.Period, ProductType: ref.ProductType, Mapping: mapping, Actor: httpx.ActorName(c)}, h.catalog)
 	if err != nil {
 		reconFail(c, "import bill detail", err)
 		return
 	}
-	status := http.StatusCreated
-	var sum recon.Summary
-	if im.AlreadyImported {
-		status = http.StatusOK
-		if sum, err = h.recon.Latest(ctx, im.Period, im.ProductType); err != nil {
-			if _, ok := refusal.As(err); !ok {
-				reconFail(c, "read diff", err)
-				return
-			}
-			sum, err = h.recon.Diff(ctx, im.ImportID, httpx.ActorName(c), h.catalog)
-		}
-	} else {
-		sum, err = h.recon.Diff(ctx, im.ImportID, httpx.ActorName(c), h.catalog)
-	}
-	if err != nil {
-		reconFail(c, "diff bill detail", err)
-		return
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
 	}
 	httpx.Log(c).Info("bill detail imported", "import_id", im.ImportID, "rows", im.Rows, "already_imported", im.AlreadyImported,
 		"diff_id", sum.DiffID, "unexplained", sum.UnexplainedCount)
@@ -553,3 +538,18 @@ func (h *reconHandlers) receipt(c *gin.Context) {
 }
 
 func catalogType(s string) catalog.ProductType { return catalog.ProductType(s) }
+
+// ReconExports returns the diff export handlers (CSV and XLSX) for another console front end to mount behind its
+// own authentication, so a download there is the same file as from /console/v1. They read the route parameter
+// :diffId.
+func ReconExports(d app.Deps) (csv, xlsx gin.HandlerFunc, err error) {
+	rs, err := recon.NewStore(d)
+	if err != nil {
+		return nil, nil, err
+	}
+	h := &reconHandlers{handlers: &handlers{d: d, now: d.Clock(), catalog: d.Catalog}, recon: rs}
+	return h.exportDiffCSV, h.exportDiffXLSX, nil
+}
+
+// MaxBillDetailBytes bounds a bill-detail upload, wherever it is uploaded.
+const MaxBillDetailBytes = maxBillDetailBytes

@@ -1,10 +1,14 @@
 package webconsole
 
 import (
+	"fmt"
+	"net/http"
+
 	"github.com/gin-gonic/gin"
 	"github.com/shopspring/decimal"
 
 	"github.com/kooflow/kooflow/api/console"
+	"github.com/kooflow/kooflow/api/httpx"
 	"github.com/kooflow/kooflow/internal/instance"
 )
 
@@ -51,4 +55,20 @@ func (c *Console) operate(ctx *gin.Context) {
 		return
 	}
 	back(ctx, Prefix+"/instances/"+id, "operator-"+b.Action)
+}
+
+// resumeUsage resumes a parked usage push through the same function as `kooflow usage resume`.
+func (c *Console) resumeUsage(ctx *gin.Context) {
+	id := ctx.Param("id")
+	was, err := c.usage.Resume(ctx.Request.Context(), id)
+	if err != nil {
+		c.internal(ctx, "resume usage push", err)
+		return
+	}
+	if !was {
+		c.fail(ctx, http.StatusConflict, fmt.Sprintf(c.cat(ctx).T("usage.notParked"), id))
+		return
+	}
+	httpx.Log(ctx).Info("usage push resumed", "instance_id", id, "token", token(ctx).Name)
+	back(ctx, Prefix+"/instances/"+id, "usage-resumed")
 }

@@ -110,6 +110,8 @@ func TestPageTimesWithAMillionInstances(t *testing.T) {
 		"/console/messages",
 		"/console/alerts",
 		"/console/bills",
+		"/console/recon",
+		"/console/recon/receivables",
 		"/console/settings",
 	}
 	const rounds = 15

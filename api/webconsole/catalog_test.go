@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/kooflow/kooflow/internal/recon"
 )
 
 // Every key exists in both languages with a message of its own, and every key a template or handler uses is in
@@ -25,7 +27,7 @@ func TestCatalogsHaveEveryKeyInBothLanguages(t *testing.T) {
 			t.Errorf("key %s has an empty message", k)
 		}
 	}
-	for _, term := range []string{"服务监管", "生产接口消息", "账单"} {
+	for _, term := range []string{"服务监管", "生产接口消息", "账单", "对账", "出账", "会签", "申付", "支付", "应收"} {
 		found := false
 		for _, k := range zk {
 			if strings.Contains(zh.T(k), term) {
@@ -47,7 +49,7 @@ func TestCatalogsHaveEveryKeyInBothLanguages(t *testing.T) {
 		}
 		return nil
 	})
-	for _, f := range []string{"webconsole.go", "auth.go", "actions.go", "pages.go"} {
+	for _, f := range []string{"webconsole.go", "auth.go", "actions.go", "pages.go", "recon.go"} {
 		b, err := readFile(f)
 		if err != nil {
 			t.Fatal(err)
@@ -75,6 +77,16 @@ func TestCatalogsHaveEveryKeyInBothLanguages(t *testing.T) {
 	for _, s := range lifecycleStates {
 		if !zh.Has("lc." + s) {
 			t.Errorf("lifecycle %s has no name", s)
+		}
+	}
+	for _, s := range recon.States {
+		if !zh.Has("rs." + string(s)) {
+			t.Errorf("bill state %s has no name", s)
+		}
+	}
+	for _, k := range []string{recon.KindMarketplaceOnly, recon.KindKooflowOnly, recon.KindAmount} {
+		if !zh.Has("rk." + k) {
+			t.Errorf("difference kind %s has no name", k)
 		}
 	}
 	for _, s := range supervisionStates {

@@ -84,7 +84,7 @@ func money(v any) string {
 
 // pageNames are the page templates; each is rendered inside layout.html's "base".
 var pageNames = []string{"signin", "error", "instances", "instance", "supervision", "refunds", "parked", "messages",
-	"message", "alerts", "bills", "bill", "explain", "settings"}
+	"message", "alerts", "bills", "bill", "explain", "settings", "recon", "recondiff", "reconbill", "receivables"}
 
 func parsePages(funcs template.FuncMap) (map[string]*template.Template, error) {
 	sub, err := fs.Sub(templateFS, "templates")

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
@@ -20,6 +21,7 @@ import (
 	"github.com/kooflow/kooflow/internal/refusal"
 	"github.com/kooflow/kooflow/internal/settlement"
 	"github.com/kooflow/kooflow/internal/store"
+	"github.com/kooflow/kooflow/internal/usagepush"
 )
 
 // Lifecycle and supervision states the filters offer (the read model's values).
@@ -124,6 +126,8 @@ type instanceData struct {
 	Parkings   []store.Parking
 	Kit        store.KitView
 	TemporalUI string
+	// Usage is set for a pay-per-use instance.
+	Usage *usagepush.Usage
 }
 
 // instance: one instance with everything the read model knows about it, and the actions its state allows.
@@ -160,6 +164,14 @@ func (c *Console) instance(ctx *gin.Context) {
 			return
 		}
 	}
+	if inst.ChargingMode == store.ChargingOnDemand || inst.ChargingMode == store.ChargingOnDemandPkg {
+		u, err := c.usage.InstanceUsage(rc, id, usageWindows)
+		if err != nil {
+			c.internal(ctx, "read usage", err)
+			return
+		}
+		d.Usage = &u
+	}
 	if base := strings.TrimRight(c.d.Config.TemporalUIURL, "/"); base != "" {
 		d.TemporalUI = base + "/namespaces/" + url.PathEscape(c.d.Config.TemporalNamespace) + "/workflows/" + url.PathEscape(inst.WorkflowID)
 	}
@@ -167,6 +179,9 @@ func (c *Console) instance(ctx *gin.Context) {
 	v.Title = id
 	c.render(ctx, http.StatusOK, "instance", v)
 }
+
+// usageWindows is how many of its latest hourly windows a pay-per-use instance's page shows.
+const usageWindows = 24
 
 type queueData struct {
 	Confirm  []store.Instance
@@ -483,6 +498,14 @@ func (c *Console) explain(ctx *gin.Context) {
 	c.render(ctx, http.StatusOK, "explain", v)
 }
 
+// reconInterval shows KOOFLOW_RECON_CHECK_INTERVAL as it is set: a duration, or off.
+func reconInterval(d time.Duration) string {
+	if d <= 0 {
+		return "off"
+	}
+	return d.String()
+}
+
 type setting struct {
 	Name  string
 	Value string
@@ -546,6 +569,7 @@ func (c *Console) settings(ctx *gin.Context) {
 		{config.EnvExpiryPolicy, plain(cfg.ExpiryPolicy)},
 		{config.EnvAlertWebhookURL, secret(cfg.AlertWebhookURL)},
 		{config.EnvSettlementThreshold, cfg.SettlementThreshold.StringFixed(2)},
+		{config.EnvReconCheckInterval, reconInterval(cfg.ReconCheckInterval)},
 	}
 	c.render(ctx, http.StatusOK, "settings", c.view(ctx, "settings", rows))
 }

@@ -1,6 +1,6 @@
 // Package webconsole is the seller's console as web pages (/console/): instances, supervision (服务监管), refund
-// requests, parked steps, the production interface's message log (生产接口消息), alerts, bills (账单) and the
-// settings in effect, in Chinese and English. Pages are rendered on the server with html/template and work
+// requests, parked steps, the production interface's message log (生产接口消息), alerts, bills (账单),
+// reconciliation with the marketplace's bill (对账) and the settings in effect, in Chinese and English. Pages are rendered on the server with html/template and work
 // without JavaScript; the vendored htmx only makes links and forms swap the page in place.
 //
 // It reads the same store queries as the JSON console API and takes actions through the same functions
@@ -31,7 +31,9 @@ import (
 	"github.com/kooflow/kooflow/internal/app"
 	"github.com/kooflow/kooflow/internal/config"
 	"github.com/kooflow/kooflow/internal/ledger"
+	"github.com/kooflow/kooflow/internal/recon"
 	"github.com/kooflow/kooflow/internal/store"
+	"github.com/kooflow/kooflow/internal/usagepush"
 )
 
 //go:embed templates/*.html
@@ -51,10 +53,13 @@ type Console struct {
 	store   *store.Store
 	ledger  *ledger.Store
 	actions *console.Actions
-	pages   map[string]*template.Template
-	loc     *time.Location
-	cats    map[string]Catalog
-	now     func() time.Time
+	// recon is nil when reconciliation could not be set up (its pages are then not mounted).
+	recon *recon.Store
+	usage *usagepush.Store
+	pages map[string]*template.Template
+	loc   *time.Location
+	cats  map[string]Catalog
+	now   func() time.Time
 
 	// usedLinks remembers the sign-in links already used (they are one-time) until they expire.
 	mu        sync.Mutex
@@ -83,7 +88,7 @@ func New(d app.Deps, tokens []config.ConsoleToken) (*Console, error) {
 		return nil, err
 	}
 	c := &Console{d: d, tokens: tokens, trusted: nets, store: &store.Store{Pool: d.Pool}, ledger: &ledger.Store{Pool: d.Pool},
-		actions: console.NewActions(d), loc: loc, cats: Catalogs(), now: d.Clock(), usedLinks: map[string]time.Time{}}
+		actions: console.NewActions(d), usage: &usagepush.Store{Pool: d.Pool}, loc: loc, cats: Catalogs(), now: d.Clock(), usedLinks: map[string]time.Time{}}
 	if c.pages, err = parsePages(c.funcs()); err != nil {
 		return nil, err
 	}
@@ -123,6 +128,9 @@ func (c *Console) mount(r gin.IRouter) {
 	g.POST("/instances/:id/supervision", c.authed(nil, c.csrf(c.supervise)))
 	g.POST("/instances/:id/refunds/:refundId/decision", c.authed(nil, c.csrf(c.decideRefund)))
 	g.POST("/instances/:id/operator", c.authed(nil, c.csrf(c.operate)))
+	operate := config.ScopeOperate
+	g.POST("/instances/:id/usage/resume", c.authed(&operate, c.csrf(c.resumeUsage)))
+	c.mountRecon(g)
 }
 
 // page mounts a GET page that needs scope.

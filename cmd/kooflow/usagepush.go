@@ -111,11 +111,11 @@ func newUsageCmd() *cobra.Command {
 	}
 	show := &cobra.Command{
 		Use:   "show <instanceId>",
-		Short: "Show an instance's usage: ingested, pushed and charged, refused, pending, parked",
+		Short: "Show an instance's usage: ingested, pushed and charged, refused, pending, parked and why, the latest windows",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withUsageStore(cmd, func(st *usagepush.Store) error {
-				t, err := st.InstanceTotals(cmd.Context(), args[0])
+				t, err := st.InstanceUsage(cmd.Context(), args[0], 24)
 				if err != nil {
 					return err
 				}

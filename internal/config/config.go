@@ -61,6 +61,10 @@ type Config struct {
 	// query has failed this long with no success.
 	OrderQueryAlertAfter time.Duration
 
+	// ReconCheckInterval (KOOFLOW_RECON_CHECK_INTERVAL): how often each worker checks the marketplace's payments
+	// (overdue and short ones raise alerts); 0 (off) leaves it to `kooflow recon check`.
+	ReconCheckInterval time.Duration
+
 	// The production interface (docs/koogallery.md, "Signatures").
 	AccessKey      Secret        // KOOGALLERY_ACCESS_KEY: signs and verifies the production interface
 	ProductionPath string        // KOOGALLERY_PRODUCTION_PATH
@@ -155,6 +159,9 @@ const (
 // EnvOrderQueryAlertAfter is the setting of Config.OrderQueryAlertAfter.
 const EnvOrderQueryAlertAfter = "KOOFLOW_ORDER_QUERY_ALERT_AFTER"
 
+// EnvReconCheckInterval is the setting of Config.ReconCheckInterval.
+const EnvReconCheckInterval = "KOOFLOW_RECON_CHECK_INTERVAL"
+
 // Defaults for settings that have a sensible value everywhere.
 const (
 	DefaultTemporalAddress   = "127.0.0.1:7233"
@@ -220,6 +227,11 @@ func FromEnv(lookup func(string) (string, bool)) (Config, error) {
 		Provisioner:        get(EnvProvisioner, ""),
 	}
 	c.OrderQueryAlertAfter = dur(EnvOrderQueryAlertAfter, 15*time.Minute)
+	if v := strings.ToLower(get(EnvReconCheckInterval, "")); v == "off" {
+		c.ReconCheckInterval = 0
+	} else {
+		c.ReconCheckInterval = dur(EnvReconCheckInterval, time.Hour)
+	}
 	boolean := func(name string, def bool) bool {
 		switch v := strings.ToLower(get(name, strconv.FormatBool(def))); v {
 		case "true", "on", "1", "yes":

@@ -537,3 +537,24 @@ func scanDiffLine(row pgx.Row) (DiffLine, error) {
 	}
 	return l, nil
 }
+
+// ListDiffs lists the newest diffs (at most limit), newest first.
+func (s *Store) ListDiffs(ctx context.Context, limit int) ([]Summary, error) {
+	if limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	rows, err := s.Pool.Query(ctx, `SELECT `+summaryColumns+` FROM recon_diffs ORDER BY diff_id DESC LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list diffs: %w", err)
+	}
+	defer rows.Close()
+	out := []Summary{}
+	for rows.Next() {
+		sum, err := scanSummary(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list diffs: %w", err)
+		}
+		out = append(out, sum)
+	}
+	return out, rows.Err()
+}

@@ -89,3 +89,18 @@ func CheckTransition(from, to BillState) error {
 	}
 	return nil
 }
+
+// Transitions lists the states a bill in from may move to, in process order; every state for a bill with no
+// state yet ("").
+func Transitions(from BillState) []BillState {
+	if from == "" {
+		return slices.Clone(States)
+	}
+	out := []BillState{}
+	for _, s := range States {
+		if slices.Contains(transitions[from], s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}

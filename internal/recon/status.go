@@ -413,3 +413,63 @@ func (s *Store) History(ctx context.Context, b BillRef) ([]StateEvent, error) {
 	}
 	return out, rows.Err()
 }
+
+// RecordedReceipt is a payment received, as recorded.
+type RecordedReceipt struct {
+	Receipt
+	CreatedBy string    `json:"createdBy"`
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+// Payments lists a bill's invoices (newest first) and the payments received for it (oldest first).
+func (s *Store) Payments(ctx context.Context, b BillRef) ([]Invoice, []RecordedReceipt, error) {
+	rows, err := s.Pool.Query(ctx, `SELECT number, issued_on::text, amount::text FROM recon_invoices
+		WHERE period = $1 AND product_type = $2 ORDER BY issued_on DESC, invoice_id DESC`, b.Period.String(), string(b.ProductType))
+	if err != nil {
+		return nil, nil, fmt.Errorf("read invoices: %w", err)
+	}
+	invs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Invoice, error) {
+		var inv Invoice
+		var amount string
+		if err := r.Scan(&inv.Number, &inv.IssuedOn, &amount); err != nil {
+			return inv, err
+		}
+		inv.Amount, err = decimal.NewFromString(amount)
+		return inv, err
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("read invoices: %w", err)
+	}
+	rows, err = s.Pool.Query(ctx, `SELECT received_on::text, amount::text, reference, created_by, created_at FROM recon_receipts
+		WHERE period = $1 AND product_type = $2 ORDER BY received_on, reference`, b.Period.String(), string(b.ProductType))
+	if err != nil {
+		return nil, nil, fmt.Errorf("read payments received: %w", err)
+	}
+	recs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (RecordedReceipt, error) {
+		var rc RecordedReceipt
+		var amount string
+		if err := r.Scan(&rc.ReceivedOn, &amount, &rc.Reference, &rc.CreatedBy, &rc.CreatedAt); err != nil {
+			return rc, err
+		}
+		rc.CreatedAt = rc.CreatedAt.UTC()
+		rc.Amount, err = decimal.NewFromString(amount)
+		return rc, err
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("read payments received: %w", err)
+	}
+	return invs, recs, nil
+}
+
+// State reads a bill's current state ("" when none is recorded).
+func (s *Store) State(ctx context.Context, b BillRef) (BillState, error) {
+	var st string
+	err := s.Pool.QueryRow(ctx, `SELECT state FROM recon_bills WHERE period = $1 AND product_type = $2`, b.Period.String(), string(b.ProductType)).Scan(&st)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read bill state: %w", err)
+	}
+	return BillState(st), nil
+}

@@ -299,3 +299,25 @@ func writeCopyText(w *bufio.Writer, v string) {
 		}
 	}
 }
+
+// ImportAndDiff imports a bill detail and diffs it with kooflow's bill, as every front end does (the console API,
+// the web console). A file imported before is not imported again: its latest diff of the bill is returned, or a
+// new diff when there is none. created says whether the file was new.
+func (s *Store) ImportAndDiff(ctx context.Context, req ImportRequest, cat *catalog.Catalog) (im Import, sum Summary, created bool, err error) {
+	if im, err = s.Import(ctx, req); err != nil {
+		return im, sum, false, err
+	}
+	if im.AlreadyImported {
+		sum, err = s.Latest(ctx, im.Period, im.ProductType)
+		if _, refused := refusal.As(err); err == nil || !refused {
+			if err != nil {
+				err = fmt.Errorf("read diff: %w", err)
+			}
+			return im, sum, false, err
+		}
+	}
+	if sum, err = s.Diff(ctx, im.ImportID, req.Actor, cat); err != nil {
+		return im, sum, !im.AlreadyImported, fmt.Errorf("diff bill detail: %w", err)
+	}
+	return im, sum, !im.AlreadyImported, nil
+}

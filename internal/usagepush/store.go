@@ -428,3 +428,72 @@ func instancesOf(body []byte) ([]string, int) {
 	}
 	return ids, len(req.UsageRecords)
 }
+
+// Parking is why an instance's usage push is parked.
+type Parking struct {
+	Code       string    `json:"code"`
+	Message    string    `json:"message"`
+	MeteringSN string    `json:"meteringSn"`
+	ParkedAt   time.Time `json:"parkedAt"`
+}
+
+// Window is one hourly window of an instance's usage: what the seller's systems reported, and what was pushed
+// for it by status.
+type Window struct {
+	Hour     time.Time       `json:"hour"`
+	Ingested decimal.Decimal `json:"ingested"`
+	Accepted decimal.Decimal `json:"accepted"`
+	Pending  decimal.Decimal `json:"pending"`
+	Refused  decimal.Decimal `json:"refused"`
+}
+
+// Usage is an instance's usage as the console shows it: the totals, why its push is parked, and its latest windows.
+type Usage struct {
+	Totals
+	Parking *Parking `json:"parking,omitempty"`
+	Windows []Window `json:"windows"`
+}
+
+// InstanceUsage reads an instance's Usage with its latest windows (at most windows of them), newest first.
+func (s *Store) InstanceUsage(ctx context.Context, instanceID string, windows int) (Usage, error) {
+	var u Usage
+	var err error
+	if u.Totals, err = s.InstanceTotals(ctx, instanceID); err != nil {
+		return u, err
+	}
+	var p Parking
+	err = s.Pool.QueryRow(ctx, `SELECT code, message, metering_sn, parked_at FROM usage_push_parked WHERE instance_id = $1`, instanceID).
+		Scan(&p.Code, &p.Message, &p.MeteringSN, &p.ParkedAt)
+	switch {
+	case err == nil:
+		p.ParkedAt = p.ParkedAt.UTC()
+		u.Parking = &p
+	case !errors.Is(err, pgx.ErrNoRows):
+		return u, fmt.Errorf("usage push parking of %s: %w", instanceID, err)
+	}
+	rows, err := s.Pool.Query(ctx, `
+		WITH hours AS (
+			SELECT DISTINCT usage_hour FROM usage_records WHERE instance_id = $1
+			UNION SELECT DISTINCT usage_hour FROM usage_pushes WHERE instance_id = $1
+			ORDER BY usage_hour DESC LIMIT $2)
+		SELECT h.usage_hour,
+			(SELECT coalesce(sum(value), 0) FROM usage_records r WHERE r.instance_id = $1 AND r.usage_hour = h.usage_hour),
+			coalesce(sum(p.value) FILTER (WHERE p.status = 'accepted'), 0),
+			coalesce(sum(p.value) FILTER (WHERE p.status = 'pending'), 0),
+			coalesce(sum(p.value) FILTER (WHERE p.status = 'refused'), 0)
+		FROM hours h LEFT JOIN usage_pushes p ON p.instance_id = $1 AND p.usage_hour = h.usage_hour
+		GROUP BY h.usage_hour ORDER BY h.usage_hour DESC`, instanceID, windows)
+	if err != nil {
+		return u, fmt.Errorf("usage windows of %s: %w", instanceID, err)
+	}
+	u.Windows, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Window, error) {
+		var w Window
+		err := r.Scan(&w.Hour, &w.Ingested, &w.Accepted, &w.Pending, &w.Refused)
+		w.Hour = w.Hour.UTC()
+		return w, err
+	})
+	if err != nil {
+		return u, fmt.Errorf("usage windows of %s: %w", instanceID, err)
+	}
+	return u, nil
+}
