@@ -9,8 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"sort"
 	"time"
 
@@ -27,7 +25,6 @@ import (
 	"github.com/kooflow/kooflow/internal/ledger/fixture"
 	"github.com/kooflow/kooflow/internal/logging"
 	"github.com/kooflow/kooflow/internal/settlement"
-	"github.com/kooflow/kooflow/internal/store"
 	"github.com/kooflow/kooflow/worker"
 	"github.com/kooflow/kooflow/workflows"
 )
@@ -87,53 +84,14 @@ GROUP BY o.product_id`
 func Run(ctx context.Context, o Options) (Report, error) {
 	rep := Report{Orders: o.Orders, Period: o.Period.String()}
 	log := o.Log
-	if o.StateDir == "" {
-		dir, err := os.MkdirTemp("", "kooflow-settle-bench-")
-		if err != nil {
-			return rep, err
-		}
-		defer os.RemoveAll(dir)
-		o.StateDir = dir
-	}
-	if o.TemporalAddress == "" {
-		cli, err := devstack.EnsureTemporalCLI(ctx, o.BinDir, log)
-		if err != nil {
-			return rep, err
-		}
-		port, err := devstack.FreePort()
-		if err != nil {
-			return rep, err
-		}
-		log.Info("starting a Temporal dev server", "port", port)
-		t, err := devstack.StartTemporal(ctx, devstack.TemporalOptions{CLIPath: cli, Port: port, Namespace: "default", Output: io.Discard})
-		if err != nil {
-			return rep, err
-		}
-		defer t.Stop() //nolint:errcheck // best effort at exit
-		o.TemporalAddress = t.Address
-	}
-	if o.DatabaseURL == "" {
-		port, err := devstack.FreePort()
-		if err != nil {
-			return rep, err
-		}
-		log.Info("starting a private PostgreSQL (fsync on, as in kooflow dev)", "port", port)
-		pg, err := devstack.StartPostgres(ctx, devstack.PostgresOptions{Dir: filepath.Join(o.StateDir, "pg"), Port: port,
-			Database: "kooflow", Output: io.Discard, Fsync: true})
-		if err != nil {
-			return rep, err
-		}
-		defer pg.Stop() //nolint:errcheck // best effort at exit
-		o.DatabaseURL = pg.URL("")
-	}
-	if _, err := store.Migrate(ctx, o.DatabaseURL, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
-		return rep, err
-	}
-	pool, err := store.Open(ctx, o.DatabaseURL)
+	servers, err := devstack.StartBenchServers(ctx, devstack.BenchServers{TemporalAddress: o.TemporalAddress, DatabaseURL: o.DatabaseURL,
+		BinDir: o.BinDir, StateDir: o.StateDir, Name: "settle-bench", Log: log})
 	if err != nil {
 		return rep, err
 	}
-	defer pool.Close()
+	defer servers.Stop()
+	o.TemporalAddress, o.DatabaseURL, o.StateDir = servers.TemporalAddress, servers.DatabaseURL, servers.StateDir
+	pool := servers.Pool
 	var existing int64
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM settlement_bills WHERE period = $1`, o.Period.String()).Scan(&existing); err != nil {
 		return rep, err

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -19,7 +18,6 @@ import (
 	"github.com/kooflow/kooflow/internal/devstack"
 	"github.com/kooflow/kooflow/internal/koogallery/usagedata"
 	"github.com/kooflow/kooflow/internal/logging"
-	"github.com/kooflow/kooflow/internal/store"
 	"github.com/kooflow/kooflow/internal/usagepush"
 	"github.com/kooflow/kooflow/worker"
 	"github.com/kooflow/kooflow/workflows"
@@ -59,53 +57,14 @@ type UsagePushReport struct {
 func RunUsagePush(ctx context.Context, o UsagePushOptions) (UsagePushReport, error) {
 	rep := UsagePushReport{Instances: o.Instances, Ingested: o.Instances * o.Records}
 	log := o.Log
-	if o.StateDir == "" {
-		dir, err := os.MkdirTemp("", "kooflow-usage-bench-")
-		if err != nil {
-			return rep, err
-		}
-		defer os.RemoveAll(dir)
-		o.StateDir = dir
-	}
-	if o.TemporalAddress == "" {
-		cli, err := devstack.EnsureTemporalCLI(ctx, o.BinDir, log)
-		if err != nil {
-			return rep, err
-		}
-		port, err := devstack.FreePort()
-		if err != nil {
-			return rep, err
-		}
-		log.Info("starting a Temporal dev server", "port", port)
-		t, err := devstack.StartTemporal(ctx, devstack.TemporalOptions{CLIPath: cli, Port: port, Namespace: "default", Output: io.Discard})
-		if err != nil {
-			return rep, err
-		}
-		defer t.Stop() //nolint:errcheck // best effort at exit
-		o.TemporalAddress = t.Address
-	}
-	if o.DatabaseURL == "" {
-		port, err := devstack.FreePort()
-		if err != nil {
-			return rep, err
-		}
-		log.Info("starting a private PostgreSQL (fsync on, as in kooflow dev)", "port", port)
-		pg, err := devstack.StartPostgres(ctx, devstack.PostgresOptions{Dir: filepath.Join(o.StateDir, "pg"), Port: port,
-			Database: "kooflow", Output: io.Discard, Fsync: true})
-		if err != nil {
-			return rep, err
-		}
-		defer pg.Stop() //nolint:errcheck // best effort at exit
-		o.DatabaseURL = pg.URL("")
-	}
-	if _, err := store.Migrate(ctx, o.DatabaseURL, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
-		return rep, err
-	}
-	pool, err := store.Open(ctx, o.DatabaseURL)
+	servers, err := devstack.StartBenchServers(ctx, devstack.BenchServers{TemporalAddress: o.TemporalAddress, DatabaseURL: o.DatabaseURL,
+		BinDir: o.BinDir, StateDir: o.StateDir, Name: "usage-push-bench", Log: log})
 	if err != nil {
 		return rep, err
 	}
-	defer pool.Close()
+	defer servers.Stop()
+	o.TemporalAddress, o.DatabaseURL, o.StateDir = servers.TemporalAddress, servers.DatabaseURL, servers.StateDir
+	pool := servers.Pool
 
 	const key = "usage-push-bench-seller-key"
 	m, srv, err := market.Serve(market.Options{AK: "bench-ak", SK: "bench-sk", SellerKey: key}, "127.0.0.1:0", filepath.Join(o.StateDir, "tls"))

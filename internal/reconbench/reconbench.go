@@ -10,8 +10,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -22,7 +20,6 @@ import (
 	"github.com/kooflow/kooflow/internal/ledger/fixture"
 	"github.com/kooflow/kooflow/internal/recon"
 	"github.com/kooflow/kooflow/internal/settlement"
-	"github.com/kooflow/kooflow/internal/store"
 )
 
 // Options configure a run.
@@ -60,36 +57,14 @@ type Report struct {
 func Run(ctx context.Context, o Options) (Report, error) {
 	rep := Report{Lines: o.Lines, Period: o.Period.String()}
 	log := o.Log
-	if o.StateDir == "" {
-		dir, err := os.MkdirTemp("", "kooflow-recon-bench-")
-		if err != nil {
-			return rep, err
-		}
-		defer os.RemoveAll(dir)
-		o.StateDir = dir
-	}
-	if o.DatabaseURL == "" {
-		port, err := devstack.FreePort()
-		if err != nil {
-			return rep, err
-		}
-		log.Info("starting a private PostgreSQL (fsync on, as in kooflow dev)", "port", port)
-		pg, err := devstack.StartPostgres(ctx, devstack.PostgresOptions{Dir: filepath.Join(o.StateDir, "pg"), Port: port,
-			Database: "kooflow", Output: io.Discard, Fsync: true})
-		if err != nil {
-			return rep, err
-		}
-		defer pg.Stop() //nolint:errcheck // best effort at exit
-		o.DatabaseURL = pg.URL("")
-	}
-	if _, err := store.Migrate(ctx, o.DatabaseURL, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
-		return rep, err
-	}
-	pool, err := store.Open(ctx, o.DatabaseURL)
+	servers, err := devstack.StartBenchServers(ctx, devstack.BenchServers{DatabaseURL: o.DatabaseURL,
+		NoTemporal: true, StateDir: o.StateDir, Name: "recon-bench", Log: log})
 	if err != nil {
 		return rep, err
 	}
-	defer pool.Close()
+	defer servers.Stop()
+	o.DatabaseURL, o.StateDir = servers.DatabaseURL, servers.StateDir
+	pool := servers.Pool
 	var existing int64
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM settlement_bills WHERE period = $1`, o.Period.String()).Scan(&existing); err != nil {
 		return rep, err
