@@ -80,33 +80,39 @@ func schedulePolicy() *client.SchedulePolicies {
 // EnsureSettlementSchedule creates the settlement schedule, or brings an existing one's calendar, action and policies up
 // to date. Its state is left alone: a schedule an operator paused stays paused, with its note.
 func EnsureSettlementSchedule(ctx context.Context, c client.Client, cfg SettlementScheduleConfig) error {
+	return ensureSchedule(ctx, c, SettlementScheduleID, SettlementScheduleSpec(cfg), scheduleAction(cfg), schedulePolicy())
+}
+
+// ensureSchedule creates the schedule id, or, when it exists, replaces its spec, action and policies with these,
+// leaving its state (paused, note) alone. Every Schedule kooflow owns is kept up to date this way at start.
+func ensureSchedule(ctx context.Context, c client.Client, id string, spec client.ScheduleSpec,
+	action *client.ScheduleWorkflowAction, policy *client.SchedulePolicies) error {
 	sc := c.ScheduleClient()
 	_, err := sc.Create(ctx, client.ScheduleOptions{
-		ID:            SettlementScheduleID,
-		Spec:          SettlementScheduleSpec(cfg),
-		Action:        scheduleAction(cfg),
-		Overlap:       schedulePolicy().Overlap,
-		CatchupWindow: schedulePolicy().CatchupWindow,
+		ID:            id,
+		Spec:          spec,
+		Action:        action,
+		Overlap:       policy.Overlap,
+		CatchupWindow: policy.CatchupWindow,
 		Note:          "created by the kooflow worker",
 	})
 	if err == nil {
 		return nil
 	}
 	if !errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
-		return fmt.Errorf("create schedule %s: %w", SettlementScheduleID, err)
+		return fmt.Errorf("create schedule %s: %w", id, err)
 	}
-	err = sc.GetHandle(ctx, SettlementScheduleID).Update(ctx, client.ScheduleUpdateOptions{
+	err = sc.GetHandle(ctx, id).Update(ctx, client.ScheduleUpdateOptions{
 		DoUpdate: func(in client.ScheduleUpdateInput) (*client.ScheduleUpdate, error) {
 			s := in.Description.Schedule
-			spec := SettlementScheduleSpec(cfg)
 			s.Spec = &spec
-			s.Action = scheduleAction(cfg)
-			s.Policy = schedulePolicy()
+			s.Action = action
+			s.Policy = policy
 			return &client.ScheduleUpdate{Schedule: &s}, nil
 		},
 	})
 	if err != nil {
-		return fmt.Errorf("update schedule %s: %w", SettlementScheduleID, err)
+		return fmt.Errorf("update schedule %s: %w", id, err)
 	}
 	return nil
 }

@@ -2,13 +2,11 @@ package worker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/kooflow/kooflow/activities"
 	"github.com/kooflow/kooflow/internal/app"
@@ -78,33 +76,5 @@ func usagePushPolicy() *client.SchedulePolicies {
 // EnsureUsagePushSchedule creates the hourly usage push schedule or brings its calendar, action and policies up to
 // date, leaving its state alone (a paused schedule stays paused).
 func EnsureUsagePushSchedule(ctx context.Context, c client.Client, taskQueue string, minute int) error {
-	sc := c.ScheduleClient()
-	_, err := sc.Create(ctx, client.ScheduleOptions{
-		ID:            UsagePushScheduleID,
-		Spec:          UsagePushScheduleSpec(minute),
-		Action:        usagePushAction(taskQueue),
-		Overlap:       usagePushPolicy().Overlap,
-		CatchupWindow: usagePushPolicy().CatchupWindow,
-		Note:          "created by the kooflow worker",
-	})
-	if err == nil {
-		return nil
-	}
-	if !errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
-		return fmt.Errorf("create schedule %s: %w", UsagePushScheduleID, err)
-	}
-	err = sc.GetHandle(ctx, UsagePushScheduleID).Update(ctx, client.ScheduleUpdateOptions{
-		DoUpdate: func(in client.ScheduleUpdateInput) (*client.ScheduleUpdate, error) {
-			s := in.Description.Schedule
-			spec := UsagePushScheduleSpec(minute)
-			s.Spec = &spec
-			s.Action = usagePushAction(taskQueue)
-			s.Policy = usagePushPolicy()
-			return &client.ScheduleUpdate{Schedule: &s}, nil
-		},
-	})
-	if err != nil {
-		return fmt.Errorf("update schedule %s: %w", UsagePushScheduleID, err)
-	}
-	return nil
+	return ensureSchedule(ctx, c, UsagePushScheduleID, UsagePushScheduleSpec(minute), usagePushAction(taskQueue), usagePushPolicy())
 }
