@@ -168,21 +168,28 @@ func newReconStateCmd() *cobra.Command {
 	return cmd
 }
 
+// reconMoney reads what the invoice and receipt commands share: the bill they are about and an amount in yuan,
+// checked before the store is opened, so a typo changes nothing.
+func reconMoney(d app.Deps, period, productType, amount string) (*recon.Store, recon.BillRef, decimal.Decimal, error) {
+	ref, err := reconBill(period, productType)
+	if err != nil {
+		return nil, ref, decimal.Decimal{}, err
+	}
+	a, err := decimal.NewFromString(amount)
+	if err != nil {
+		return nil, ref, a, fmt.Errorf("--amount %q is not an amount in yuan", amount)
+	}
+	rs, err := reconStore(d)
+	return rs, ref, a, err
+}
+
 func newReconInvoiceCmd() *cobra.Command {
 	var period, productType, number, issued, amount string
 	cmd := &cobra.Command{
 		Use:   "invoice",
 		Short: "Record the invoice issued to Huawei for a bill; payment is expected 6 working days after it",
 		RunE: withDeps(nil, func(cmd *cobra.Command, d app.Deps) error {
-			ref, err := reconBill(period, productType)
-			if err != nil {
-				return err
-			}
-			a, err := decimal.NewFromString(amount)
-			if err != nil {
-				return fmt.Errorf("--amount %q is not an amount in yuan", amount)
-			}
-			rs, err := reconStore(d)
+			rs, ref, a, err := reconMoney(d, period, productType, amount)
 			if err != nil {
 				return err
 			}
@@ -206,15 +213,7 @@ func newReconReceiptCmd() *cobra.Command {
 		Use:   "receipt",
 		Short: "Record a payment received from the marketplace for a bill",
 		RunE: withDeps(nil, func(cmd *cobra.Command, d app.Deps) error {
-			ref, err := reconBill(period, productType)
-			if err != nil {
-				return err
-			}
-			a, err := decimal.NewFromString(amount)
-			if err != nil {
-				return fmt.Errorf("--amount %q is not an amount in yuan", amount)
-			}
-			rs, err := reconStore(d)
+			rs, ref, a, err := reconMoney(d, period, productType, amount)
 			if err != nil {
 				return err
 			}
