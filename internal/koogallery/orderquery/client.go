@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"reflect"
 	"strings"
 	"time"
@@ -20,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/kooflow/kooflow/internal/config"
+	"github.com/kooflow/kooflow/internal/koogallery"
 	"github.com/kooflow/kooflow/internal/tracing"
 )
 
@@ -77,24 +77,11 @@ func NewClient(o Options) (*Client, error) {
 		c.now = time.Now
 	}
 	if c.http == nil {
-		tlsConf := &tls.Config{MinVersion: tls.VersionTLS12}
-		if o.CAFile != "" {
-			pool, err := x509.SystemCertPool()
-			if err != nil {
-				pool = x509.NewCertPool()
-			}
-			pem, err := os.ReadFile(o.CAFile)
-			if err != nil {
-				return nil, fmt.Errorf("order query: read CA file: %w", err)
-			}
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("order query: %s holds no PEM certificate", o.CAFile)
-			}
-			tlsConf.RootCAs = pool
+		hc, err := koogallery.HTTPClient(o.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("order query: %w", err)
 		}
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.TLSClientConfig = tlsConf
-		c.http = &http.Client{Transport: tr}
+		c.http = hc
 	}
 	return c, nil
 }

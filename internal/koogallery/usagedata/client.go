@@ -19,7 +19,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -27,6 +26,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/kooflow/kooflow/internal/config"
+	"github.com/kooflow/kooflow/internal/koogallery"
 )
 
 // Path is the usage push's path on the marketplace host.
@@ -171,24 +171,11 @@ func NewClient(o Options) (*Client, error) {
 		c.now = time.Now
 	}
 	if c.http == nil {
-		tlsConf := &tls.Config{MinVersion: tls.VersionTLS12}
-		if o.CAFile != "" {
-			pool, err := x509.SystemCertPool()
-			if err != nil {
-				pool = x509.NewCertPool()
-			}
-			pem, err := os.ReadFile(o.CAFile)
-			if err != nil {
-				return nil, fmt.Errorf("usage push: read CA file: %w", err)
-			}
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("usage push: %s holds no PEM certificate", o.CAFile)
-			}
-			tlsConf.RootCAs = pool
+		hc, err := koogallery.HTTPClient(o.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("usage push: %w", err)
 		}
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.TLSClientConfig = tlsConf
-		c.http = &http.Client{Transport: tr}
+		c.http = hc
 	}
 	return c, nil
 }
