@@ -11,8 +11,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -25,7 +23,6 @@ import (
 	"github.com/kooflow/kooflow/internal/app"
 	"github.com/kooflow/kooflow/internal/config"
 	"github.com/kooflow/kooflow/internal/devstack"
-	"github.com/kooflow/kooflow/internal/store"
 	"github.com/kooflow/kooflow/usageclient"
 )
 
@@ -77,33 +74,13 @@ func Run(ctx context.Context, o Options) (Report, error) {
 		o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	rep := Report{Clients: o.Clients, Batch: o.Batch}
-	if o.DatabaseURL == "" {
-		dir, err := os.MkdirTemp("", "kooflow-usage-bench-")
-		if err != nil {
-			return rep, err
-		}
-		defer os.RemoveAll(dir)
-		port, err := devstack.FreePort()
-		if err != nil {
-			return rep, err
-		}
-		o.Log.Info("starting a private PostgreSQL (fsync on, as in kooflow dev)", "port", port)
-		pg, err := devstack.StartPostgres(ctx, devstack.PostgresOptions{Dir: filepath.Join(dir, "pg"), Port: port,
-			Database: "kooflow", Output: io.Discard, Fsync: true})
-		if err != nil {
-			return rep, err
-		}
-		defer pg.Stop() //nolint:errcheck // best effort at exit
-		o.DatabaseURL = pg.URL("")
-	}
-	if _, err := store.Migrate(ctx, o.DatabaseURL, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
-		return rep, err
-	}
-	pool, err := store.Open(ctx, o.DatabaseURL)
+	servers, err := devstack.StartBenchServers(ctx, devstack.BenchServers{DatabaseURL: o.DatabaseURL, NoTemporal: true,
+		Name: "usage-bench", Log: o.Log})
 	if err != nil {
 		return rep, err
 	}
-	defer pool.Close()
+	defer servers.Stop()
+	pool := servers.Pool
 	run := fmt.Sprintf("UB%d", time.Now().UnixNano())
 	if _, err := pool.Exec(ctx, `INSERT INTO instances (instance_id, workflow_id, order_id, order_line_id, lifecycle, charging_mode, product_id)
 		SELECT $1 || '-' || g, 'instance/' || $1 || '-' || g, $1 || '-' || g, $1 || '-' || g || '-000001', 'ACTIVE', 'ON_DEMAND', 'OFFI-KOOFLOW-API-PPU'
