@@ -15,6 +15,7 @@ import (
 	"github.com/shopspring/decimal"
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
@@ -65,7 +66,28 @@ func startRig(t *testing.T) rig {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.Stop)
+	// Settlement workflow ids are one per period for the whole namespace (settlement/2026-10), and the tests share
+	// one dev server: a close a test leaves running (a tick the Schedule started as the test ended) would have a
+	// later test's start of the same period attach to it, on a task queue nobody polls any more.
+	t.Cleanup(func() { terminateRunning(t, r.tc, r.taskQueue) })
 	return r
+}
+
+// terminateRunning ends every workflow still running on the task queue of a test that is over.
+func terminateRunning(t *testing.T, tc client.Client, taskQueue string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resp, err := tc.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+		Query: fmt.Sprintf("TaskQueue = '%s' AND ExecutionStatus = 'Running'", taskQueue)})
+	if err != nil {
+		t.Logf("list the workflows left running on %s: %v", taskQueue, err)
+		return
+	}
+	for _, e := range resp.GetExecutions() {
+		if err := tc.TerminateWorkflow(ctx, e.GetExecution().GetWorkflowId(), e.GetExecution().GetRunId(), "test over"); err != nil {
+			t.Logf("terminate %s: %v", e.GetExecution().GetWorkflowId(), err)
+		}
+	}
 }
 
 func (r rig) order(t *testing.T, inst, id, typ, product, paid string, eff *time.Time, opts ...func(*settlement.OrderRow, *settlement.InstanceState)) {
