@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -45,6 +46,8 @@ type devOptions struct {
 	alertsLog    bool
 	// backgroundNice is the CPU niceness of the Temporal dev server and the worker.
 	backgroundNice int
+	// pprofPort, when set, serves the API's profiler on 127.0.0.1:pprofPort and the worker's on the next port.
+	pprofPort int
 }
 
 func newDevCmd() *cobra.Command {
@@ -65,6 +68,7 @@ API as separate processes. State lives in --state-dir, so a second run keeps its
 	f.IntVar(&o.pgPort, "pg-port", 55432, "private PostgreSQL port")
 	f.StringVar(&o.httpAddr, "http-addr", "", "API listen address (default "+config.EnvHTTPAddr+" or "+config.DefaultHTTPAddr+")")
 	f.IntVar(&o.backgroundNice, "background-nice", 10, "CPU niceness (0-19) of the Temporal dev server and the worker, so on one machine the API, which must answer the marketplace within 5 s, gets the CPU first; 0 disables")
+	f.IntVar(&o.pprofPort, "pprof-port", 0, "serve the API's Go profiler on 127.0.0.1:PORT and the worker's on PORT+1 ("+config.EnvPprofAddr+"); 0 disables")
 	f.BoolVar(&o.emulator, "emulator", false, "also run the KooGallery emulator and let it drive orders into kooflow")
 	f.BoolVar(&o.alertsLog, "alerts-log", false, "print every alert the worker pushes (a local webhook for "+config.EnvAlertWebhookURL+")")
 	return cmd
@@ -217,6 +221,9 @@ func runDev(ctx context.Context, o devOptions) error {
 		for k, v := range env {
 			cmd.Env = append(cmd.Env, k+"="+v)
 		}
+		if port := devPprofPort(o.pprofPort, name); port > 0 {
+			cmd.Env = append(cmd.Env, config.EnvPprofAddr+"=127.0.0.1:"+strconv.Itoa(port))
+		}
 		w := devstack.NewPrefixWriter(os.Stderr, name, &outMu)
 		cmd.Stdout, cmd.Stderr = w, w
 		p, err := devstack.StartProc(name, cmd, syscall.SIGTERM)
@@ -272,6 +279,20 @@ func runDev(ctx context.Context, o devOptions) error {
 		}
 		return errors.New("a child process exited")
 	}
+}
+
+// devPprofPort is the profiler port of the dev stack's process name: the API's is base, the worker's base+1,
+// others none.
+func devPprofPort(base int, name string) int {
+	switch {
+	case base <= 0:
+		return 0
+	case name == "api":
+		return base
+	case name == "worker":
+		return base + 1
+	}
+	return 0
 }
 
 func exited(children map[string]*devstack.Proc) <-chan struct{} {

@@ -113,6 +113,9 @@ func newAPICmd() *cobra.Command {
 			return cfg.Require(config.EnvAccessKey, config.EnvDataKeys)
 		}, func(cmd *cobra.Command, d app.Deps) error {
 			ctx := cmd.Context()
+			if err := startProfiler(ctx, d.Config.PprofAddr, d.Log); err != nil {
+				return err
+			}
 			inbox := gateway.NewInbox(d)
 			h, err := api.New(d, inbox)
 			if err != nil {
@@ -156,6 +159,9 @@ func newWorkerCmd() *cobra.Command {
 			return cfg.Require(config.EnvDataKeys)
 		}, func(cmd *cobra.Command, d app.Deps) error {
 			ctx := cmd.Context()
+			if err := startProfiler(ctx, d.Config.PprofAddr, d.Log); err != nil {
+				return err
+			}
 			stopMetrics, err := workerMetrics(ctx, &d)
 			if err != nil {
 				return err

@@ -46,6 +46,8 @@ type Config struct {
 	HTTPAddr          string // KOOFLOW_HTTP_ADDR
 	// WorkerMetricsAddr is the worker's Prometheus listener (GET /metrics); "off" disables it.
 	WorkerMetricsAddr string // KOOFLOW_WORKER_METRICS_ADDR
+	// PprofAddr is the Go runtime profiler's listener (net/http/pprof), off when empty.
+	PprofAddr string // KOOFLOW_PPROF_ADDR
 	// Alerts pushed to a person (internal/alerts).
 	AlertWebhookURL    Secret        // KOOFLOW_ALERT_WEBHOOK_URL: bot URLs carry their access token
 	AlertWebhookFormat string        // KOOFLOW_ALERT_WEBHOOK_FORMAT: json, dingtalk, feishu or wecom
@@ -121,6 +123,7 @@ const (
 	EnvHTTPAddr           = "KOOFLOW_HTTP_ADDR"
 	EnvTemporalUIURL      = "KOOFLOW_TEMPORAL_UI_URL"
 	EnvWorkerMetricsAddr  = "KOOFLOW_WORKER_METRICS_ADDR"
+	EnvPprofAddr          = "KOOFLOW_PPROF_ADDR"
 	EnvAlertWebhookURL    = "KOOFLOW_ALERT_WEBHOOK_URL"
 	EnvAlertWebhookFormat = "KOOFLOW_ALERT_WEBHOOK_FORMAT"
 	EnvPurchaseAlertAfter = "KOOFLOW_PURCHASE_ALERT_AFTER"
@@ -201,6 +204,7 @@ func FromEnv(lookup func(string) (string, bool)) (Config, error) {
 		TaskQueue:          get(EnvTaskQueue, DefaultTaskQueue),
 		HTTPAddr:           get(EnvHTTPAddr, DefaultHTTPAddr),
 		WorkerMetricsAddr:  get(EnvWorkerMetricsAddr, DefaultWorkerMetricsAddr),
+		PprofAddr:          get(EnvPprofAddr, ""),
 		AlertWebhookURL:    Secret(get(EnvAlertWebhookURL, "")),
 		AlertWebhookFormat: get(EnvAlertWebhookFormat, "json"),
 		PurchaseAlertAfter: dur(EnvPurchaseAlertAfter, 30*time.Minute),

@@ -30,13 +30,15 @@ type InboxRow struct {
 // AcceptInbox records the newInstance r describes (InstanceID, OrderID, OrderLineID, BusinessID, TestFlag,
 // ReceivedAt; the other fields are ignored) unless its instance is already recorded, leaving it to the
 // re-driver from ReceivedAt + grace. retry reports that an earlier call recorded it; dispatched that its
-// workflow's start was already confirmed. One statement, so concurrent retries of a call find one row.
+// workflow's start was already confirmed. One statement, so concurrent retries of a call find one row. Its
+// commit does not wait for the disk: the call's synchronous message log entry makes it durable before the
+// answer (see commit.go).
 func (s *Store) AcceptInbox(ctx context.Context, r InboxRow, grace time.Duration) (retry, dispatched bool, err error) {
 	var at *time.Time
 	err = s.Pool.QueryRow(ctx, `
 		INSERT INTO koogallery_inbox (instance_id, order_id, order_line_id, business_id, test_flag, received_at, next_attempt_at,
 			product_id)
-		VALUES ($1, $2, $3, $4, $5, $6, $6::timestamptz + $7::interval, $8)
+		SELECT $1, $2, $3, $4, $5, $6, $6::timestamptz + $7::interval, $8 FROM `+relaxedCommit+`
 		ON CONFLICT (instance_id) DO UPDATE SET instance_id = EXCLUDED.instance_id
 		RETURNING xmax <> 0, dispatched_at`,
 		r.InstanceID, r.OrderID, r.OrderLineID, r.BusinessID, r.TestFlag, r.ReceivedAt.UTC(), grace, r.ProductID).Scan(&retry, &at)
@@ -84,10 +86,12 @@ func (s *Store) InboxDispatchFailed(ctx context.Context, id, cause string, backo
 }
 
 // InboxDispatched marks instance id's workflow as started (the attempt that started it counts); a row already
-// marked keeps its first dispatch time.
+// marked keeps its first dispatch time. Its commit does not wait for the disk: if a crash loses the mark, the
+// re-driver starts the workflow again, which finds it already started.
 func (s *Store) InboxDispatched(ctx context.Context, id string) error {
 	if _, err := s.Pool.Exec(ctx, `UPDATE koogallery_inbox
-		SET dispatched_at = now(), attempts = attempts + 1 WHERE instance_id = $1 AND dispatched_at IS NULL`, id); err != nil {
+		SET dispatched_at = now(), attempts = attempts + 1 FROM `+relaxedCommit+`
+		WHERE instance_id = $1 AND dispatched_at IS NULL`, id); err != nil {
 		return fmt.Errorf("mark inbox row %s dispatched: %w", id, err)
 	}
 	return nil

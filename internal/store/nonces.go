@@ -11,10 +11,12 @@ import (
 
 // ClaimNonce records nonce as seen now and reports whether it was new (fresh); a nonce already recorded, by this
 // process or another, is not fresh. "Now" is the database's clock, the one clock every API process shares, so a
-// process whose clock is off can neither keep nonces too briefly nor purge another's too early.
+// process whose clock is off can neither keep nonces too briefly nor purge another's too early. The commit does not
+// wait for the disk: the call's message log entry, committed synchronously before the answer, makes it durable
+// (see commit.go).
 func (s *Store) ClaimNonce(ctx context.Context, nonce string) (fresh bool, err error) {
-	tag, err := s.Pool.Exec(ctx,
-		`INSERT INTO koogallery_nonces (nonce, seen_at) VALUES ($1, now()) ON CONFLICT (nonce) DO NOTHING`, nonce)
+	tag, err := s.Pool.Exec(ctx, `INSERT INTO koogallery_nonces (nonce, seen_at) SELECT $1, now() FROM `+relaxedCommit+`
+		ON CONFLICT (nonce) DO NOTHING`, nonce)
 	if err != nil {
 		return false, fmt.Errorf("record nonce: %w", err)
 	}

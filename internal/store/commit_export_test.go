@@ -1,0 +1,4 @@
+package store
+
+// RelaxedCommit exposes relaxedCommit to the package's external tests.
+const RelaxedCommit = relaxedCommit
