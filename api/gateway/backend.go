@@ -75,6 +75,9 @@ type InstanceView struct {
 	Refusal *Refusal
 	// Usage is set for pay-per-use instances and packages: what queryInstance reports as usageInfo.
 	Usage *koogallery.UsageInfo
+
+	// chargingMode, as the read model has it, tells which views need their usage read.
+	chargingMode string
 }
 
 // ErrUnknownInstance means no workflow exists for the instance (resultCode 000003). It is the instance client's

@@ -213,7 +213,8 @@ func (b *TemporalBackend) QueryInstances(ctx context.Context, ids []string) ([]I
 	}
 	out := make([]InstanceView, 0, len(rows))
 	for _, r := range rows {
-		v := InstanceView{InstanceID: r.InstanceID, Lifecycle: instance.Lifecycle(r.Lifecycle), TestFlag: r.TestFlag}
+		v := InstanceView{InstanceID: r.InstanceID, Lifecycle: instance.Lifecycle(r.Lifecycle), TestFlag: r.TestFlag,
+			chargingMode: r.ChargingMode}
 		if r.RefusalCode != "" {
 			v.Refusal = &Refusal{Code: r.RefusalCode, Message: r.RefusalMsg}
 		}
@@ -226,7 +227,7 @@ func (b *TemporalBackend) QueryInstances(ctx context.Context, ids []string) ([]I
 		}
 		out = append(out, v)
 	}
-	if err := b.addUsage(ctx, ids, out); err != nil {
+	if err := b.addUsage(ctx, out); err != nil {
 		return nil, err
 	}
 	// An instance newInstance accepted whose workflow has not written its row yet is being provisioned, not

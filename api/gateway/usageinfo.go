@@ -5,15 +5,22 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/kooflow/kooflow/internal/catalog"
 	"github.com/kooflow/kooflow/internal/koogallery"
 )
 
 // addUsage fills the usageInfo of the pay-per-use instances and packages among views, with one more query for all
-// of them (queryInstance of 100 ids stays two queries). queryInstance is mandatory for these products and reports
-// live usage (docs/koogallery.md, "queryInstance"): the cumulative usage taken so far, up to the end of the latest
-// usage counted. An instance with no usage yet reports 0 as of now.
-func (b *TemporalBackend) addUsage(ctx context.Context, ids []string, views []InstanceView) error {
-	if len(views) == 0 {
+// of them, made only when there are any (queryInstance of 100 ids stays at most two queries). queryInstance is
+// mandatory for these products and reports live usage (docs/koogallery.md, "queryInstance"): the cumulative usage
+// taken so far, up to the end of the latest usage counted. An instance with no usage yet reports 0 as of now.
+func (b *TemporalBackend) addUsage(ctx context.Context, views []InstanceView) error {
+	var ids []string
+	for _, v := range views {
+		if v.chargingMode == catalog.ChargingOnDemand || v.chargingMode == catalog.ChargingOnDemandPkg {
+			ids = append(ids, v.InstanceID)
+		}
+	}
+	if len(ids) == 0 {
 		return nil
 	}
 	totals, err := b.Store.UsageTotals(ctx, ids)

@@ -572,6 +572,9 @@ type InstanceAccess struct {
 	Lifecycle  string
 	AppInfo    []byte
 	TestFlag   bool
+	// ChargingMode is the product's (PERIOD, ONE_TIME, ON_DEMAND, ON_DEMAND_PKG), empty before the purchase order
+	// was read.
+	ChargingMode string
 	// RefusalCode and RefusalMsg are set while the seller's provisioning refused the purchase (see
 	// RecordPurchaseRefusal).
 	RefusalCode, RefusalMsg string
@@ -582,7 +585,7 @@ type InstanceAccess struct {
 
 // InstancesAccess reads the instances among ids that have a row; the others are left out.
 func (s *Store) InstancesAccess(ctx context.Context, ids []string) ([]InstanceAccess, error) {
-	rows, err := s.Pool.Query(ctx, `SELECT instance_id, lifecycle, app_info, test_flag,
+	rows, err := s.Pool.Query(ctx, `SELECT instance_id, lifecycle, app_info, test_flag, COALESCE(charging_mode, ''),
 			COALESCE(refusal_code, ''), COALESCE(refusal_msg, ''), app_info_sealed, COALESCE(app_info_key, '')
 		FROM instances WHERE instance_id = ANY($1)`, ids)
 	if err != nil {
@@ -590,7 +593,8 @@ func (s *Store) InstancesAccess(ctx context.Context, ids []string) ([]InstanceAc
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (InstanceAccess, error) {
 		var v InstanceAccess
-		err := r.Scan(&v.InstanceID, &v.Lifecycle, &v.AppInfo, &v.TestFlag, &v.RefusalCode, &v.RefusalMsg, &v.sealed, &v.keyID)
+		err := r.Scan(&v.InstanceID, &v.Lifecycle, &v.AppInfo, &v.TestFlag, &v.ChargingMode, &v.RefusalCode, &v.RefusalMsg,
+			&v.sealed, &v.keyID)
 		if string(v.AppInfo) == "null" {
 			v.AppInfo = nil
 		}
