@@ -38,7 +38,14 @@ type Inbox struct {
 	Workers int
 
 	once  sync.Once
-	kicks chan string
+	kicks chan kick
+}
+
+// kick is a dispatch request: the instance, and its inbox row when the caller has just written it (so the
+// dispatcher need not read it back).
+type kick struct {
+	id  string
+	row *store.InboxRow
 }
 
 func (in *Inbox) grace() time.Duration {
@@ -49,24 +56,36 @@ func (in *Inbox) grace() time.Duration {
 }
 
 func (in *Inbox) init() {
-	in.once.Do(func() { in.kicks = make(chan string, 4096) })
+	in.once.Do(func() { in.kicks = make(chan kick, 4096) })
 }
 
 // Accept records a newInstance for instance id unless its order is already recorded. retry reports that an
 // earlier call recorded it; dispatched that the workflow's start was already confirmed.
 func (in *Inbox) Accept(ctx context.Context, id string, c NewInstanceCall) (retry, dispatched bool, err error) {
-	return in.Store.AcceptInbox(ctx, store.InboxRow{
-		InstanceID: id, OrderID: c.OrderID, OrderLineID: c.OrderLineID, ProductID: c.ProductID, BusinessID: c.BusinessID,
-		TestFlag: c.TestFlag, ReceivedAt: c.ReceivedAt,
-	}, in.grace())
+	return in.Store.AcceptInbox(ctx, inboxRow(id, c), in.grace())
+}
+
+// inboxRow is the row Accept records for a first newInstance call.
+func inboxRow(id string, c NewInstanceCall) store.InboxRow {
+	return store.InboxRow{InstanceID: id, OrderID: c.OrderID, OrderLineID: c.OrderLineID, ProductID: c.ProductID,
+		BusinessID: c.BusinessID, TestFlag: c.TestFlag, ReceivedAt: c.ReceivedAt}
 }
 
 // Kick asks this process's dispatchers to start the workflow now. It never blocks: when they are saturated the
 // row waits for the re-driver.
-func (in *Inbox) Kick(id string) {
+func (in *Inbox) Kick(id string) { in.kick(kick{id: id}) }
+
+// KickNew is Kick for the call that has just recorded instance id (Accept's retry was false): the dispatcher
+// starts the workflow from the call itself instead of reading its row back.
+func (in *Inbox) KickNew(id string, c NewInstanceCall) {
+	r := inboxRow(id, c)
+	in.kick(kick{id: id, row: &r})
+}
+
+func (in *Inbox) kick(k kick) {
 	in.init()
 	select {
-	case in.kicks <- id:
+	case in.kicks <- k:
 	default:
 	}
 }
@@ -82,10 +101,16 @@ func (in *Inbox) Dispatch(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	return in.dispatch(ctx, r)
+}
+
+// dispatch starts the workflow of inbox row r unless r says it was started, and marks the row.
+func (in *Inbox) dispatch(ctx context.Context, r store.InboxRow) error {
+	id := r.InstanceID
 	if r.DispatchedAt != nil {
 		return nil
 	}
-	_, err = in.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+	_, err := in.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                       instance.WorkflowID(id),
 		TaskQueue:                in.TaskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
@@ -138,10 +163,16 @@ func (in *Inbox) Run(ctx context.Context, every time.Duration) {
 				select {
 				case <-ctx.Done():
 					return
-				case id := <-in.kicks:
+				case k := <-in.kicks:
 					dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-					if err := in.Dispatch(dctx, id); err != nil {
-						in.log().Warn("newInstance dispatch failed; the re-driver retries", "instance_id", id, "err", err)
+					var err error
+					if k.row != nil {
+						err = in.dispatch(dctx, *k.row)
+					} else {
+						err = in.Dispatch(dctx, k.id)
+					}
+					if err != nil {
+						in.log().Warn("newInstance dispatch failed; the re-driver retries", "instance_id", k.id, "err", err)
 					}
 					cancel()
 				}

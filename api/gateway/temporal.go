@@ -56,7 +56,10 @@ func (b *TemporalBackend) NewInstance(ctx context.Context, c NewInstanceCall) (N
 	if err != nil {
 		return NewInstanceOutcome{}, err
 	}
-	if !dispatched {
+	switch {
+	case !retry:
+		b.Inbox.KickNew(id, c)
+	case !dispatched:
 		b.Inbox.Kick(id)
 	}
 	if !retry {
