@@ -84,7 +84,7 @@ func Mount(r gin.IRoutes, console *httpx.Console, d app.Deps, inbox *Inbox) {
 			Verifier:   koogallery.Verifier{AccessKey: d.Config.AccessKey.Reveal(), Window: d.Config.SignatureSkew},
 			Deadline:   d.Config.Deadline,
 			Nonces:     &Nonces{Store: st, Retain: 2 * window(d.Config.SignatureSkew), Log: d.Log},
-			Messages:   st,
+			Messages:   &store.MessageWriter{Store: st},
 			Backend:    &TemporalBackend{Instances: instance.Client{Temporal: d.Temporal}, Store: st, Inbox: inbox},
 			Metrics:    d.APIMetrics,
 			Unverified: &SourceLimiter{PerMinute: d.Config.UnverifiedPerMinute},

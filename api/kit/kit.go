@@ -100,7 +100,7 @@ func Mount(r gin.IRoutes, console *httpx.Console, d app.Deps) error {
 		Verifier:  koogallery.Verifier{AccessKey: d.Config.AccessKey.Reveal(), Window: d.Config.SignatureSkew},
 		Deadline:  d.Config.Deadline,
 		Nonces:    &gateway.Nonces{Store: st, Retain: 2 * skew, Log: d.Log},
-		Messages:  st,
+		Messages:  &store.MessageWriter{Store: st},
 		Store:     st,
 		Key:       key,
 		Instances: instance.Client{Temporal: d.Temporal},

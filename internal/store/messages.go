@@ -85,20 +85,47 @@ func (s *Store) AppendMessage(ctx context.Context, m *Message) error {
 }
 
 func (s *Store) insertMessage(ctx context.Context, m *Message, headers []byte, ids []string) error {
-	return s.Pool.QueryRow(ctx, `
+	return s.Pool.QueryRow(ctx, insertMessageSQL, messageArgs(m, headers, ids)...).Scan(&m.ID)
+}
+
+const insertMessageSQL = `
 		INSERT INTO koogallery_messages (received_at, request_id, remote_addr, forwarded_for, method, path, raw_query,
 			headers, raw_body, verification, activity, order_id, order_line_id, business_id, instance_ids, scene, status,
 			test_flag, result_code, result_msg, error_detail, http_status, response_body, body_sign, latency_us,
 			body_size, body_sha256, body_truncated, headers_size, response_sha256, trace_id)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,
 			$23, $24, $25, $26, $27, $28, $29, $30, $31)
-		RETURNING id`,
-		m.ReceivedAt.UTC(), m.RequestID, m.RemoteAddr, m.ForwardedFor, m.Method, m.Path, m.RawQuery,
+		RETURNING id`
+
+func messageArgs(m *Message, headers []byte, ids []string) []any {
+	return []any{m.ReceivedAt.UTC(), m.RequestID, m.RemoteAddr, m.ForwardedFor, m.Method, m.Path, m.RawQuery,
 		headers, emptyIfNil(m.RawBody), string(m.Verification), m.Activity, m.OrderID, m.OrderLineID, m.BusinessID, ids,
 		m.Scene, m.Status, m.TestFlag, m.ResultCode, m.ResultMsg, m.ErrorDetail, m.HTTPStatus, emptyIfNil(m.ResponseBody),
 		m.BodySign, m.Latency.Microseconds(), m.BodySize, m.BodySHA256, m.BodyTruncated, m.HeadersSize,
-		m.ResponseSHA256, m.TraceID,
-	).Scan(&m.ID)
+		m.ResponseSHA256, m.TraceID}
+}
+
+// appendMessages stores ms in one transaction, sent in one round trip, and sets their IDs. If any fails, none
+// is stored.
+func (s *Store) appendMessages(ctx context.Context, ms []*Message) error {
+	b := &pgx.Batch{}
+	for _, m := range ms {
+		headers, err := json.Marshal(m.Headers)
+		if err != nil {
+			return fmt.Errorf("encode headers: %w", err)
+		}
+		ids := m.InstanceIDs
+		if ids == nil {
+			ids = []string{}
+		}
+		b.Queue(insertMessageSQL, messageArgs(m, headers, ids)...).QueryRow(func(r pgx.Row) error { return r.Scan(&m.ID) })
+	}
+	// One pipeline ending in one Sync: PostgreSQL runs it as one implicit transaction, so it commits (and waits
+	// for the disk) once for the whole batch, and an error in any insert rolls back all of them.
+	if err := s.Pool.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("append %d messages: %w", len(ms), err)
+	}
+	return nil
 }
 
 // emptyIfNil keeps a nil body from becoming NULL in a NOT NULL bytea column.
