@@ -61,22 +61,18 @@ type Message struct {
 // AppendMessage stores m durably and sets its ID. Failed is not written: the table derives it from the result
 // code.
 func (s *Store) AppendMessage(ctx context.Context, m *Message) error {
-	headers, err := json.Marshal(m.Headers)
+	args, err := messageArgs(m)
 	if err != nil {
-		return fmt.Errorf("encode headers: %w", err)
+		return err
 	}
-	ids := m.InstanceIDs
-	if ids == nil {
-		ids = []string{}
-	}
-	err = s.insertMessage(ctx, m, headers, ids)
+	err = s.insertMessage(ctx, m, args)
 	if err != nil && noPartition(err) {
 		// The month has no partition yet (the retention job creates them ahead; it may not have run): create it
 		// and write again, rather than lose the message.
 		if _, perr := s.EnsureMessagePartitions(ctx, m.ReceivedAt, 0); perr != nil {
 			return fmt.Errorf("append to the message log: %w", perr)
 		}
-		err = s.insertMessage(ctx, m, headers, ids)
+		err = s.insertMessage(ctx, m, args)
 	}
 	if err != nil {
 		return fmt.Errorf("append to the message log: %w", err)
@@ -84,8 +80,8 @@ func (s *Store) AppendMessage(ctx context.Context, m *Message) error {
 	return nil
 }
 
-func (s *Store) insertMessage(ctx context.Context, m *Message, headers []byte, ids []string) error {
-	return s.Pool.QueryRow(ctx, insertMessageSQL, messageArgs(m, headers, ids)...).Scan(&m.ID)
+func (s *Store) insertMessage(ctx context.Context, m *Message, args []any) error {
+	return s.Pool.QueryRow(ctx, insertMessageSQL, args...).Scan(&m.ID)
 }
 
 const insertMessageSQL = `
@@ -97,12 +93,21 @@ const insertMessageSQL = `
 			$23, $24, $25, $26, $27, $28, $29, $30, $31)
 		RETURNING id`
 
-func messageArgs(m *Message, headers []byte, ids []string) []any {
+// messageArgs are insertMessageSQL's arguments for m.
+func messageArgs(m *Message) ([]any, error) {
+	headers, err := json.Marshal(m.Headers)
+	if err != nil {
+		return nil, fmt.Errorf("encode headers: %w", err)
+	}
+	ids := m.InstanceIDs
+	if ids == nil {
+		ids = []string{}
+	}
 	return []any{m.ReceivedAt.UTC(), m.RequestID, m.RemoteAddr, m.ForwardedFor, m.Method, m.Path, m.RawQuery,
 		headers, emptyIfNil(m.RawBody), string(m.Verification), m.Activity, m.OrderID, m.OrderLineID, m.BusinessID, ids,
 		m.Scene, m.Status, m.TestFlag, m.ResultCode, m.ResultMsg, m.ErrorDetail, m.HTTPStatus, emptyIfNil(m.ResponseBody),
 		m.BodySign, m.Latency.Microseconds(), m.BodySize, m.BodySHA256, m.BodyTruncated, m.HeadersSize,
-		m.ResponseSHA256, m.TraceID}
+		m.ResponseSHA256, m.TraceID}, nil
 }
 
 // appendMessages stores ms in one transaction, sent in one round trip, and sets their IDs. If any fails, none
@@ -110,15 +115,11 @@ func messageArgs(m *Message, headers []byte, ids []string) []any {
 func (s *Store) appendMessages(ctx context.Context, ms []*Message) error {
 	b := &pgx.Batch{}
 	for _, m := range ms {
-		headers, err := json.Marshal(m.Headers)
+		args, err := messageArgs(m)
 		if err != nil {
-			return fmt.Errorf("encode headers: %w", err)
+			return err
 		}
-		ids := m.InstanceIDs
-		if ids == nil {
-			ids = []string{}
-		}
-		b.Queue(insertMessageSQL, messageArgs(m, headers, ids)...).QueryRow(func(r pgx.Row) error { return r.Scan(&m.ID) })
+		b.Queue(insertMessageSQL, args...).QueryRow(func(r pgx.Row) error { return r.Scan(&m.ID) })
 	}
 	// One pipeline ending in one Sync: PostgreSQL runs it as one implicit transaction, so it commits (and waits
 	// for the disk) once for the whole batch, and an error in any insert rolls back all of them.
