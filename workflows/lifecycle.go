@@ -43,8 +43,8 @@ const fewerActionsChange = "lifecycle-fewer-actions"
 // provisioner. The main loop runs the queued steps in order: it queries the order, calls the provisioner and
 // records the read model, retrying with backoff, and parks the instance for an operator when a step fails in a
 // way retries cannot fix. Console actions (supervision, refunds, operator resume/skip) are Updates that return
-// once recorded. A renewal ends the run with Continue-As-New, so the history of an instance renewed monthly for
-// years stays small.
+// once recorded. Every RenewalsPerRun-th renewal ends the run with Continue-As-New, so the history of an
+// instance renewed monthly for years stays small.
 type Lifecycle struct {
 	Config LifecycleConfig
 }
