@@ -86,8 +86,6 @@ func (r *run) writeOf(s *instance.Carry, summary string, events ...store.EventRo
 	return store.Write{Summary: summary, Instance: r.projectionOf(s), Events: events}
 }
 
-func (r *run) projection() *store.InstanceRow { return r.projectionOf(&r.s) }
-
 func (r *run) projectionOf(s *instance.Carry) *store.InstanceRow {
 	row := &store.InstanceRow{
 		InstanceID: r.in.InstanceID, WorkflowID: instance.WorkflowID(r.in.InstanceID), Version: s.Version,
