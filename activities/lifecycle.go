@@ -1,6 +1,7 @@
 package activities
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 
@@ -33,6 +34,21 @@ type Lifecycle struct {
 	Log              *slog.Logger
 	// Metrics counts provisioning calls and order queries; nil counts nothing.
 	Metrics *metrics.Worker
+	// Writes applies the read-model writes of Record and of the activities that record along with their work;
+	// nil means Store. The workflow's unit tests give an in-memory read model here.
+	Writes WriteApplier
+}
+
+// WriteApplier applies one read-model write (store.Store.Apply).
+type WriteApplier interface {
+	Apply(ctx context.Context, w store.Write) error
+}
+
+func (a *Lifecycle) writes() WriteApplier {
+	if a.Writes != nil {
+		return a.Writes
+	}
+	return a.Store
 }
 
 // ErrNeedsPerson is the ApplicationError type of a failure that retrying cannot fix: the workflow parks the

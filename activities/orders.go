@@ -26,6 +26,8 @@ type QueryOrderInput struct {
 	// empty reads the line's only product.
 	ProductID string   `json:"productId,omitempty"`
 	Expect    []string `json:"expect"` // acceptable orderType values
+	// Record, when set, is the step's read-model write, applied once the order is queried (OrderRecord).
+	Record *OrderRecord `json:"record,omitempty"`
 }
 
 // OrderFacts is what the workflow needs from one order line. It carries no personal data: of the buyer only the
@@ -45,6 +47,8 @@ type OrderFacts struct {
 	CustomerID   string           `json:"customerId,omitempty"`
 	// Raw is the order as the marketplace answered it, minus the buyer's personal data, for orders.raw.
 	Raw json.RawMessage `json:"raw,omitempty"`
+	// Recorded says the query applied QueryOrderInput.Record.
+	Recorded bool `json:"recorded,omitempty"`
 }
 
 // QueryOrder asks the marketplace what an order bought (docs/koogallery.md, "Order query"). Transport failures
@@ -71,6 +75,7 @@ func (a *Lifecycle) QueryOrder(ctx context.Context, in QueryOrderInput) (facts O
 	}
 	a.log().InfoContext(ctx, "order queried", "instance_id", in.InstanceID, "order_id", facts.OrderID,
 		"order_type", facts.OrderType, "product_id", facts.Product.ProductID, "known_product", facts.Product.Known)
+	facts.Recorded = a.recordOrder(ctx, in.InstanceID, &facts, in.Record)
 	return facts, nil
 }
 

@@ -18,6 +18,9 @@ type ProvisionInput struct {
 	Event provisioning.Event `json:"event"`
 	// Target is the catalog's provisioning target: "builtin", "webhook", or "" for an unknown product.
 	Target string `json:"target"`
+	// Record, when set, is the step's read-model write, applied once the provisioner has acted: the workflow
+	// then needs no local activity (a billed action) after the call.
+	Record *store.Write `json:"record,omitempty"`
 }
 
 // ProvisionResult says who acted and whether appInfo was stored. The appInfo itself (with the initial password)
@@ -26,6 +29,8 @@ type ProvisionResult struct {
 	Provisioner   string `json:"provisioner"`
 	AppInfoStored bool   `json:"appInfoStored"`
 	FrontEndURL   string `json:"frontEndUrl,omitempty"`
+	// Recorded says ProvisionInput.Record was applied.
+	Recorded bool `json:"recorded,omitempty"`
 }
 
 // Provision carries out one event through the instance's provisioner. Dial tests always take the built-in path,
@@ -72,6 +77,9 @@ func (a *Lifecycle) Provision(ctx context.Context, in ProvisionInput) (Provision
 	}
 	a.log().InfoContext(ctx, "provisioned", "instance_id", in.Event.InstanceID, "event", in.Event.Type,
 		"event_id", in.Event.EventID, "provisioner", p.Name(), "test_flag", in.Event.TestFlag)
+	if in.Record != nil {
+		out.Recorded = a.recordAlong(ctx, *in.Record)
+	}
 	return out, nil
 }
 

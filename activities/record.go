@@ -14,7 +14,7 @@ import (
 // person.
 func (a *Lifecycle) Record(ctx context.Context, w store.Write) error {
 	ctx, span := recordSpan(ctx, w)
-	err := a.Store.Apply(ctx, w)
+	err := a.writes().Apply(ctx, w)
 	tracing.End(span, err)
 	var conflict *store.OrderConflictError
 	switch {

@@ -24,7 +24,7 @@ func lifecycleActivities(d app.Deps) (*activities.Lifecycle, workflows.Lifecycle
 	if err != nil {
 		return nil, wcfg, fmt.Errorf("%s: %w", config.EnvExpiryPolicy, err)
 	}
-	wcfg = workflows.LifecycleConfig{ExpiryGrace: cfg.ExpiryGrace, ExpiryPolicy: policy}
+	wcfg = workflows.LifecycleConfig{ExpiryGrace: cfg.ExpiryGrace, ExpiryPolicy: policy, RenewalsPerRun: cfg.RenewalsPerRun}
 
 	a := &activities.Lifecycle{Store: &store.Store{Pool: d.Pool, Keys: d.Keys}, Catalog: d.Catalog, Builtin: provisioning.NewBuiltin(""), Log: d.Log,
 		Metrics: d.WorkerMetrics, BuiltinByDefault: d.Config.Provisioner == "builtin"}

@@ -19,7 +19,21 @@ import (
 type LifecycleConfig struct {
 	ExpiryGrace  time.Duration          `json:"expiryGrace"`
 	ExpiryPolicy lifecycle.ExpiryPolicy `json:"expiryPolicy"`
+	// RenewalsPerRun is how many renewals a run takes before it continues as new (KOOFLOW_RENEWALS_PER_RUN);
+	// 0, as in runs recorded before the setting existed, means the default.
+	RenewalsPerRun int `json:"renewalsPerRun,omitempty"`
 }
+
+// defaultRenewalsPerRun bounds a run to a year of monthly renewals: one Continue-As-New (a billed action) a year
+// instead of one a month, with a history of a few hundred events, which replays in milliseconds.
+const defaultRenewalsPerRun = 12
+
+// fewerActionsChange is the workflow.GetVersion change ID of the lifecycle that takes fewer billed actions: the
+// purchase's first provisioning attempt is a local activity of the first workflow task; the activity of a step
+// started by an Update records the step's outcome itself; a renewal continues as new only after
+// RenewalsPerRun renewals; the expiry safety net keeps one timer when a renewal moves the deadline and re-arms
+// it for the remainder when it fires. Runs started before it keep the old behaviour until they continue as new.
+const fewerActionsChange = "lifecycle-fewer-actions"
 
 // Lifecycle is the instance lifecycle workflow: one per KooGallery instance, from the paid order to release.
 //
@@ -29,8 +43,8 @@ type LifecycleConfig struct {
 // provisioner. The main loop runs the queued steps in order: it queries the order, calls the provisioner and
 // records the read model, retrying with backoff, and parks the instance for an operator when a step fails in a
 // way retries cannot fix. Console actions (supervision, refunds, operator resume/skip) are Updates that return
-// once recorded. A renewal ends the run with Continue-As-New, so the history of an instance renewed monthly for
-// years stays small.
+// once recorded. Every RenewalsPerRun-th renewal ends the run with Continue-As-New, so the history of an
+// instance renewed monthly for years stays small.
 type Lifecycle struct {
 	Config LifecycleConfig
 }
@@ -49,11 +63,17 @@ type run struct {
 	operator *instance.OperatorAction
 	// wantCAN is set by a renewal: continue as new once the queue is empty and handlers are done.
 	wantCAN bool
+	// fewer is true in runs with fewerActionsChange; renewals counts this run's renewals under it.
+	fewer    bool
+	renewals int
 
 	// outbox holds read-model writes in order; one coroutine applies them. queued and written number them so
 	// a caller can wait for its own write.
 	outbox          []store.Write
 	queued, written int
+	// folding is true while an activity applies a step's write itself (recordAlong): the writer waits, so no
+	// later write overtakes it.
+	folding bool
 
 	// The expiry safety net's timer.
 	timer     workflow.Future
@@ -67,6 +87,7 @@ func (l *Lifecycle) Run(ctx workflow.Context, in instance.StartInput) error {
 	if err := workflow.SideEffect(ctx, func(workflow.Context) any { return l.Config }).Get(&r.cfg); err != nil {
 		return fmt.Errorf("read lifecycle configuration: %w", err)
 	}
+	r.fewer = workflow.GetVersion(ctx, fewerActionsChange, workflow.DefaultVersion, 1) == 1
 	if in.Carry != nil {
 		r.s = *in.Carry
 		r.in.Carry = nil
@@ -149,7 +170,14 @@ func (r *run) continueAsNew(ctx workflow.Context) error {
 // when the deadline changes, since every timer is a billed action.
 func (r *run) idle(ctx workflow.Context) {
 	deadline, watch := lifecycle.ExpiryDeadline(&r.s, r.cfg.ExpiryGrace)
-	if r.timer != nil && (!watch || !deadline.Equal(r.timerAt)) {
+	if r.fewer {
+		// One timer: a later deadline (a renewal) or nothing to watch (a freeze) keeps the running timer, which
+		// re-arms for the remainder or ends when it fires; only an earlier deadline (a renewal refunded) replaces it.
+		if r.timer != nil && watch && deadline.Before(r.timerAt) {
+			r.stopTimer()
+			r.timer = nil
+		}
+	} else if r.timer != nil && (!watch || !deadline.Equal(r.timerAt)) {
 		r.stopTimer()
 		r.timer = nil
 	}
@@ -172,6 +200,12 @@ func (r *run) idle(ctx workflow.Context) {
 	if r.timer != nil && r.timer.IsReady() {
 		err := r.timer.Get(ctx, nil)
 		r.timer = nil
+		if err == nil && r.fewer {
+			// The timer was set for an earlier deadline: renewed (the next idle re-arms it) or frozen, released.
+			if at, ok := lifecycle.ExpiryDeadline(&r.s, r.cfg.ExpiryGrace); !ok || workflow.Now(ctx).Before(at) {
+				return
+			}
+		}
 		if err == nil {
 			r.onExpiry(ctx)
 		}

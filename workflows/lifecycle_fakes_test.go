@@ -98,6 +98,8 @@ type fakeProvisioner struct {
 	mu       sync.Mutex
 	events   []provisioning.Event
 	attempts map[string]int
+	// db, when set, applies the writes handed along with a call (activities.ProvisionInput.Record).
+	db *memDB
 	// fail decides the outcome of one attempt (1-based) of an event.
 	fail func(e provisioning.Event, attempt int) error
 }
@@ -116,6 +118,10 @@ func (p *fakeProvisioner) Provision(ctx context.Context, in activities.Provision
 	}
 	p.events = append(p.events, in.Event)
 	res := activities.ProvisionResult{Provisioner: "fake"}
+	if in.Record != nil && p.db != nil {
+		// As the real activity: the write handed along is applied once the provisioner has acted.
+		res.Recorded = p.db.Record(ctx, *in.Record) == nil
+	}
 	if in.Event.Type == provisioning.Create {
 		res.AppInfoStored, res.FrontEndURL = true, "https://app.example/"+in.Event.InstanceID
 	}
@@ -156,6 +162,9 @@ func newMemDB() *memDB {
 	return &memDB{orders: map[string]store.OrderRow{}, eventKeys: map[string]bool{}, refunds: map[string]store.RefundRow{},
 		alerts: map[string]store.AlertRow{}, resolved: map[string]bool{}, parkings: map[string]store.ParkingRow{}}
 }
+
+// Apply lets the real activities record into the in-memory read model (activities.Lifecycle.Writes).
+func (d *memDB) Apply(ctx context.Context, w store.Write) error { return d.Record(ctx, w) }
 
 func (d *memDB) Record(ctx context.Context, w store.Write) error {
 	d.mu.Lock()
@@ -268,8 +277,10 @@ type world struct {
 }
 
 func newWorld(t *testing.T) *world {
-	return &world{t: t, cfg: LifecycleConfig{ExpiryGrace: 24 * time.Hour, ExpiryPolicy: lifecycle.PolicyAlert},
-		market: newFakeMarket(), prov: &fakeProvisioner{}, db: newMemDB(), now: t0, sa: map[string]any{}}
+	db := newMemDB()
+	// One renewal per run, as before KOOFLOW_RENEWALS_PER_RUN: the path tests follow each renewal into its next run.
+	return &world{t: t, cfg: LifecycleConfig{ExpiryGrace: 24 * time.Hour, ExpiryPolicy: lifecycle.PolicyAlert, RenewalsPerRun: 1},
+		market: newFakeMarket(), prov: &fakeProvisioner{db: db}, db: db, now: t0, sa: map[string]any{}}
 }
 
 // startInput is what the gateway passes for a newInstance of order id (line <id>-000001).
@@ -302,7 +313,7 @@ func (w *world) run(in instance.StartInput, script func(h *harness)) *instance.S
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	real := &activities.Lifecycle{Orders: w.market, Catalog: cat}
+	real := &activities.Lifecycle{Orders: w.market, Catalog: cat, Writes: w.db}
 	env.RegisterActivityWithOptions(real.QueryOrder, activity.RegisterOptions{Name: "QueryOrder"})
 	env.RegisterActivityWithOptions(w.prov.Provision, activity.RegisterOptions{Name: "Provision"})
 	env.RegisterActivityWithOptions(w.db.Record, activity.RegisterOptions{Name: "Record"})

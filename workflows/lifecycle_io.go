@@ -42,7 +42,7 @@ const (
 // parking to end and tries again: the operator sees one parked stage at a time.
 func (r *run) writer(ctx workflow.Context) {
 	for {
-		workflow.Await(ctx, func() bool { return len(r.outbox) > 0 })
+		workflow.Await(ctx, func() bool { return len(r.outbox) > 0 && !r.folding })
 		w := r.outbox[0]
 		lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
 			StartToCloseTimeout: 15 * time.Second, ScheduleToCloseTimeout: 3 * time.Minute,
@@ -78,11 +78,15 @@ func (r *run) record(ctx workflow.Context, w store.Write) {
 
 // write starts a Write carrying the current projection of the instance.
 func (r *run) write(summary string, events ...store.EventRow) store.Write {
-	return store.Write{Summary: summary, Instance: r.projection(), Events: events}
+	return r.writeOf(&r.s, summary, events...)
 }
 
-func (r *run) projection() *store.InstanceRow {
-	s := &r.s
+// writeOf is write for a state the step will reach: the write an activity applies along with its call.
+func (r *run) writeOf(s *instance.Carry, summary string, events ...store.EventRow) store.Write {
+	return store.Write{Summary: summary, Instance: r.projectionOf(s), Events: events}
+}
+
+func (r *run) projectionOf(s *instance.Carry) *store.InstanceRow {
 	row := &store.InstanceRow{
 		InstanceID: r.in.InstanceID, WorkflowID: instance.WorkflowID(r.in.InstanceID), Version: s.Version,
 		OrderID: r.in.OrderID, OrderLineID: r.in.OrderLineID,
@@ -193,15 +197,28 @@ func reasonOf(err error) string {
 
 // queryOrder queries an order, parking on failure. A skip returns nil facts.
 func (r *run) queryOrder(ctx workflow.Context, st *instance.Step, what, orderID, lineID string, expect ...string) (*activities.OrderFacts, outcome) {
+	return r.queryOrderRecording(ctx, st, what, orderID, lineID, nil, expect...)
+}
+
+// queryOrderRecording is queryOrder with the step's write handed to the activity (QueryOrderInput.Record) when no
+// earlier write waits in the outbox; the facts say whether it was recorded.
+func (r *run) queryOrderRecording(ctx workflow.Context, st *instance.Step, what, orderID, lineID string, rec *activities.OrderRecord, expect ...string) (*activities.OrderFacts, outcome) {
 	var f activities.OrderFacts
 	out := r.attempt(ctx, st, "query "+what+" order "+orderID, false, func(ctx workflow.Context) error {
+		f = activities.OrderFacts{}
 		actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 			StartToCloseTimeout: 30 * time.Second, RetryPolicy: orderQueryRetry,
 			Summary: fmt.Sprintf("query %s order %s from KooGallery", what, orderID),
 		})
-		return workflow.ExecuteActivity(actx, la.QueryOrder, activities.QueryOrderInput{
+		in := activities.QueryOrderInput{
 			InstanceID: r.in.InstanceID, OrderID: orderID, OrderLineID: lineID, ProductID: r.in.ProductID, Expect: expect,
-		}).Get(ctx, &f)
+		}
+		if rec != nil && len(r.outbox) == 0 {
+			in.Record = rec
+			r.folding = true
+			defer func() { r.folding = false }()
+		}
+		return workflow.ExecuteActivity(actx, la.QueryOrder, in).Get(ctx, &f)
 	})
 	if out != done {
 		return nil, out
@@ -247,18 +264,51 @@ func (r *run) queryOrderLocal(ctx workflow.Context, st *instance.Step, what, ord
 
 // provision sends one event to the instance's provisioner, parking on failure.
 func (r *run) provision(ctx workflow.Context, st *instance.Step, kind provisioning.Kind, p instance.Product, orderID string, testFlag bool) (activities.ProvisionResult, outcome) {
+	return r.provisionWith(ctx, st, kind, p, orderID, testFlag, provisionOptions{})
+}
+
+// provisionOptions are the ways a provisioning call saves billed actions (fewerActionsChange).
+type provisionOptions struct {
+	// local makes the first attempt a local activity, for a step no caller waits on (the purchase), like
+	// queryOrderLocal: it runs in the workflow task with the read-model writes around it. Only when it fails
+	// with a retryable error does the regular activity take over, with the whole retry schedule and parking.
+	local bool
+	// record is the step's write on success, handed to the activity (ProvisionInput.Record) when no earlier
+	// write waits in the outbox, so it cannot overtake one; the writer waits while the activity runs.
+	record *store.Write
+}
+
+// provisionWith is provision with options.
+func (r *run) provisionWith(ctx workflow.Context, st *instance.Step, kind provisioning.Kind, p instance.Product, orderID string, testFlag bool, o provisionOptions) (activities.ProvisionResult, outcome) {
 	ev := provisioning.Event{
 		EventID: r.in.InstanceID + ":" + st.ID + ":" + string(kind), Type: kind, InstanceID: r.in.InstanceID,
 		OrderID: orderID, ProductID: p.ProductID, SKUCode: p.SKUCode, Quantity: p.Quantity, ExpireTime: r.s.ExpireTime,
 		CustomerID: r.s.CustomerID, TestFlag: testFlag, OccurredAt: st.AcceptedAt,
 	}
 	var res activities.ProvisionResult
+	summary := fmt.Sprintf("provision %s of instance %s (%s %s ×%d)", kind, r.in.InstanceID, p.ProductID, p.SKUCode, p.Quantity)
 	out := r.attempt(ctx, st, "provision "+string(kind), kind != provisioning.Release, func(ctx workflow.Context) error {
+		res = activities.ProvisionResult{}
+		in := activities.ProvisionInput{Event: ev, Target: p.Provisioning}
+		if o.local {
+			lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+				StartToCloseTimeout: time.Minute, Summary: summary, RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 1},
+			})
+			err := workflow.ExecuteLocalActivity(lctx, la.Provision, in).Get(ctx, &res)
+			var app *temporal.ApplicationError
+			if err == nil || (errors.As(err, &app) && (app.NonRetryable() || app.Type() == activities.ErrNeedsPerson)) {
+				return err
+			}
+		}
+		if o.record != nil && len(r.outbox) == 0 {
+			in.Record = o.record
+			r.folding = true
+			defer func() { r.folding = false }()
+		}
 		actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-			StartToCloseTimeout: time.Minute, RetryPolicy: provisionRetry,
-			Summary: fmt.Sprintf("provision %s of instance %s (%s %s ×%d)", kind, r.in.InstanceID, p.ProductID, p.SKUCode, p.Quantity),
+			StartToCloseTimeout: time.Minute, RetryPolicy: provisionRetry, Summary: summary,
 		})
-		return workflow.ExecuteActivity(actx, la.Provision, activities.ProvisionInput{Event: ev, Target: p.Provisioning}).Get(ctx, &res)
+		return workflow.ExecuteActivity(actx, la.Provision, in).Get(ctx, &res)
 	})
 	return res, out
 }

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -35,13 +36,7 @@ func (r *run) testFlag(st *instance.Step) bool {
 
 // orderRow builds an orders row from a queried order line.
 func (r *run) orderRow(f *activities.OrderFacts, typ string, paid decimal.Decimal, effective *time.Time, refersTo string, testFlag bool) store.OrderRow {
-	return store.OrderRow{
-		OrderID: f.OrderID, OrderLineID: f.OrderLineID, InstanceID: r.in.InstanceID, OrderType: typ,
-		ProductID: f.Product.ProductID, SKUCode: f.Product.SKUCode, ChargingMode: f.ChargingMode,
-		PeriodType: f.PeriodType, PeriodNumber: f.PeriodNumber, Quantity: f.Product.Quantity,
-		ListAmount: f.ListAmount, PaidAmount: paid, RefersToOrderID: refersTo, PlacedAt: f.PlacedAt,
-		EffectiveAt: utc(effective), ExpireTime: f.ExpireTime, TestFlag: testFlag, Raw: f.Raw,
-	}
+	return activities.OrderRow(f, r.in.InstanceID, typ, paid, effective, refersTo, testFlag)
 }
 
 // refundOrderRow builds an UNSUBSCRIBE row: paid_amount is minus the refunded amount, list_amount the order
@@ -138,7 +133,7 @@ func (r *run) purchase(ctx workflow.Context, st *instance.Step) {
 	// Search attributes follow once provisioning ends (one upsert for the whole purchase).
 	r.record(ctx, w)
 
-	res, out := r.provision(ctx, st, provisioning.Create, r.s.Product, r.in.OrderID, tf)
+	res, out := r.provisionWith(ctx, st, provisioning.Create, r.s.Product, r.in.OrderID, tf, provisionOptions{local: r.fewer})
 	now := workflow.Now(ctx).UTC()
 	var summary string
 	switch out {
@@ -183,13 +178,26 @@ func (r *run) refreshStep(ctx workflow.Context, st *instance.Step) {
 	case instance.SceneUnsubscribeRenewalPeriod:
 		expect, what = []string{koogallery.OrderTypeUnsubscribe}, "renewal refund"
 	}
-	f, _ := r.queryOrder(ctx, st, what, req.OrderID, req.OrderLineID, expect...)
+	renewed := fmt.Sprintf("renewed until %s by order %s, effective %s", fmtTime(&req.ExpireTime), req.OrderID, fmtTime(st.EffectiveAt))
+	// A plain renewal hands its write to the order query, which records it with the queried order row.
+	var rec *activities.OrderRecord
+	var next instance.Carry
+	if r.fewer && req.Scene == instance.SceneRenewal && !st.Unfreeze {
+		next = r.s
+		lifecycle.Touch(&next)
+		w := r.writeOf(&next, "record "+what+" order "+req.OrderID, r.event(ctx, st.ID+":renewed", "renewed", lifecycle.Marketplace, renewed, nil))
+		w.ResolveAlerts = []string{"expiry"}
+		exp := req.ExpireTime.UTC()
+		rec = &activities.OrderRecord{Write: w, Product: r.s.Product, OrderType: koogallery.OrderTypeRenew,
+			EffectiveAt: st.EffectiveAt, ExpireTime: &exp, TestFlag: tf, PaidSuffix: ", paid "}
+	}
+	f, _ := r.queryOrderRecording(ctx, st, what, req.OrderID, req.OrderLineID, rec, expect...)
 	var orders []store.OrderRow
 	var events []store.EventRow
 	kind, summary := "renewed", ""
 	switch req.Scene {
 	case instance.SceneRenewal, instance.SceneRenewalChange:
-		summary = fmt.Sprintf("renewed until %s by order %s, effective %s", fmtTime(&req.ExpireTime), req.OrderID, fmtTime(st.EffectiveAt))
+		summary = renewed
 		if f == nil {
 			summary += "; the order query was skipped, so no order row is recorded"
 			break
@@ -251,15 +259,31 @@ func (r *run) refreshStep(ctx workflow.Context, st *instance.Step) {
 			"unfrozen by the renewal ("+note+")", nil))
 	}
 	lifecycle.Touch(&r.s)
+	if req.Scene != instance.SceneUnsubscribeRenewalPeriod {
+		r.renewals++
+		r.wantCAN = !r.fewer || r.renewals >= r.renewalsPerRun()
+	}
+	if f != nil && f.Recorded && r.s.Version == next.Version {
+		// Recorded by the query, and nothing has changed the state since the write was built.
+		r.syncSearchAttributes(ctx)
+		return
+	}
 	w := r.write("record "+what+" order "+req.OrderID, append([]store.EventRow{
 		r.event(ctx, st.ID+":"+kind, kind, lifecycle.Marketplace, summary, nil)}, events...)...)
 	w.Orders = orders
 	if req.Scene != instance.SceneUnsubscribeRenewalPeriod {
 		w.ResolveAlerts = []string{"expiry"}
-		r.wantCAN = true
 	}
 	r.syncSearchAttributes(ctx)
 	r.record(ctx, w)
+}
+
+// renewalsPerRun is how many renewals this run takes before it continues as new.
+func (r *run) renewalsPerRun() int {
+	if r.cfg.RenewalsPerRun > 0 {
+		return r.cfg.RenewalsPerRun
+	}
+	return defaultRenewalsPerRun
 }
 
 func outcomeText(o outcome) string {
@@ -279,6 +303,17 @@ func (r *run) statusStep(ctx workflow.Context, st *instance.Step) {
 	if req.Status == instance.StatusUnfreeze {
 		kind, pk, verb = "unfrozen", provisioning.Unfreeze, "unfrozen"
 	}
+	build := func(s *instance.Carry, note string) store.Write {
+		summary := verb + " by the marketplace (" + note + ")"
+		if st.Actor.Party == instance.PartySystem {
+			summary = verb + " by the expiry policy (" + note + ")"
+		}
+		w := r.writeOf(s, "record instance "+verb, r.event(ctx, st.ID+":"+kind, kind, st.Actor, summary, nil))
+		if req.Status == instance.StatusFreeze {
+			w.ResolveAlerts = []string{"expiry"}
+		}
+		return w
+	}
 	note := ""
 	switch {
 	case !r.s.Provisioned:
@@ -286,18 +321,24 @@ func (r *run) statusStep(ctx workflow.Context, st *instance.Step) {
 	case lifecycle.Ended(&r.s):
 		note = "skipped: the instance is being released"
 	default:
-		_, out := r.provision(ctx, st, pk, r.s.Product, "", r.testFlag(st))
+		var o provisionOptions
+		next := r.s
+		lifecycle.Touch(&next)
+		if r.fewer {
+			// The provisioning activity records the step when it succeeds.
+			w := build(&next, outcomeText(done))
+			o.record = &w
+		}
+		res, out := r.provisionWith(ctx, st, pk, r.s.Product, "", r.testFlag(st), o)
 		note = outcomeText(out)
-	}
-	summary := verb + " by the marketplace (" + note + ")"
-	if st.Actor.Party == instance.PartySystem {
-		summary = verb + " by the expiry policy (" + note + ")"
+		if out == done && res.Recorded && r.s.Version+1 == next.Version {
+			lifecycle.Touch(&r.s)
+			r.syncSearchAttributes(ctx)
+			return
+		}
 	}
 	lifecycle.Touch(&r.s)
-	w := r.write("record instance "+verb, r.event(ctx, st.ID+":"+kind, kind, st.Actor, summary, nil))
-	if req.Status == instance.StatusFreeze {
-		w.ResolveAlerts = []string{"expiry"}
-	}
+	w := build(&r.s, note)
 	r.syncSearchAttributes(ctx)
 	r.record(ctx, w)
 }
@@ -357,22 +398,54 @@ func (r *run) releaseStep(ctx workflow.Context, st *instance.Step) {
 		orders = append(orders, r.refundOrderRow(f, req.OrderID, req.OrderLineID, amount, st.AcceptedAt, refers, tf))
 		summary = fmt.Sprintf("released after unsubscribe order %s (refunded %s of order %s)", req.OrderID, amount, refers)
 	}
-	if r.s.Provisioned {
-		_, out := r.provision(ctx, st, provisioning.Release, r.s.Product, req.OrderID, tf)
-		summary += "; deprovisioning " + outcomeText(out) + ", the customer's data may now be deleted"
+	build := func(s *instance.Carry, summary string, now time.Time) store.Write {
+		w := r.writeOf(s, "record instance released", r.event(ctx, st.ID+":released", "released", lifecycle.Marketplace, summary, nil))
+		w.Orders = orders
+		w.ClearAppInfo = true
+		w.ResolveAlerts = []string{"expiry", "unknown-product"}
+		for _, rf := range s.Refunds {
+			if rf.Status == instance.RefundCancelled && rf.DecidedAt != nil && rf.DecidedAt.Equal(now) {
+				w.Refunds = append(w.Refunds, refundRow(rf))
+			}
+		}
+		return w
 	}
-	summary += r.flushUsage(ctx, st)
-	now := workflow.Now(ctx).UTC()
-	lifecycle.Released(&r.s, now)
-	w := r.write("record instance released", r.event(ctx, st.ID+":released", "released", lifecycle.Marketplace, summary, nil))
-	w.Orders = orders
-	w.ClearAppInfo = true
-	w.ResolveAlerts = []string{"expiry", "unknown-product"}
-	for _, rf := range r.s.Refunds {
-		if rf.Status == instance.RefundCancelled && rf.DecidedAt != nil && rf.DecidedAt.Equal(now) {
-			w.Refunds = append(w.Refunds, refundRow(rf))
+	// The release time is taken before deprovisioning when the deprovisioning activity records the release
+	// itself (a pay-per-use instance pushes its usage after deprovisioning, so it records as before).
+	fold := r.fewer && r.s.Provisioned && !payPerUse(r.s.Product)
+	var now time.Time
+	if fold {
+		now = workflow.Now(ctx).UTC()
+	}
+	if r.s.Provisioned {
+		var o provisionOptions
+		next := r.s
+		if fold {
+			next.Refunds = slices.Clone(r.s.Refunds)
+			lifecycle.Released(&next, now)
+			w := build(&next, summary+"; deprovisioning "+outcomeText(done)+", the customer's data may now be deleted", now)
+			o.record = &w
+		}
+		res, out := r.provisionWith(ctx, st, provisioning.Release, r.s.Product, req.OrderID, tf, o)
+		summary += "; deprovisioning " + outcomeText(out) + ", the customer's data may now be deleted"
+		if fold && out == done && res.Recorded {
+			lifecycle.Released(&r.s, now)
+			if r.s.Version == next.Version {
+				r.syncSearchAttributes(ctx)
+				return
+			}
+			// The state changed while deprovisioning: record it again over the folded write (a newer version).
+			r.syncSearchAttributes(ctx)
+			r.record(ctx, build(&r.s, summary, now))
+			return
 		}
 	}
+	summary += r.flushUsage(ctx, st)
+	if !fold {
+		now = workflow.Now(ctx).UTC()
+	}
+	lifecycle.Released(&r.s, now)
+	w := build(&r.s, summary, now)
 	r.syncSearchAttributes(ctx)
 	r.record(ctx, w)
 }

@@ -21,13 +21,18 @@ const (
 	chargingOnDemandPkg = "ON_DEMAND_PKG"
 )
 
+// payPerUse reports a pay-per-use product, whose usage the marketplace charges.
+func payPerUse(p instance.Product) bool {
+	return p.ChargingMode == chargingOnDemand || p.ChargingMode == chargingOnDemandPkg
+}
+
 // flushUsage pushes a pay-per-use instance's usage up to the time its release was accepted (the running hour's
 // window ends there), so the release completes with the customer's usage charged. It returns a clause for the
 // release event. The release is not held forever: if the marketplace stays unreachable past the flush's budget,
 // the records stay pending and the hourly push sends them; a parked instance's records wait for an operator with
 // their alert.
 func (r *run) flushUsage(ctx workflow.Context, st *instance.Step) string {
-	if m := r.s.Product.ChargingMode; m != chargingOnDemand && m != chargingOnDemandPkg {
+	if !payPerUse(r.s.Product) {
 		return ""
 	}
 	if workflow.GetVersion(ctx, usageFlushChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {

@@ -34,10 +34,11 @@ import (
 //	KOOFLOW_RECORD_HISTORIES=$PWD/workflows/testdata go test ./worker/ -count=1 -run '^TestSettlementHistoriesThroughTheWorker$'
 //	KOOFLOW_RECORD_HISTORIES=$PWD/workflows/testdata go test ./e2e/ -count=1 -run '^TestPayPerUseUsageEndToEnd$'
 //
-// The first five histories below (beforeInbox) are kept as committed: they were recorded when the gateway still
-// sent newInstance as an Update-With-Start, and they are the only histories holding that Update, which the
-// workflow still accepts. The api/console tests that produced them still replay their runs, and would overwrite
-// them in record mode with runs that lack it; TestReplayRecordedHistories then fails until they are restored
+// Some histories below are kept as committed (kept says why), since their test no longer produces them: those
+// recorded when the gateway still sent newInstance as an Update-With-Start, the only histories holding that
+// Update, which the workflow still accepts; and the standard path as it ran before fewerActionsChange, in two
+// runs. The api/console tests that produced the first kind still replay their runs, and would overwrite them in
+// record mode with runs that lack the Update; TestReplayRecordedHistories then fails until they are restored
 // (git checkout -- workflows/testdata).
 
 // recordedHistories is the set testdata/ must hold, one or more per step kind a workflow can be in the middle
@@ -47,46 +48,54 @@ import (
 var recordedHistories = []struct {
 	file, pkg, test, workflowType string
 	contains                      []string
-	beforeInbox                   bool
+	kept                          string
 }{
 	{"standard-run1-purchase-renewal.json", "./api/console/", "TestStandardPathThroughTheAPI", instance.WorkflowType,
-		[]string{"newInstance", "refreshInstance:RENEWAL"}, true},
+		[]string{"newInstance", "refreshInstance:RENEWAL"}, beforeInbox},
 	{"standard-run2-freeze-release.json", "./api/console/", "TestStandardPathThroughTheAPI", instance.WorkflowType,
-		[]string{"updateInstanceStatus", "releaseInstance"}, true},
+		[]string{"updateInstanceStatus", "releaseInstance"}, beforeInbox},
 	{"standard-inbox-run1-purchase-renewal.json", "./api/console/", "TestStandardPathThroughTheAPI", instance.WorkflowType,
-		[]string{"activity:Provision", "refreshInstance:RENEWAL"}, false},
+		[]string{"activity:Provision", "refreshInstance:RENEWAL"}, beforeFewerActions},
 	{"standard-inbox-run2-freeze-release.json", "./api/console/", "TestStandardPathThroughTheAPI", instance.WorkflowType,
-		[]string{"updateInstanceStatus", "releaseInstance"}, false},
+		[]string{"updateInstanceStatus", "releaseInstance"}, beforeFewerActions},
+	{"standard-path.json", "./api/console/", "TestStandardPathThroughTheAPI", instance.WorkflowType,
+		[]string{"refreshInstance:RENEWAL", "activity:QueryOrder", "updateInstanceStatus", "activity:Provision", "releaseInstance"}, ""},
 	{"supervision-refund-release.json", "./api/console/", "TestSupervisionAndRefundsThroughTheConsole", instance.WorkflowType,
-		[]string{"newInstance", "refund", "supervision", "releaseInstance"}, true},
+		[]string{"newInstance", "refund", "supervision", "releaseInstance"}, beforeInbox},
 	{"parking-resume-by-update-and-signal.json", "./api/console/", "TestParkingThroughTheConsole", instance.WorkflowType,
-		[]string{"newInstance", "operatorAction", "signal:operator"}, true},
+		[]string{"newInstance", "operatorAction", "signal:operator"}, beforeInbox},
 	{"expiry-policy-freeze-then-renewal.json", "./api/console/", "TestExpirySafetyNetAndRenewalThroughTheAPI", instance.WorkflowType,
-		[]string{"newInstance", "refreshInstance:RENEWAL"}, true},
+		[]string{"newInstance", "refreshInstance:RENEWAL"}, beforeInbox},
 	{"trial-run1-purchase-conversion.json", "./api/console/", "TestTrialUpgradeUnsubscribeAndDialTestThroughTheAPI", instance.WorkflowType,
-		[]string{"activity:Provision", "refreshInstance:TRIAL_TO_FORMAL"}, false},
+		[]string{"activity:Provision", "refreshInstance:TRIAL_TO_FORMAL"}, ""},
 	{"trial-run2-upgrade-renewal.json", "./api/console/", "TestTrialUpgradeUnsubscribeAndDialTestThroughTheAPI", instance.WorkflowType,
-		[]string{"upgradeInstance", "refreshInstance:RENEWAL"}, false},
+		[]string{"upgradeInstance", "refreshInstance:RENEWAL"}, ""},
 	{"trial-run3-renewal-refund-unsubscribe-release.json", "./api/console/", "TestTrialUpgradeUnsubscribeAndDialTestThroughTheAPI", instance.WorkflowType,
-		[]string{"refreshInstance:UNSUBSCRIBE_RENEWAL_PERIOD", "releaseInstance"}, false},
+		[]string{"refreshInstance:UNSUBSCRIBE_RENEWAL_PERIOD", "releaseInstance"}, ""},
 	{"renewal-change.json", "./api/console/", "TestRenewalChangeThroughTheAPI", instance.WorkflowType,
-		[]string{"activity:Provision", "refreshInstance:RENEWAL_CHANGE"}, false},
+		[]string{"activity:Provision", "refreshInstance:RENEWAL_CHANGE"}, ""},
 	{"settlement-period-close.json", "./worker/", "TestSettlementHistoriesThroughTheWorker", SettlementPeriodWorkflowType,
-		[]string{"activity:SettlementPrepare", "activity:SettlementApplyBatches", "activity:SettlementFinalize"}, false},
+		[]string{"activity:SettlementPrepare", "activity:SettlementApplyBatches", "activity:SettlementFinalize"}, ""},
 	{"settlement-period-rerun-verify.json", "./worker/", "TestSettlementHistoriesThroughTheWorker", SettlementPeriodWorkflowType,
-		[]string{"activity:SettlementPrepare", "activity:SettlementVerify"}, false},
+		[]string{"activity:SettlementPrepare", "activity:SettlementVerify"}, ""},
 	{"settlement-tick.json", "./worker/", "TestSettlementHistoriesThroughTheWorker", SettlementTickWorkflowType,
-		[]string{"activity:SettlementDue", "child:" + SettlementPeriodWorkflowType}, false},
+		[]string{"activity:SettlementDue", "child:" + SettlementPeriodWorkflowType}, ""},
 	{"usage-release-final-flush.json", "./e2e/", "TestPayPerUseUsageEndToEnd", instance.WorkflowType,
-		[]string{"activity:QueryOrder", "releaseInstance", "activity:UsagePushFlush"}, false},
+		[]string{"activity:QueryOrder", "releaseInstance", "activity:UsagePushFlush"}, ""},
 	{"settlement-tick-period-close.json", "./worker/", "TestSettlementHistoriesThroughTheWorker", SettlementPeriodWorkflowType,
-		[]string{"activity:SettlementPrepare", "activity:SettlementApplyBatches", "activity:SettlementFinalize"}, false},
+		[]string{"activity:SettlementPrepare", "activity:SettlementApplyBatches", "activity:SettlementFinalize"}, ""},
 }
 
+// Why a history is kept as committed.
+const (
+	beforeInbox        = "it was recorded when newInstance came as an Update-With-Start; a re-recording would not hold that Update"
+	beforeFewerActions = "it was recorded before fewerActionsChange, when every renewal continued as new; the test now records standard-path.json"
+)
+
 // howToRestore says how to bring back a history that is missing or no longer covers its step.
-func howToRestore(file, pkg, test string, beforeInbox bool) string {
-	if beforeInbox {
-		return fmt.Sprintf("restore it with git checkout -- workflows/testdata/%s (it was recorded when newInstance came as an Update-With-Start; a re-recording would not hold that Update)", file)
+func howToRestore(file, pkg, test, kept string) string {
+	if kept != "" {
+		return fmt.Sprintf("restore it with git checkout -- workflows/testdata/%s (%s)", file, kept)
 	}
 	return fmt.Sprintf("record it from the repository root with\n\tKOOFLOW_RECORD_HISTORIES=$PWD/workflows/testdata go test %s -count=1 -run '^%s$'", pkg, test)
 }
@@ -144,7 +153,7 @@ func TestReplayRecordedHistories(t *testing.T) {
 	for _, rh := range recordedHistories {
 		want[rh.file] = true
 		if _, err := os.Stat(filepath.Join("testdata", rh.file)); err != nil {
-			t.Errorf("testdata/%s is missing (%v); %s", rh.file, err, howToRestore(rh.file, rh.pkg, rh.test, rh.beforeInbox))
+			t.Errorf("testdata/%s is missing (%v); %s", rh.file, err, howToRestore(rh.file, rh.pkg, rh.test, rh.kept))
 		}
 	}
 	for _, f := range files {
@@ -165,7 +174,7 @@ func TestReplayRecordedHistories(t *testing.T) {
 			got := historyContents(t, h)
 			for _, c := range rh.contains {
 				if !slices.Contains(got, c) {
-					t.Fatalf("%s does not contain %s (it shows %v); %s", f, c, got, howToRestore(rh.file, rh.pkg, rh.test, rh.beforeInbox))
+					t.Fatalf("%s does not contain %s (it shows %v); %s", f, c, got, howToRestore(rh.file, rh.pkg, rh.test, rh.kept))
 				}
 			}
 			r := worker.NewWorkflowReplayer()
@@ -263,16 +272,20 @@ func standardPathActions(t *testing.T, files ...string) int {
 }
 
 // TestBillableActionsOfTheStandardPath counts the actions of the standard path (new purchase, not supervised,
-// one renewal, freeze, release) from its recorded histories: the current path (started by the gateway's inbox,
-// the purchase's order query a local activity in the first workflow task) and, for comparison, the path as it
-// ran when newInstance came as an Update-With-Start and every order query was a regular activity. A change that
-// adds actions to the current path must update the figure here on purpose.
+// one renewal, freeze, release) from its recorded histories: the current path, recorded with time passing
+// between the steps (the renewal before the expiry, the expiry safety net's first deadline passing before the
+// freeze) and, for comparison, the path as it ran before fewerActionsChange (two runs, no time passing, so
+// without the timer the second run would start at its Continue-As-New) and when newInstance came as an
+// Update-With-Start. A change that adds actions to the current path must update the figure here on purpose.
 func TestBillableActionsOfTheStandardPath(t *testing.T) {
 	if n := standardPathActions(t, "testdata/standard-run1-purchase-renewal.json", "testdata/standard-run2-freeze-release.json"); n != 22 {
 		t.Fatalf("the standard path as recorded before the inbox takes %d billable actions, want 22", n)
 	}
-	const want = 19
-	if n := standardPathActions(t, "testdata/standard-inbox-run1-purchase-renewal.json", "testdata/standard-inbox-run2-freeze-release.json"); n != want {
+	if n := standardPathActions(t, "testdata/standard-inbox-run1-purchase-renewal.json", "testdata/standard-inbox-run2-freeze-release.json"); n != 19 {
+		t.Fatalf("the standard path as recorded before fewerActionsChange takes %d billable actions, want 19", n)
+	}
+	const want = 14
+	if n := standardPathActions(t, "testdata/standard-path.json"); n != want {
 		t.Fatalf("the standard path takes %d billable actions, want %d", n, want)
 	}
 }

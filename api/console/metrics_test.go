@@ -63,9 +63,11 @@ func sample(fams map[string]*dto.MetricFamily, name string, labels map[string]st
 }
 
 // TestWorkerMetrics runs the real worker measured as `kooflow worker` is: one purchase provisions (the built-in
-// provisioner), one order unknown to the marketplace parks at its order query. The worker's /metrics then counts
-// exactly those calls, the gauges read from PostgreSQL show one ACTIVE and one parked instance and no open alert,
-// and the Temporal SDK's temporal_* families are present.
+// provisioner, in a local activity of the first workflow task) and is frozen (the freeze's provisioning is a
+// regular activity, whose completion brings the workflow back from the sticky cache), one order unknown to the
+// marketplace parks at its order query. The worker's /metrics then counts exactly those calls, the gauges read
+// from PostgreSQL show one FROZEN and one parked instance and no open alert, and the Temporal SDK's temporal_*
+// families are present.
 func TestWorkerMetrics(t *testing.T) {
 	cfg, m, _ := teststack.WithMarket(t, teststack.Keys{AccessKey: accessKey, MarketAK: marketAK, MarketSK: marketSK,
 		ConsoleToken: consoleToken}, market.Options{}, nil)
@@ -77,6 +79,12 @@ func TestWorkerMetrics(t *testing.T) {
 	line := s.order(bought, "NEW", monthly, "crm-basic-month", 1, "100", time.Now().UTC().AddDate(0, 1, 0))
 	active := s.newInstance(bought, line)
 	s.waitFor(active, "provisioning", func(d console.InstanceDetail) bool { return d.Lifecycle == "ACTIVE" })
+	if r := s.mp(map[string]any{"activity": "updateInstanceStatus", "instanceId": active, "status": "FREEZE"}); r.ResultCode != "000000" {
+		t.Fatalf("FREEZE %+v", r)
+	}
+	s.waitFor(active, "the freeze", func(d console.InstanceDetail) bool {
+		return d.Lifecycle == "FROZEN" && slices.Contains(kinds(d), "frozen")
+	})
 	unknown := testenv.Unique("MTR-NONE")
 	parked := s.newInstance(unknown, unknown+"-1")
 	s.waitFor(parked, "the parking", func(d console.InstanceDetail) bool { return d.Parked })
@@ -89,9 +97,10 @@ func TestWorkerMetrics(t *testing.T) {
 	}{
 		{"kooflow_provisioning_calls_total", map[string]string{"kind": "create", "outcome": "ok"}, 1},
 		{"kooflow_provisioning_duration_seconds", map[string]string{"kind": "create"}, 1},
+		{"kooflow_provisioning_calls_total", map[string]string{"kind": "freeze", "outcome": "ok"}, 1},
 		{"kooflow_order_queries_total", map[string]string{"outcome": "ok"}, 1},
 		{"kooflow_order_queries_total", map[string]string{"outcome": "needs_person"}, 1},
-		{"kooflow_instances", map[string]string{"lifecycle": "ACTIVE"}, 1},
+		{"kooflow_instances", map[string]string{"lifecycle": "FROZEN"}, 1},
 		{"kooflow_instances", map[string]string{"lifecycle": "PROVISIONING"}, 1},
 		{"kooflow_instances_parked", map[string]string{"step": "query order"}, 1},
 	}

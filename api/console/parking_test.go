@@ -119,6 +119,7 @@ func alertKinds(d console.InstanceDetail) []string {
 func TestExpirySafetyNetAndRenewalThroughTheAPI(t *testing.T) {
 	s := newStack(t, func(c *config.Config) {
 		c.ExpiryGrace, c.ExpiryPolicy = time.Second, string(lifecycle.PolicyFreeze)
+		c.RenewalsPerRun = 1 // the recorded run ends with the renewal's Continue-As-New
 	})
 	orderID := testenv.Unique("EXP")
 	exp := time.Now().UTC().Truncate(time.Second).Add(3 * time.Second)
@@ -169,7 +170,10 @@ func TestTrialUpgradeUnsubscribeAndDialTestThroughTheAPI(t *testing.T) {
 		return provisioning.Result{}, nil
 	}))
 	t.Cleanup(hook.Close)
-	s := newStack(t, func(c *config.Config) { c.ProvisionerURL, c.ProvisionerSecret = hook.URL, config.Secret(secret) })
+	s := newStack(t, func(c *config.Config) {
+		c.ProvisionerURL, c.ProvisionerSecret = hook.URL, config.Secret(secret)
+		c.RenewalsPerRun = 1 // each renewal continues as new, so each run holds one stage
+	})
 	now := time.Now().UTC().Truncate(time.Second)
 
 	trialID := testenv.Unique("TRL")

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/kooflow/kooflow/api/console"
+	"github.com/kooflow/kooflow/internal/config"
 	"github.com/kooflow/kooflow/internal/instance"
 	"github.com/kooflow/kooflow/internal/koogallery"
 	"github.com/kooflow/kooflow/internal/testenv"
@@ -15,10 +16,10 @@ import (
 // TestRenewalChangeThroughTheAPI: a renewal that changes the specification. The marketplace first asks
 // changeInstanceCheck (answered by the workflow's Query), then sends refreshInstance with scene RENEWAL_CHANGE
 // and a RENEW order for another SKU and quantity: the renewal is recorded from the old expiry, the provisioner
-// applies the new specification, the instance takes it, and the run continues as new. The run's history is
-// recorded.
+// applies the new specification, the instance takes it, and the run continues as new (one renewal per run here).
+// The run's history is recorded.
 func TestRenewalChangeThroughTheAPI(t *testing.T) {
-	s := newStack(t, nil)
+	s := newStack(t, func(c *config.Config) { c.RenewalsPerRun = 1 })
 	orderID := testenv.Unique("RCN")
 	exp := time.Now().UTC().Truncate(time.Second).AddDate(0, 1, 0)
 	line := s.order(orderID, "NEW", monthly, "crm-basic-month", 1, "100.00", exp)

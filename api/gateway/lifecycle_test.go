@@ -97,13 +97,22 @@ func (s *stack) count(query string, args ...any) int {
 	return n
 }
 
+// historyLength is the length of the instance's history once the workflow has settled: no activity and no
+// workflow task pending. An activity that records its step's rows makes them visible before the workflow has
+// taken its completion, so a test that compares lengths around a call waits for the workflow to catch up.
 func (s *stack) historyLength(id string) int64 {
 	s.t.Helper()
-	d, err := s.tc.DescribeWorkflowExecution(context.Background(), instance.WorkflowID(id), "")
-	if err != nil {
-		s.t.Fatal(err)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		d, err := s.tc.DescribeWorkflowExecution(context.Background(), instance.WorkflowID(id), "")
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		if (len(d.PendingActivities) == 0 && d.PendingWorkflowTask == nil) || time.Now().After(deadline) {
+			return d.WorkflowExecutionInfo.HistoryLength
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
-	return d.WorkflowExecutionInfo.HistoryLength
 }
 
 func TestLifecycleThroughTheGateway(t *testing.T) {

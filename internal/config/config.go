@@ -96,6 +96,10 @@ type Config struct {
 	Provisioner  string
 	ExpiryGrace  time.Duration
 	ExpiryPolicy string // KOOFLOW_EXPIRY_POLICY: "alert" or "freeze"
+	// RenewalsPerRun is KOOFLOW_RENEWALS_PER_RUN: how many renewals a lifecycle run takes before it continues as
+	// new (default 12, a year of monthly renewals). Each Continue-As-New is a billed action; each renewal adds
+	// about twenty events to the run's history, which a worker replays when the run is not in its cache.
+	RenewalsPerRun int
 
 	// Monthly settlement (docs/koogallery.md, "Settlement rules"). Bill days are days of the month in
 	// Asia/Shanghai, moved to the next working day of the holiday calendar; the threshold is per product type, in
@@ -143,6 +147,7 @@ const (
 	EnvProvisionerSecret  = "KOOFLOW_PROVISIONER_SECRET"
 	EnvExpiryGrace        = "KOOFLOW_EXPIRY_GRACE"
 	EnvExpiryPolicy       = "KOOFLOW_EXPIRY_POLICY"
+	EnvRenewalsPerRun     = "KOOFLOW_RENEWALS_PER_RUN"
 	EnvConsoleAddr        = "KOOFLOW_CONSOLE_ADDR"
 	EnvUnverifiedRate     = "KOOGALLERY_UNVERIFIED_PER_MINUTE"
 	EnvTrustedProxies     = "KOOFLOW_TRUSTED_PROXIES"
@@ -259,6 +264,7 @@ func FromEnv(lookup func(string) (string, bool)) (Config, error) {
 		}
 		return n
 	}
+	c.RenewalsPerRun = settlementInt(EnvRenewalsPerRun, 12, 1, 120)
 	// Days stop at 28 so every month has the day.
 	c.SettlementDay = settlementInt(EnvSettlementDay, 3, 1, 28)
 	c.SettlementDayGeneral = settlementInt(EnvSettlementDayGeneral, 7, 1, 28)

@@ -137,3 +137,19 @@ func TestGatewayLimits(t *testing.T) {
 		}
 	}
 }
+
+// TestRenewalsPerRun: a year of monthly renewals per run unless set; out of 1–120 is refused by name.
+func TestRenewalsPerRun(t *testing.T) {
+	c, err := FromEnv(env(nil))
+	if err != nil || c.RenewalsPerRun != 12 {
+		t.Fatalf("default %d (%v), want 12", c.RenewalsPerRun, err)
+	}
+	if c, err := FromEnv(env(map[string]string{EnvRenewalsPerRun: "3"})); err != nil || c.RenewalsPerRun != 3 {
+		t.Fatalf("3 read as %d (%v)", c.RenewalsPerRun, err)
+	}
+	for _, v := range []string{"0", "121", "yearly"} {
+		if _, err := FromEnv(env(map[string]string{EnvRenewalsPerRun: v})); err == nil || !strings.Contains(err.Error(), EnvRenewalsPerRun) {
+			t.Errorf("%s=%q: error %v, want one naming it", EnvRenewalsPerRun, v, err)
+		}
+	}
+}
