@@ -53,8 +53,13 @@ func New(d app.Deps) (sdkworker.Worker, error) {
 	return w, nil
 }
 
-// Run starts the worker and blocks until ctx ends.
+// Run starts the worker and blocks until ctx ends. The sticky workflow cache is the SDK's, shared by every
+// worker of the process and sized before the first one starts, so it is set here, once per process, from
+// KOOFLOW_STICKY_CACHE_SIZE: it bounds how many idle instance workflows the worker holds in memory.
 func Run(ctx context.Context, d app.Deps) error {
+	if d.Config.StickyCacheSize > 0 {
+		sdkworker.SetStickyWorkflowCacheSize(d.Config.StickyCacheSize)
+	}
 	w, err := New(d)
 	if err != nil {
 		return err
@@ -62,7 +67,8 @@ func Run(ctx context.Context, d app.Deps) error {
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker on task queue %s: %w", d.Config.TaskQueue, err)
 	}
-	d.Log.Info("worker polling", "task_queue", d.Config.TaskQueue, "namespace", d.Config.TemporalNamespace, "identity", Identity())
+	d.Log.Info("worker polling", "task_queue", d.Config.TaskQueue, "namespace", d.Config.TemporalNamespace, "identity", Identity(),
+		"sticky_cache_size", d.Config.StickyCacheSize)
 	<-ctx.Done()
 	d.Log.Info("worker stopping: finishing in-flight tasks")
 	w.Stop()

@@ -16,7 +16,7 @@ import (
 
 // withLifecycleBench adds `bench lifecycle` under the benchmark command.
 func withLifecycleBench(bench *cobra.Command) *cobra.Command {
-	bench.AddCommand(newLifecycleBenchCmd(), newReadsBenchCmd())
+	bench.AddCommand(newLifecycleBenchCmd(), newReadsBenchCmd(), newOpenBenchCmd())
 	return bench
 }
 
@@ -149,5 +149,72 @@ interface and --calls pages of the console's instance list, and prints p50/p99/m
 	f.IntVar(&o.Rows, "rows", 1_000_000, "instance rows the read model must hold")
 	f.IntVar(&o.IDs, "ids", 100, "instance ids per queryInstance (at most 100)")
 	f.IntVar(&o.Calls, "calls", 500, "measured calls of each kind")
+	return cmd
+}
+
+func newOpenBenchCmd() *cobra.Command {
+	var o loadOptions
+	var oo lifecyclebench.OpenOptions
+	cmd := &cobra.Command{
+		Use:   "open",
+		Short: "Open-instances benchmark: N instances created through the real API and left open; the worker's memory with them",
+		Long: `open creates N instances through a running kooflow (kooflow dev, or API and worker processes) the way the
+marketplace does — each order placed in the emulated marketplace, newInstance, queryInstance until provisioned —
+and leaves them open: every one is a running workflow waiting for its next marketplace call or its expiry. It
+reads the worker's resident memory, Go heap and sticky cache size from the worker's metrics
+(KOOFLOW_WORKER_METRICS_ADDR) before and after, and prints them with the memory per cached open instance, which
+sizes KOOFLOW_STICKY_CACHE_SIZE (docs/operations.md, "Sticky cache").
+
+  kooflow bench open -n 2000 -c 20`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.FromEnv(config.OSLookup)
+			if err != nil {
+				return err
+			}
+			if o.url == "" {
+				o.url = "http://" + cfg.HTTPAddr + cfg.ProductionPath
+			}
+			if o.accessKey == "" {
+				o.accessKey = cfg.AccessKey.Reveal()
+			}
+			if o.accessKey == "" {
+				o.accessKey = devAccessKey
+			}
+			if oo.MetricsURL == "" {
+				oo.MetricsURL = "http://" + cfg.WorkerMetricsAddr + "/metrics"
+			}
+			o.concurrency = oo.C
+			place, err := marketPlacer(cfg, o)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			oo.URL, oo.AccessKey, oo.Place = o.url, o.accessKey, place
+			oo.Progress = func(done, failed int, elapsed time.Duration) {
+				fmt.Fprintf(cmd.ErrOrStderr(), "%d instances open (%d failed) after %s\n", done-failed, failed, elapsed.Round(time.Second))
+			}
+			fmt.Fprintf(out, "target %s, worker metrics %s\n", o.url, oo.MetricsURL)
+			rep, err := lifecyclebench.RunOpen(cmd.Context(), oo)
+			if err != nil {
+				return err
+			}
+			rep.Write(out)
+			if rep.Failures == oo.N {
+				return fmt.Errorf("every instance failed: %s", rep.FirstFailure)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.url, "url", "", "production interface URL (default http://$KOOFLOW_HTTP_ADDR$KOOGALLERY_PRODUCTION_PATH)")
+	f.StringVar(&o.accessKey, "access-key", "", "access key that signs the calls (default $"+config.EnvAccessKey+", else kooflow dev's)")
+	f.IntVarP(&oo.N, "n", "n", 2000, "instances to create and leave open")
+	f.IntVarP(&oo.C, "concurrency", "c", 20, "instances being created at a time")
+	f.DurationVar(&oo.Poll, "poll", 200*time.Millisecond, "queryInstance interval while waiting for provisioning")
+	f.DurationVar(&oo.Timeout, "timeout", 5*time.Minute, "bound of one instance's provisioning")
+	f.DurationVar(&oo.Settle, "settle", 10*time.Second, "wait after the last instance before reading the worker's memory again")
+	f.StringVar(&oo.MetricsURL, "worker-metrics", "", "the worker's metrics URL (default http://$"+config.EnvWorkerMetricsAddr+"/metrics)")
+	f.StringVar(&o.marketURL, "market-url", "", "emulated marketplace URL (default $"+config.EnvMarketEndpoint+")")
+	f.StringVar(&o.marketCA, "market-ca", "", "CA file of the emulated marketplace (default $"+config.EnvMarketCAFile+", else .kooflow/emulator/emulator-ca.pem)")
 	return cmd
 }

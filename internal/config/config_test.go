@@ -153,3 +153,19 @@ func TestRenewalsPerRun(t *testing.T) {
 		}
 	}
 }
+
+func TestStickyCacheSize(t *testing.T) {
+	c, err := FromEnv(env(nil))
+	if err != nil || c.StickyCacheSize != DefaultStickyCacheSize {
+		t.Fatalf("default: %d %v", c.StickyCacheSize, err)
+	}
+	c, err = FromEnv(env(map[string]string{EnvStickyCacheSize: "2500"}))
+	if err != nil || c.StickyCacheSize != 2500 {
+		t.Fatalf("set: %d %v", c.StickyCacheSize, err)
+	}
+	for _, v := range []string{"0", "-5", "many"} {
+		if _, err := FromEnv(env(map[string]string{EnvStickyCacheSize: v})); err == nil || !strings.Contains(err.Error(), EnvStickyCacheSize) {
+			t.Errorf("%s=%s: %v", EnvStickyCacheSize, v, err)
+		}
+	}
+}

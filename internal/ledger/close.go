@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/shopspring/decimal"
 
 	"github.com/kooflow/kooflow/internal/catalog"
@@ -374,8 +375,12 @@ func (s *Store) ApplyNextBatch(ctx context.Context, closeID int64) (BatchResult,
 	for i, b := range c.bills {
 		billTypes[i], billIDs[i] = string(b.ProductType), b.BillID
 	}
+	horizon, err := ledgerHorizon(ctx, tx, closeID)
+	if err != nil {
+		return res, err
+	}
 	start := time.Now()
-	rows, err := tx.Query(ctx, applyBatchSQL, lo, hi, c.periodEnd, ids, types, rates, billTypes, billIDs, closeID, res.BatchNo)
+	rows, err := tx.Query(ctx, applyBatchSQL, lo, hi, c.periodEnd, ids, types, rates, horizon, billTypes, billIDs, closeID, res.BatchNo)
 	if err != nil {
 		return res, fmt.Errorf("apply batch %d of close %d: %w", res.BatchNo, closeID, err)
 	}
@@ -415,6 +420,20 @@ func (s *Store) ApplyNextBatch(ctx context.Context, closeID int64) (BatchResult,
 		return res, fmt.Errorf("commit batch %d: %w", res.BatchNo, err)
 	}
 	return res, nil
+}
+
+// ledgerHorizon is the latest period end of the bills not attached to close closeID (closeID 0: of every bill;
+// -infinity when there is none): the lines of
+// those bills are the only ones the ledger can hold besides the close's own, so a charge effective at or after
+// it, without refunds, needs no ledger probe (see chargeProbe). It is read in the batch's transaction, and it
+// counts every other bill, carried forward or draft, so it can only be later than needed, never earlier.
+func ledgerHorizon(ctx context.Context, tx pgx.Tx, closeID int64) (pgtype.Timestamptz, error) {
+	var h pgtype.Timestamptz
+	if err := tx.QueryRow(ctx, `SELECT coalesce(max(period_end), '-infinity') FROM settlement_bills
+		WHERE close_id IS DISTINCT FROM $1`, closeID).Scan(&h); err != nil {
+		return h, fmt.Errorf("read the ledger horizon: %w", err)
+	}
+	return h, nil
 }
 
 // Finalize decides each bill of a close once all batches are done: a product type whose total (its lines plus

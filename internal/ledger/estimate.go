@@ -69,7 +69,11 @@ func (s *Store) Estimate(ctx context.Context, req EstimateRequest) (Estimate, er
 		ids, types, rates = append(ids, id), append(types, string(t.Type)), append(rates, t.Rate.String())
 	}
 	got := map[catalog.ProductType]TypeEstimate{}
-	rows, err := tx.Query(ctx, estimateSQL, "", nil, end, ids, types, rates)
+	horizon, err := ledgerHorizon(ctx, tx, 0)
+	if err != nil {
+		return est, err
+	}
+	rows, err := tx.Query(ctx, estimateSQL, "", nil, end, ids, types, rates, horizon)
 	if err != nil {
 		return est, fmt.Errorf("estimate %s: %w", req.Period, err)
 	}

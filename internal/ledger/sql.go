@@ -11,6 +11,8 @@ package ledger
 //	$4 text[]     product ids of the products this close settles  ┐ the catalog snapshot
 //	$5 text[]     their product types                             │ (settlement.Terms)
 //	$6 numeric[]  their rates (fee rate or revenue share)          ┘
+//	$7 timestamp  the ledger horizon: the latest period end of the bills other closes wrote (-infinity when
+//	              none); see chargeProbe
 //
 // All order lines of an instance are in one batch, so a refund is always decided with the line it refunds.
 // Refunds are rare, so the statement reads the batch's refund rows first (a small set), and the charges in one
@@ -83,16 +85,29 @@ const batchBounds = `i.instance_id > $1 AND ($2::text IS NULL OR i.instance_id <
 const ledgerProbe = `LEFT JOIN LATERAL (SELECT s.order_id, s.product_type, s.rate FROM settlement_lines s
                        WHERE s.order_id = o.order_id AND s.order_line_id = o.order_line_id OFFSET 0) s ON true`
 
-// chargeJoins brings what decides a charge line o of instance i: the ledger (s), the product's terms in this
-// close (p), the payment (pay), its effective refunds (f), and computes c.charge_at, the time the charge counts
+// chargeProbe is ledgerProbe for a charge line o, skipped where the ledger cannot hold the line: every line in the
+// ledger was written by a close whose period ended after the line's attributed time, a charge is attributed at
+// its effective time or, when refunded, possibly earlier, so a charge effective at or after $7 (the latest end of
+// a period any other close wrote lines for) and without effective refunds (f) is not settled. In a monthly close
+// that is nearly every charge of the month, and each skipped probe is a B-tree descent saved per line; the
+// condition reads only the outer row, so PostgreSQL evaluates it before the index is touched. Should the
+// reasoning ever be wrong, the primary key still refuses the second insert of a line: a skipped probe can fail a
+// close, never settle a line twice.
+const chargeProbe = `LEFT JOIN LATERAL (SELECT s.order_id, s.product_type, s.rate FROM settlement_lines s
+                       WHERE s.order_id = o.order_id AND s.order_line_id = o.order_line_id
+                         AND (o.effective_at < $7 OR f.order_id IS NOT NULL) OFFSET 0) s ON true`
+
+// chargeJoins brings what decides a charge line o of instance i: the product's terms in this close (p), the
+// payment (pay), its effective refunds (f), the ledger (s), and computes c.charge_at, the time the charge counts
 // when it is eligible for every reason but time (NULL otherwise): a charge order type, not a dial test, not
 // settled, a product this close settles, supervision NOT_INVOLVED or COMPLETED, paid (credit-paid: repaid
 // before the period end), attributed at its effective time or, when fully refunded, at its last refund if that
-// is earlier.
-const chargeJoins = ledgerProbe + `
-    LEFT JOIN prod p ON p.product_id = o.product_id
+// is earlier. Each join finds at most one row per charge, so their order changes nothing but that the ledger
+// probe can see f.
+const chargeJoins = `LEFT JOIN prod p ON p.product_id = o.product_id
     LEFT JOIN settlement_payments pay ON pay.order_id = o.order_id
     LEFT JOIN refunded f ON f.instance_id = o.instance_id AND f.order_id = o.order_id
+    ` + chargeProbe + `
     CROSS JOIN LATERAL (SELECT CASE
         WHEN o.order_type IN ('NEW', 'TRIAL_TO_FORMAL', 'RENEW', 'CHANGE') AND NOT (o.test_flag OR i.test_flag)
              AND s.order_id IS NULL AND p.product_type IS NOT NULL AND i.supervision IN ('NOT_INVOLVED', 'COMPLETED')
@@ -101,22 +116,22 @@ const chargeJoins = ledgerProbe + `
     END AS charge_at) c`
 
 // applyBatchSQL writes one batch's lines into their bills and records the batch's totals, in one statement.
-// Extra parameters: $7 text[] bill product types, $8 bigint[] their bill ids, $9 close id, $10 batch number.
+// Extra parameters: $8 text[] bill product types, $9 bigint[] their bill ids, $10 close id, $11 batch number.
 // A line another close settled meanwhile makes the insert fail on the primary key, and the retried batch then
 // sees it as settled: an order line is never settled twice.
 const applyBatchSQL = candidatesSQL + `, ins AS (
     INSERT INTO settlement_lines (order_id, order_line_id, bill_id, instance_id, order_type, product_id, sku_code,
                                   refers_to_order_id, attributed_at, paid_amount, list_amount, product_type, rate,
                                   revenue, platform_fee, settlement)
-    SELECT l.order_id, l.order_line_id, ($8::bigint[])[array_position($7::text[], l.product_type)], l.instance_id,
+    SELECT l.order_id, l.order_line_id, ($9::bigint[])[array_position($8::text[], l.product_type)], l.instance_id,
            l.order_type, l.product_id, l.sku_code, l.refers_to_order_id, l.attributed_at, l.paid_amount, l.list_amount,
            l.product_type, l.rate, l.revenue, l.platform_fee, l.settlement
     FROM lines l
-    WHERE array_position($7::text[], l.product_type) IS NOT NULL
+    WHERE array_position($8::text[], l.product_type) IS NOT NULL
     RETURNING product_type, revenue, platform_fee, settlement, ` + lineHashExpr + ` AS h
 ), totals AS (
     INSERT INTO settlement_batch_totals (close_id, batch_no, product_type, line_count, revenue, platform_fee, settlement, digest)
-    SELECT $9, $10, product_type, count(*), sum(revenue), sum(platform_fee), sum(settlement), sum(h)
+    SELECT $10, $11, product_type, count(*), sum(revenue), sum(platform_fee), sum(settlement), sum(h)
     FROM ins GROUP BY product_type
     RETURNING product_type, line_count, revenue, platform_fee, settlement
 )

@@ -210,39 +210,10 @@ func each(n, c int, fn func(i int)) {
 func lifecycle(ctx context.Context, o Options, g *gateway, orderID string) (time.Duration, error) {
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	line := orderID + "-000001"
-	if o.Place != nil {
-		if err := o.Place(ctx, orderID, line); err != nil {
-			return 0, fmt.Errorf("place order %s: %w", orderID, err)
-		}
-	}
-	start := time.Now()
-	r, err := g.call(ctx, koogallery.ActivityNewInstance, koogallery.NewInstanceBody(orderID, line, uuid.NewString(), false))
+	id, provisioned, err := provision(ctx, o.Place, o.Poll, g, orderID)
 	if err != nil {
 		return 0, err
 	}
-	if r.ResultCode != koogallery.ResultSuccess && r.ResultCode != koogallery.ResultInProgress {
-		return 0, fmt.Errorf("newInstance of order %s: %s %s", orderID, r.ResultCode, r.ResultMsg)
-	}
-	id := r.InstanceID
-	for {
-		q, err := g.call(ctx, koogallery.ActivityQueryInstance, body(map[string]string{"activity": koogallery.ActivityQueryInstance, "instanceId": id}))
-		if err != nil {
-			return 0, err
-		}
-		if q.ResultCode == koogallery.ResultSuccess {
-			break
-		}
-		if q.ResultCode != koogallery.ResultInProgress && q.ResultCode != koogallery.ResultNotFound {
-			return 0, fmt.Errorf("queryInstance %s: %s %s", id, q.ResultCode, q.ResultMsg)
-		}
-		select {
-		case <-ctx.Done():
-			return 0, fmt.Errorf("instance %s not provisioned within %s", id, o.Timeout)
-		case <-time.After(o.Poll):
-		}
-	}
-	provisioned := time.Since(start)
 	rel, err := g.call(ctx, koogallery.ActivityReleaseInstance, body(map[string]string{"activity": koogallery.ActivityReleaseInstance, "instanceId": id}))
 	if err != nil {
 		return 0, err
@@ -255,6 +226,44 @@ func lifecycle(ctx context.Context, o Options, g *gateway, orderID string) (time
 		return 0, fmt.Errorf("instance %s: wait for its workflow to close: %w", id, err)
 	}
 	return provisioned, nil
+}
+
+// provision places the order (when place is set), sends newInstance and polls queryInstance every poll until the
+// instance is provisioned; it returns the instance id and the time from newInstance to provisioned. ctx bounds it.
+func provision(ctx context.Context, place func(ctx context.Context, orderID, orderLineID string) error, poll time.Duration,
+	g *gateway, orderID string) (string, time.Duration, error) {
+	line := orderID + "-000001"
+	if place != nil {
+		if err := place(ctx, orderID, line); err != nil {
+			return "", 0, fmt.Errorf("place order %s: %w", orderID, err)
+		}
+	}
+	start := time.Now()
+	r, err := g.call(ctx, koogallery.ActivityNewInstance, koogallery.NewInstanceBody(orderID, line, uuid.NewString(), false))
+	if err != nil {
+		return "", 0, err
+	}
+	if r.ResultCode != koogallery.ResultSuccess && r.ResultCode != koogallery.ResultInProgress {
+		return "", 0, fmt.Errorf("newInstance of order %s: %s %s", orderID, r.ResultCode, r.ResultMsg)
+	}
+	id := r.InstanceID
+	for {
+		q, err := g.call(ctx, koogallery.ActivityQueryInstance, body(map[string]string{"activity": koogallery.ActivityQueryInstance, "instanceId": id}))
+		if err != nil {
+			return id, 0, err
+		}
+		if q.ResultCode == koogallery.ResultSuccess {
+			return id, time.Since(start), nil
+		}
+		if q.ResultCode != koogallery.ResultInProgress && q.ResultCode != koogallery.ResultNotFound {
+			return id, 0, fmt.Errorf("queryInstance %s: %s %s", id, q.ResultCode, q.ResultMsg)
+		}
+		select {
+		case <-ctx.Done():
+			return id, 0, fmt.Errorf("instance %s not provisioned: %w", id, ctx.Err())
+		case <-time.After(poll):
+		}
+	}
 }
 
 func body(m map[string]string) []byte {
