@@ -42,6 +42,7 @@ func newEmulatorCmd() *cobra.Command {
   run    drive N customers through mixed lifecycles, with faults, and compare the result with kooflow's console
   dial   the marketplace's dial test: every activity with testFlag "1", with a pass/fail report
   kit    a joint-operation purchase, then its Kit sync calls (tenant, application, users, org), checked
+  bill   the marketplace's bill detail of a period (CSV or XLSX), the file kooflow recon import reads
 
 Every setting comes from the environment kooflow itself reads (KOOGALLERY_ACCESS_KEY, KOOGALLERY_AK/SK,
 KOOGALLERY_API_ENDPOINT, KOOGALLERY_API_CA_FILE, KOOFLOW_HTTP_ADDR, KOOGALLERY_PRODUCTION_PATH,
@@ -51,7 +52,7 @@ KOOFLOW_CONSOLE_TOKENS); what is unset takes ` + "`kooflow dev`" + `'s developme
   kooflow emulator run --orders 200 --faults all
   kooflow emulator dial`,
 	}
-	cmd.AddCommand(newEmulatorServeCmd(), newEmulatorRunCmd(), newEmulatorDialCmd())
+	cmd.AddCommand(newEmulatorServeCmd(), newEmulatorRunCmd(), newEmulatorDialCmd(), newEmulatorBillCmd())
 	cmd.AddCommand(newEmulatorKitCmd())
 	return cmd
 }
@@ -78,8 +79,12 @@ func newEmulatorServeCmd() *cobra.Command {
 					addr = u.Host
 				}
 			}
+			cat, _, err := catalog.Open(cfg.CatalogFile)
+			if err != nil {
+				return err
+			}
 			m, err := market.New(market.Options{AK: cfg.MarketAK.Reveal(), SK: cfg.MarketSK.Reveal(),
-				SellerKey: cfg.AccessKey.Reveal(), Log: log})
+				SellerKey: cfg.AccessKey.Reveal(), Log: log, Catalog: cat})
 			if err != nil {
 				return err
 			}
@@ -192,7 +197,12 @@ func (t *target) resolve(cfg config.Config) error {
 // places connects to (or starts) the market. The returned stop function ends an in-process market.
 func (t *target) places(cfg config.Config, log *slog.Logger) (market.Places, func(), error) {
 	if t.marketListen != "" {
-		m, err := market.New(market.Options{AK: cfg.MarketAK.Reveal(), SK: cfg.MarketSK.Reveal(), SellerKey: cfg.AccessKey.Reveal(), Log: log})
+		cat, _, err := catalog.Open(cfg.CatalogFile)
+		if err != nil {
+			return nil, nil, err
+		}
+		m, err := market.New(market.Options{AK: cfg.MarketAK.Reveal(), SK: cfg.MarketSK.Reveal(), SellerKey: cfg.AccessKey.Reveal(),
+			Log: log, Catalog: cat})
 		if err != nil {
 			return nil, nil, err
 		}
@@ -297,7 +307,7 @@ query-timeout=RATE query-hang=DUR ("all,drop=0.3" overrides one).`,
 			disp := deliver.NewDispatcher(client, clk, seed)
 			led := ledger.New()
 			r, err := scenario.New(scenario.Config{Orders: orders, Mix: m, Faults: fs, Seed: seed, Spread: spread,
-				Horizon: horizon, Converge: converge, Forever: forever, Interval: interval},
+				Horizon: horizon, Converge: converge, Forever: forever, Interval: interval, SettlementClock: time.Now},
 				scenario.Deps{Catalog: cat, Clock: clk, Dispatcher: disp, Market: places,
 					Seller: console.New(t.consoleURL, t.consoleToken, t.customerTok, nil), Ledger: led, Log: log})
 			if err != nil {

@@ -33,8 +33,8 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/kooflow/kooflow/emulator/ledger"
-	"github.com/kooflow/kooflow/internal/catalog"
 	"github.com/kooflow/kooflow/emulator/sign"
+	"github.com/kooflow/kooflow/internal/catalog"
 )
 
 // API paths on the marketplace's host.

@@ -41,6 +41,11 @@ type Config struct {
 	// Forever keeps adding a customer every Interval (wall time) until the context ends; no comparison.
 	Forever  bool
 	Interval time.Duration
+	// SettlementClock stamps what the marketplace's bill reads in the ledger: when an order took effect and when
+	// a credit-paid order was repaid. The seller stamps the same events with its own wall clock, so a run whose
+	// marketplace clock is scaled passes time.Now here for both sides to bill the same month; nil is the run's
+	// clock.
+	SettlementClock func() time.Time
 }
 
 // Deps are the parts a run drives.
@@ -100,6 +105,9 @@ func New(cfg Config, deps Deps) (*Runner, error) {
 	if cfg.Interval == 0 {
 		cfg.Interval = 3 * time.Second
 	}
+	if cfg.SettlementClock == nil {
+		cfg.SettlementClock = deps.Clock.Now
+	}
 	seed := cfg.Seed
 	if seed == 0 {
 		seed = mrand.Uint64()
@@ -148,7 +156,7 @@ func (r *Runner) buildOffers() error {
 func (r *Runner) pick(c *customer) {
 	kind := "monthly"
 	switch c.path {
-	case PathBuy, PathUndeliverable:
+	case PathBuy, PathUndeliverable, PathCredit, PathCreditUnpaid, PathDialTest:
 		kind = "period"
 	case PathSupervised, PathSupervisedRefund:
 		kind = "supervised"
@@ -252,7 +260,8 @@ func (r *Runner) newCustomer(n int) *customer {
 	if n < len(named) && !r.cfg.Forever {
 		path = named[n]
 	}
-	c := &customer{n: n, path: path, customerID: hex.EncodeToString(b), refunded: decimal.Zero}
+	c := &customer{n: n, path: path, customerID: hex.EncodeToString(b), refunded: decimal.Zero, test: path == PathDialTest,
+		credit: path == PathCredit || path == PathCreditUnpaid}
 	r.pick(c)
 	r.cmu.Lock()
 	r.customers = append(r.customers, c)
@@ -302,6 +311,9 @@ func (r *Runner) Run(ctx context.Context) (*Report, error) {
 	}
 	// Customers stopped at the horizon; let the clock rest so nothing else is due while the seller catches up.
 	r.deps.Clock.SetScale(0)
+	if err := r.shareLedger(ctx); err != nil {
+		return nil, err
+	}
 	drivenAt := time.Now()
 	r.deps.Log.Info("customers done; waiting for the seller's read model to converge", "wall", drivenAt.Sub(wallStart).Round(time.Millisecond))
 	mismatches, err := r.converge(ctx)
@@ -348,6 +360,23 @@ func (r *Runner) forever(ctx context.Context, wg *sync.WaitGroup) {
 				"violations", len(r.deps.Dispatcher.Violations()))
 		}
 	}
+}
+
+// shareLedger gives the market this run's ledger, so the market's bill (the control API's, `kooflow emulator
+// bill`) covers the orders of a runner in another process. A market in this process that holds the same ledger
+// gets its own lines back.
+func (r *Runner) shareLedger(ctx context.Context) error {
+	b, ok := r.deps.Market.(market.Bills)
+	if !ok || r.deps.Ledger == nil {
+		return nil
+	}
+	if l, local := b.(market.Local); local && l.M.Ledger() == r.deps.Ledger {
+		return nil
+	}
+	if err := b.PutLedger(ctx, r.deps.Ledger.Entries()); err != nil {
+		return fmt.Errorf("give the market the run's ledger: %w", err)
+	}
+	return nil
 }
 
 // forget drops a finished customer in the continuous mode, so memory stays flat.

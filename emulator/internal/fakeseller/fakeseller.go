@@ -36,6 +36,7 @@ type Seller struct {
 	mu        sync.Mutex
 	nonces    map[string]bool
 	instances map[string]*fakeInstance
+	payments  map[string]*time.Time // credit-paid orders and their repayment
 	// BreakExpiry makes the seller ignore refreshInstance's expireTime, so a test can see the comparison fail.
 	BreakExpiry bool
 }
@@ -231,6 +232,21 @@ func (f *Seller) Supervise(_ context.Context, instanceID, step, party, note stri
 		return fmt.Errorf("cannot %s as %s in %s", step, party, in.Supervision)
 	}
 	in.Supervision = st[1]
+	return nil
+}
+
+// RecordPayment keeps the payment state of an order; the fake seller settles nothing, so only the record counts.
+func (f *Seller) RecordPayment(_ context.Context, orderID string, credit bool, repaidAt *time.Time) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.payments == nil {
+		f.payments = map[string]*time.Time{}
+	}
+	if credit {
+		f.payments[orderID] = repaidAt
+	} else {
+		delete(f.payments, orderID)
+	}
 	return nil
 }
 
