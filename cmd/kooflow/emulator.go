@@ -27,6 +27,7 @@ import (
 	"github.com/kooflow/kooflow/internal/catalog"
 	"github.com/kooflow/kooflow/internal/config"
 	"github.com/kooflow/kooflow/internal/logging"
+	"github.com/kooflow/kooflow/usageclient"
 )
 
 // errFailed makes the process exit non-zero after a report that found problems.
@@ -241,7 +242,7 @@ func (t *target) places(cfg config.Config, log *slog.Logger) (market.Places, fun
 
 func newEmulatorRunCmd() *cobra.Command {
 	var t target
-	var orders int
+	var orders, usageCustomers int
 	var mix, faults, ledgerCSV, reportJSON string
 	var seed uint64
 	var scale float64
@@ -324,6 +325,16 @@ query-timeout=RATE query-hang=DUR ("all,drop=0.3" overrides one).`,
 				return err
 			}
 			rep.Print(os.Stdout)
+			if usageCustomers > 0 {
+				urep, err := runUsageCustomers(cmd.Context(), usageCustomers, cat, places, led, t, cfg, log)
+				if err != nil {
+					return err
+				}
+				urep.Print(os.Stdout)
+				if urep.Failed() {
+					return errFailed
+				}
+			}
 			if ledgerCSV != "" {
 				if err := writeFile(ledgerCSV, func(f *os.File) error { return led.WriteCSV(f) }); err != nil {
 					return err
@@ -357,9 +368,41 @@ query-timeout=RATE query-hang=DUR ("all,drop=0.3" overrides one).`,
 	f.DurationVar(&converge, "converge", 3*time.Minute, "how long to wait for kooflow's read model to match")
 	f.BoolVar(&forever, "forever", false, "keep adding customers until interrupted; no report (what kooflow dev --emulator runs)")
 	f.DurationVar(&interval, "interval", 3*time.Second, "with --forever: wall time between new customers")
+	f.IntVar(&usageCustomers, "usage-customers", 0, "then this many pay-per-use customers: usage through kooflow's intake (console token with the usage scope), pushed, charged, released")
 	f.StringVar(&ledgerCSV, "ledger-csv", "", "write the marketplace's ledger here (CSV), to compare with a settlement")
 	f.StringVar(&reportJSON, "report-json", "", "write the report here as JSON")
 	return cmd
+}
+
+// runUsageCustomers runs pay-per-use customers of the catalog's first pay-per-use product after the lifecycles:
+// their purchases go in the run's ledger (and the market's), their usage through kooflow's intake with the seller's
+// console token, so the month's bill has usage lines.
+func runUsageCustomers(ctx context.Context, n int, cat *catalog.Catalog, places market.Places, led *ledger.Ledger, t target,
+	cfg config.Config, log *slog.Logger) (scenario.UsageReport, error) {
+	var product catalog.Product
+	for _, p := range cat.Products() {
+		if p.ChargingMode == catalog.ChargingOnDemand && len(p.SKUs) > 0 {
+			product = p
+			break
+		}
+	}
+	if product.ProductID == "" {
+		return scenario.UsageReport{}, fmt.Errorf("--usage-customers: the catalog has no pay-per-use (ON_DEMAND) product")
+	}
+	var usage market.UsageControl
+	switch m := places.(type) {
+	case market.Local:
+		usage = market.LocalUsage{M: m.M}
+	case market.Remote:
+		usage = m
+	default:
+		return scenario.UsageReport{}, fmt.Errorf("--usage-customers: the market does not take usage")
+	}
+	return scenario.RunUsage(ctx, scenario.UsageConfig{Customers: n, Hours: 1, RecordsPerHour: 20, DuplicateRate: 0.2,
+		ProductID: product.ProductID, SKUCode: product.SKUs[0].SKUCode},
+		scenario.UsageDeps{Client: deliver.NewClient(t.sellerURL, cfg.AccessKey.Reveal()), Market: places, Usage: usage,
+			Intake: &usageclient.Client{BaseURL: strings.TrimSuffix(t.consoleURL, "/console/v1"), Token: t.consoleToken},
+			Log:    log, Ledger: led})
 }
 
 func newEmulatorDialCmd() *cobra.Command {
