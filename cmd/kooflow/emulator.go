@@ -392,7 +392,7 @@ func runUsageCustomers(ctx context.Context, n int, cat *catalog.Catalog, places 
 	var usage market.UsageControl
 	switch m := places.(type) {
 	case market.Local:
-		usage = market.LocalUsage{M: m.M}
+		usage = market.LocalUsage(m)
 	case market.Remote:
 		usage = m
 	default:

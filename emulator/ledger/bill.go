@@ -306,7 +306,6 @@ func (l *Ledger) usageLines(req BillRequest, keys []string) []computed {
 	}
 	type buyer struct {
 		e     *Entry
-		test  bool
 		terms Terms
 		price decimal.Decimal
 	}
