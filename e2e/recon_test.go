@@ -84,8 +84,8 @@ func TestReconciliationThroughTheStack(t *testing.T) {
 	defer cancel()
 	sellerURL := st.URL + cfg.ProductionPath
 
-	// The month: the customers' lifecycles on a clock running five marketplace days in about 20 seconds, the
-	// marketplace's settlement stamped on the wall clock as kooflow's is.
+	// The month: the customers' lifecycles on a clock running five marketplace days in about 20 seconds (what the
+	// marketplace's bill reads is stamped on the wall clock, as kooflow's is).
 	cat, err := catalog.Parse(catalog.DevCatalog)
 	if err != nil {
 		t.Fatal(err)
@@ -93,7 +93,7 @@ func TestReconciliationThroughTheStack(t *testing.T) {
 	horizon := 5 * 24 * time.Hour
 	clk := clock.New(time.Now(), float64(horizon)/float64(20*time.Second))
 	r, err := scenario.New(scenario.Config{Orders: 8, Mix: reconMix, Seed: 7, Spread: 12 * time.Hour, Horizon: horizon,
-		Converge: time.Minute, SettlementClock: time.Now},
+		Converge: time.Minute},
 		scenario.Deps{Catalog: cat, Clock: clk, Dispatcher: deliver.NewDispatcher(deliver.NewClient(sellerURL, accessKey), clk, 7),
 			Market: market.Local{M: m}, Seller: console.New(st.URL+"/console/v1", consoleToken, customerToken, nil),
 			Ledger: m.Ledger(), Log: log})

@@ -308,7 +308,7 @@ query-timeout=RATE query-hang=DUR ("all,drop=0.3" overrides one).`,
 			disp := deliver.NewDispatcher(client, clk, seed)
 			led := ledger.New()
 			r, err := scenario.New(scenario.Config{Orders: orders, Mix: m, Faults: fs, Seed: seed, Spread: spread,
-				Horizon: horizon, Converge: converge, Forever: forever, Interval: interval, SettlementClock: time.Now},
+				Horizon: horizon, Converge: converge, Forever: forever, Interval: interval},
 				scenario.Deps{Catalog: cat, Clock: clk, Dispatcher: disp, Market: places,
 					Seller: console.New(t.consoleURL, t.consoleToken, t.customerTok, nil), Ledger: led, Log: log})
 			if err != nil {

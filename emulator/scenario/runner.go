@@ -42,9 +42,9 @@ type Config struct {
 	Forever  bool
 	Interval time.Duration
 	// SettlementClock stamps what the marketplace's bill reads in the ledger: when an order took effect and when
-	// a credit-paid order was repaid. The seller stamps the same events with its own wall clock, so a run whose
-	// marketplace clock is scaled passes time.Now here for both sides to bill the same month; nil is the run's
-	// clock.
+	// a credit-paid order was repaid. The seller stamps the same events with its own wall clock (and refuses a
+	// repayment in its future), so while the lifecycles run on the scaled clock these stay on the wall clock and
+	// both sides bill each line in the same month. nil is time.Now.
 	SettlementClock func() time.Time
 }
 
@@ -106,7 +106,7 @@ func New(cfg Config, deps Deps) (*Runner, error) {
 		cfg.Interval = 3 * time.Second
 	}
 	if cfg.SettlementClock == nil {
-		cfg.SettlementClock = deps.Clock.Now
+		cfg.SettlementClock = time.Now
 	}
 	seed := cfg.Seed
 	if seed == 0 {
