@@ -53,8 +53,9 @@ var reconMix = map[string]float64{
 // an overdue alert.
 func TestReconciliationThroughTheStack(t *testing.T) {
 	testenv.SkipShort(t, "the stack")
-	// kooflow stamps effective times with its wall clock; a run across a Beijing month end would split the month.
-	if left := time.Until(settlement.PeriodOf(time.Now()).End()); left < 3*time.Minute {
+	// kooflow stamps effective times with its wall clock; a run across a Beijing month end would split the month,
+	// so a run starting in a month's last minutes waits for the next.
+	if left := time.Until(settlement.PeriodOf(time.Now()).End()); left < 5*time.Minute {
 		time.Sleep(left + 5*time.Second)
 	}
 	period := settlement.PeriodOf(time.Now())
