@@ -130,8 +130,19 @@ func (l Local) PutLedger(_ context.Context, es []ledger.Entry) error {
 }
 func (l Local) BillDetail(_ context.Context, q BillQuery) ([]byte, error) { return l.M.BillDetail(q) }
 
+// ledgerBatch keeps each PUT of ledger lines well inside the control API's 1 MiB body.
+const ledgerBatch = 500
+
+// PutLedger sends the lines in batches; each batch is recorded on its own, and sending them again is harmless.
 func (c Remote) PutLedger(ctx context.Context, es []ledger.Entry) error {
-	return c.do(ctx, http.MethodPut, ControlPrefix+"ledger", es, nil)
+	for len(es) > 0 {
+		n := min(len(es), ledgerBatch)
+		if err := c.do(ctx, http.MethodPut, ControlPrefix+"ledger", es[:n], nil); err != nil {
+			return err
+		}
+		es = es[n:]
+	}
+	return nil
 }
 
 // BillDetail asks the control API for the bill detail file.

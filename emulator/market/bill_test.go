@@ -2,6 +2,7 @@ package market
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -42,6 +43,18 @@ func TestBillThroughTheControlAPI(t *testing.T) {
 		if !strings.Contains(string(csv), want) {
 			t.Errorf("the bill detail has no line %q:\n%s", want, csv)
 		}
+	}
+	// A ledger larger than one control request holds arrives whole.
+	var many []ledger.Entry
+	for i := range 2*ledgerBatch + 7 {
+		many = append(many, ledger.Entry{OrderID: fmt.Sprintf("M-%04d", i), OrderLineID: "1", OrderType: "NEW", InstanceID: fmt.Sprint("m", i),
+			ProductID: "OFFI-KOOFLOW-CRM-MONTHLY", Amount: decimal.NewFromInt(100), EffectiveAt: &eff})
+	}
+	if err := r.PutLedger(ctx, many); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(m.Ledger().Entries()); n != 2+len(many) {
+		t.Fatalf("the market's ledger has %d lines, want %d", n, 2+len(many))
 	}
 	x, err := r.BillDetail(ctx, BillQuery{Period: "2026-09", Format: "xlsx", Threshold: &zero})
 	if err != nil || !strings.HasPrefix(string(x), "PK\x03\x04") {

@@ -353,6 +353,9 @@ func (r *Runner) forever(ctx context.Context, wg *sync.WaitGroup) {
 			return
 		case <-tick.C:
 		case <-status.C:
+			if err := r.shareLedger(ctx); err != nil && ctx.Err() == nil {
+				r.deps.Log.Warn("the market did not take the run's ledger; its bill lacks this run's latest orders", "err", err)
+			}
 			st := r.deps.Dispatcher.Stats()
 			lat := r.deps.Dispatcher.Latencies()["all"]
 			r.deps.Log.Info("emulator", "customers", n, "marketplace_time", r.deps.Clock.Now().Format(time.DateTime),
@@ -363,8 +366,8 @@ func (r *Runner) forever(ctx context.Context, wg *sync.WaitGroup) {
 }
 
 // shareLedger gives the market this run's ledger, so the market's bill (the control API's, `kooflow emulator
-// bill`) covers the orders of a runner in another process. A market in this process that holds the same ledger
-// gets its own lines back.
+// bill`) covers the orders of a runner in another process: at the end of a run, and every status line of the
+// continuous mode. A market in this process that holds the same ledger needs nothing.
 func (r *Runner) shareLedger(ctx context.Context) error {
 	b, ok := r.deps.Market.(market.Bills)
 	if !ok || r.deps.Ledger == nil {
