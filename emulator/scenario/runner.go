@@ -518,6 +518,21 @@ func (r *Runner) compare(ctx context.Context, c *customer) ([]Mismatch, error) {
 	if si.Quantity != 0 && si.Quantity != c.qty {
 		add("quantity", strconv.FormatInt(c.qty, 10), strconv.FormatInt(si.Quantity, 10))
 	}
+	if c.credit {
+		credit, repaid, err := r.deps.Seller.Payment(ctx, c.purchase.OrderID)
+		if err != nil {
+			return nil, err
+		}
+		var want *time.Time
+		for _, e := range r.deps.Ledger.ForInstance(c.instanceID) {
+			if e.OrderID == c.purchase.OrderID {
+				want = e.RepaidAt
+			}
+		}
+		if !credit || fmtTime(repaid) != fmtTime(want) {
+			add("payment", "credit-paid, repaid "+fmtTime(want), fmt.Sprintf("credit-paid %t, repaid %s", credit, fmtTime(repaid)))
+		}
+	}
 	refunded := decimal.Zero
 	seller := map[string]SellerOrder{}
 	for _, o := range si.Orders {

@@ -250,6 +250,14 @@ func (f *Seller) RecordPayment(_ context.Context, orderID string, credit bool, r
 	return nil
 }
 
+// Payment reads what RecordPayment kept.
+func (f *Seller) Payment(_ context.Context, orderID string) (bool, *time.Time, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	at, credit := f.payments[orderID]
+	return credit, at, nil
+}
+
 func (f *Seller) RequestRefund(_ context.Context, instanceID string, amount *decimal.Decimal) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
