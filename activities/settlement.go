@@ -42,6 +42,9 @@ type Settlement struct {
 	Log      *slog.Logger
 	// Metrics counts finished closes (kooflow_settlement_runs_total); nil counts nothing.
 	Metrics *metrics.Worker
+	// Now is the clock a close checks the period's end against; time.Now if nil. Tests move it to close the
+	// month their orders went through.
+	Now func() time.Time
 }
 
 // SettlementTerms is the catalog's settlement terms by product id.
@@ -59,6 +62,13 @@ func settlementError(err error) error {
 		return temporal.NewNonRetryableApplicationError(r.Reason, ErrSettlementRefused, err, r.Code)
 	}
 	return err
+}
+
+func (a *Settlement) now() time.Time {
+	if a.Now != nil {
+		return a.Now()
+	}
+	return time.Now()
 }
 
 // SettlementPrepareInput is the argument of SettlementPrepare.
@@ -83,7 +93,7 @@ func (a *Settlement) SettlementPrepare(ctx context.Context, in SettlementPrepare
 	}
 	plan, err := a.Store.Prepare(ctx, ledger.CloseRequest{
 		Period: p, Types: in.ProductTypes, WorkflowID: in.WorkflowID, RunID: in.RunID, RequestedBy: in.RequestedBy,
-		Threshold: a.Settings.Threshold, BatchSize: bs, Terms: SettlementTerms(a.Catalog),
+		Threshold: a.Settings.Threshold, BatchSize: bs, Terms: SettlementTerms(a.Catalog), Now: a.now(),
 	})
 	if err != nil {
 		if _, refused := refusal.As(err); refused {

@@ -29,5 +29,5 @@ func settlementActivities(d app.Deps) (*activities.Settlement, error) {
 		return nil, fmt.Errorf("settlement: %w", err)
 	}
 	return &activities.Settlement{Store: &ledger.Store{Pool: d.Pool}, Catalog: d.Catalog, Settings: settings, Log: d.Log,
-		Metrics: d.WorkerMetrics}, nil
+		Metrics: d.WorkerMetrics, Now: d.Now}, nil
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/kooflow/kooflow/emulator/market"
+	"github.com/kooflow/kooflow/internal/catalog"
 	"github.com/kooflow/kooflow/internal/config"
 )
 
@@ -31,9 +32,13 @@ func startDevMarket(env map[string]string, stateDir string, log *slog.Logger) (s
 	if u.Port() == "" {
 		addr = net.JoinHostPort(u.Hostname(), "443")
 	}
+	cat, _, err := catalog.Open(env[config.EnvCatalogFile])
+	if err != nil {
+		return nil, err
+	}
 	m, err := market.New(market.Options{
 		AK: env[config.EnvMarketAK], SK: env[config.EnvMarketSK], SellerKey: env[config.EnvAccessKey],
-		Log: log,
+		Log: log, Catalog: cat,
 	})
 	if err != nil {
 		return nil, err

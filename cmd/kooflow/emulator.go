@@ -27,6 +27,7 @@ import (
 	"github.com/kooflow/kooflow/internal/catalog"
 	"github.com/kooflow/kooflow/internal/config"
 	"github.com/kooflow/kooflow/internal/logging"
+	"github.com/kooflow/kooflow/usageclient"
 )
 
 // errFailed makes the process exit non-zero after a report that found problems.
@@ -42,6 +43,7 @@ func newEmulatorCmd() *cobra.Command {
   run    drive N customers through mixed lifecycles, with faults, and compare the result with kooflow's console
   dial   the marketplace's dial test: every activity with testFlag "1", with a pass/fail report
   kit    a joint-operation purchase, then its Kit sync calls (tenant, application, users, org), checked
+  bill   the marketplace's bill detail of a period (CSV or XLSX), the file kooflow recon import reads
 
 Every setting comes from the environment kooflow itself reads (KOOGALLERY_ACCESS_KEY, KOOGALLERY_AK/SK,
 KOOGALLERY_API_ENDPOINT, KOOGALLERY_API_CA_FILE, KOOFLOW_HTTP_ADDR, KOOGALLERY_PRODUCTION_PATH,
@@ -51,7 +53,7 @@ KOOFLOW_CONSOLE_TOKENS); what is unset takes ` + "`kooflow dev`" + `'s developme
   kooflow emulator run --orders 200 --faults all
   kooflow emulator dial`,
 	}
-	cmd.AddCommand(newEmulatorServeCmd(), newEmulatorRunCmd(), newEmulatorDialCmd())
+	cmd.AddCommand(newEmulatorServeCmd(), newEmulatorRunCmd(), newEmulatorDialCmd(), newEmulatorBillCmd())
 	cmd.AddCommand(newEmulatorKitCmd())
 	return cmd
 }
@@ -78,8 +80,12 @@ func newEmulatorServeCmd() *cobra.Command {
 					addr = u.Host
 				}
 			}
+			cat, _, err := catalog.Open(cfg.CatalogFile)
+			if err != nil {
+				return err
+			}
 			m, err := market.New(market.Options{AK: cfg.MarketAK.Reveal(), SK: cfg.MarketSK.Reveal(),
-				SellerKey: cfg.AccessKey.Reveal(), Log: log})
+				SellerKey: cfg.AccessKey.Reveal(), Log: log, Catalog: cat})
 			if err != nil {
 				return err
 			}
@@ -192,7 +198,12 @@ func (t *target) resolve(cfg config.Config) error {
 // places connects to (or starts) the market. The returned stop function ends an in-process market.
 func (t *target) places(cfg config.Config, log *slog.Logger) (market.Places, func(), error) {
 	if t.marketListen != "" {
-		m, err := market.New(market.Options{AK: cfg.MarketAK.Reveal(), SK: cfg.MarketSK.Reveal(), SellerKey: cfg.AccessKey.Reveal(), Log: log})
+		cat, _, err := catalog.Open(cfg.CatalogFile)
+		if err != nil {
+			return nil, nil, err
+		}
+		m, err := market.New(market.Options{AK: cfg.MarketAK.Reveal(), SK: cfg.MarketSK.Reveal(), SellerKey: cfg.AccessKey.Reveal(),
+			Log: log, Catalog: cat})
 		if err != nil {
 			return nil, nil, err
 		}
@@ -231,7 +242,7 @@ func (t *target) places(cfg config.Config, log *slog.Logger) (market.Places, fun
 
 func newEmulatorRunCmd() *cobra.Command {
 	var t target
-	var orders int
+	var orders, usageCustomers int
 	var mix, faults, ledgerCSV, reportJSON string
 	var seed uint64
 	var scale float64
@@ -314,6 +325,16 @@ query-timeout=RATE query-hang=DUR ("all,drop=0.3" overrides one).`,
 				return err
 			}
 			rep.Print(os.Stdout)
+			if usageCustomers > 0 {
+				urep, err := runUsageCustomers(cmd.Context(), usageCustomers, cat, places, led, t, cfg, log)
+				if err != nil {
+					return err
+				}
+				urep.Print(os.Stdout)
+				if urep.Failed() {
+					return errFailed
+				}
+			}
 			if ledgerCSV != "" {
 				if err := writeFile(ledgerCSV, func(f *os.File) error { return led.WriteCSV(f) }); err != nil {
 					return err
@@ -347,9 +368,41 @@ query-timeout=RATE query-hang=DUR ("all,drop=0.3" overrides one).`,
 	f.DurationVar(&converge, "converge", 3*time.Minute, "how long to wait for kooflow's read model to match")
 	f.BoolVar(&forever, "forever", false, "keep adding customers until interrupted; no report (what kooflow dev --emulator runs)")
 	f.DurationVar(&interval, "interval", 3*time.Second, "with --forever: wall time between new customers")
+	f.IntVar(&usageCustomers, "usage-customers", 0, "then this many pay-per-use customers: usage through kooflow's intake (console token with the usage scope), pushed, charged, released")
 	f.StringVar(&ledgerCSV, "ledger-csv", "", "write the marketplace's ledger here (CSV), to compare with a settlement")
 	f.StringVar(&reportJSON, "report-json", "", "write the report here as JSON")
 	return cmd
+}
+
+// runUsageCustomers runs pay-per-use customers of the catalog's first pay-per-use product after the lifecycles:
+// their purchases go in the run's ledger (and the market's), their usage through kooflow's intake with the seller's
+// console token, so the month's bill has usage lines.
+func runUsageCustomers(ctx context.Context, n int, cat *catalog.Catalog, places market.Places, led *ledger.Ledger, t target,
+	cfg config.Config, log *slog.Logger) (scenario.UsageReport, error) {
+	var product catalog.Product
+	for _, p := range cat.Products() {
+		if p.ChargingMode == catalog.ChargingOnDemand && len(p.SKUs) > 0 {
+			product = p
+			break
+		}
+	}
+	if product.ProductID == "" {
+		return scenario.UsageReport{}, fmt.Errorf("--usage-customers: the catalog has no pay-per-use (ON_DEMAND) product")
+	}
+	var usage market.UsageControl
+	switch m := places.(type) {
+	case market.Local:
+		usage = market.LocalUsage(m)
+	case market.Remote:
+		usage = m
+	default:
+		return scenario.UsageReport{}, fmt.Errorf("--usage-customers: the market does not take usage")
+	}
+	return scenario.RunUsage(ctx, scenario.UsageConfig{Customers: n, Hours: 1, RecordsPerHour: 20, DuplicateRate: 0.2,
+		ProductID: product.ProductID, SKUCode: product.SKUs[0].SKUCode},
+		scenario.UsageDeps{Client: deliver.NewClient(t.sellerURL, cfg.AccessKey.Reveal()), Market: places, Usage: usage,
+			Intake: &usageclient.Client{BaseURL: strings.TrimSuffix(t.consoleURL, "/console/v1"), Token: t.consoleToken},
+			Log:    log, Ledger: led})
 }
 
 func newEmulatorDialCmd() *cobra.Command {

@@ -255,6 +255,28 @@ func (c *Client) ApproveRefund(ctx context.Context, instanceID, refundID string)
 	return decimal.NewFromString(*out.ApprovedAmount)
 }
 
+// RecordPayment records an order's payment state on the console (PUT /bills/payments/{orderId}, finance scope).
+// Setting the same state again changes nothing, so retries are safe.
+func (c *Client) RecordPayment(ctx context.Context, orderID string, credit bool, repaidAt *time.Time) error {
+	body := map[string]any{"credit": credit}
+	if repaidAt != nil {
+		body["repaidAt"] = repaidAt.UTC().Format(time.RFC3339Nano)
+	}
+	return c.do(ctx, http.MethodPut, "/bills/payments/"+url.PathEscape(orderID), "", body, nil)
+}
+
+// Payment reads an order's payment state (GET /bills/payments/{orderId}).
+func (c *Client) Payment(ctx context.Context, orderID string) (bool, *time.Time, error) {
+	var out struct {
+		Credit   bool       `json:"credit"`
+		RepaidAt *time.Time `json:"repaidAt"`
+	}
+	if err := c.do(ctx, http.MethodGet, "/bills/payments/"+url.PathEscape(orderID), "", nil, &out); err != nil {
+		return false, nil, err
+	}
+	return out.Credit, out.RepaidAt, nil
+}
+
 // action posts one console action, retrying "not yet" answers with the same Idempotency-Key for up to a minute.
 func (c *Client) action(ctx context.Context, token, path string, body, out any) error {
 	key := uuid.NewString()

@@ -6,6 +6,7 @@ import (
 	"io"
 	"math/big"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -39,23 +40,44 @@ type BillRequest struct {
 	// Faults change the exported bill, so reconciliation has something to find; they never change what the
 	// ledger records as billed.
 	Faults BillFaults
+	// Usage is what the marketplace charged for pay-per-use usage; nil bills no usage. UsagePrice is a
+	// pay-per-use product's unit price per unit of usage.
+	Usage      *Usage
+	UsagePrice func(productID string) (decimal.Decimal, bool)
 }
 
 // BillFaults are deliberate errors in a bill.
 type BillFaults struct {
-	Drop   []string                   // "orderId/orderLineId" lines left out
-	Change map[string]decimal.Decimal // "orderId/orderLineId" → amount added to the seller's settlement
+	Drop   []string                   // lines left out, by BillLine.Key
+	Change map[string]decimal.Decimal // BillLine.Key → amount added to the seller's settlement
 	Add    []BillLine                 // lines billed that the seller never had
 }
 
-// BillLine is one line of the marketplace's bill detail.
+// BillLine is one line of the marketplace's bill detail. A pay-per-use usage line bills one instance's usage of
+// one consumption month: it carries the instance's purchase order, the instance, the month and the quantity.
 type BillLine struct {
-	OrderID     string
-	OrderLineID string
-	OrderType   string
-	Revenue     decimal.Decimal
-	PlatformFee decimal.Decimal
-	Settlement  decimal.Decimal
+	OrderID     string          `json:"orderId"`
+	OrderLineID string          `json:"orderLineId"`
+	OrderType   string          `json:"orderType"`
+	Revenue     decimal.Decimal `json:"revenue"`
+	PlatformFee decimal.Decimal `json:"platformFee"`
+	Settlement  decimal.Decimal `json:"settlement"`
+	InstanceID  string          `json:"instanceId,omitempty"`
+	// UsageMonth (2026-10, Beijing time) and UsageQuantity are set on usage lines only.
+	UsageMonth    string           `json:"usageMonth,omitempty"`
+	UsageQuantity *decimal.Decimal `json:"usageQuantity,omitempty"`
+}
+
+// UsageOrderType is the order type the bill detail gives a pay-per-use usage line.
+const UsageOrderType = "USAGE"
+
+// Key names a line for faults: "orderId/orderLineId", or "orderId/usage:instance:month" for a usage line (whose
+// order line is the purchase's).
+func (l BillLine) Key() string {
+	if l.UsageMonth != "" {
+		return l.OrderID + "/usage:" + l.InstanceID + ":" + l.UsageMonth
+	}
+	return l.OrderID + "/" + l.OrderLineID
 }
 
 // Bill is the marketplace's bill of a period and product type.
@@ -72,6 +94,12 @@ type Bill struct {
 type billedLine struct {
 	period string
 	terms  Terms
+}
+
+// billedUsage is the usage quantity of one instance and consumption month a bill settled.
+type billedUsage struct {
+	period   string
+	quantity decimal.Decimal
 }
 
 var chargeTypes = map[string]bool{"NEW": true, "TRIAL_TO_FORMAL": true, "RENEW": true, "CHANGE": true}
@@ -124,7 +152,7 @@ func (l *Ledger) Bill(req BillRequest) (Bill, error) {
 		if !chargeTypes[e.OrderType] || e.TestFlag {
 			continue
 		}
-		if _, done := l.billed[k]; done {
+		if bl, done := l.billed[k]; done && bl.period != req.Period {
 			continue
 		}
 		t, ok := req.Terms(e.ProductID)
@@ -157,7 +185,7 @@ func (l *Ledger) Bill(req BillRequest) (Bill, error) {
 		if !refundTypes[e.OrderType] || e.TestFlag || e.EffectiveAt == nil || !e.EffectiveAt.Before(req.End) {
 			continue
 		}
-		if _, done := l.billed[k]; done {
+		if bl, done := l.billed[k]; done && bl.period != req.Period {
 			continue
 		}
 		t, ok := chargeNow[e.InstanceID+"\x00"+e.RefersTo]
@@ -166,7 +194,7 @@ func (l *Ledger) Bill(req BillRequest) (Bill, error) {
 			found := false
 			for ck, bl := range l.billed {
 				c := l.entries[ck]
-				if c != nil && c.OrderID == e.RefersTo && c.InstanceID == e.InstanceID && chargeTypes[c.OrderType] {
+				if c != nil && bl.period != req.Period && c.OrderID == e.RefersTo && c.InstanceID == e.InstanceID && chargeTypes[c.OrderType] {
 					t, found = bl.terms, true
 					break
 				}
@@ -184,6 +212,11 @@ func (l *Ledger) Bill(req BillRequest) (Bill, error) {
 		total += line.settlementFen
 		b.Lines = append(b.Lines, line.BillLine)
 	}
+	usage := l.usageLines(req, keys)
+	for _, u := range usage {
+		total += u.settlementFen
+		b.Lines = append(b.Lines, u.BillLine)
+	}
 	b.Total = fenToYuan(total)
 	if b.Total.LessThan(req.Threshold) {
 		return Bill{Period: req.Period, ProductType: req.ProductType, Carried: true, Total: b.Total}, nil
@@ -191,11 +224,21 @@ func (l *Ledger) Bill(req BillRequest) (Bill, error) {
 	for _, p := range picked {
 		l.billed[key(p.e.OrderID, p.e.OrderLineID)] = billedLine{period: req.Period, terms: p.terms}
 	}
+	for _, u := range usage {
+		k := u.InstanceID + "\x00" + u.UsageMonth
+		kept := l.usageBilled[k][:0]
+		for _, bu := range l.usageBilled[k] {
+			if bu.period != req.Period { // the same period billed again replaces its own record
+				kept = append(kept, bu)
+			}
+		}
+		l.usageBilled[k] = append(kept, billedUsage{period: req.Period, quantity: *u.UsageQuantity})
+	}
 	sort.Slice(b.Lines, func(i, j int) bool {
 		if b.Lines[i].OrderID != b.Lines[j].OrderID {
 			return b.Lines[i].OrderID < b.Lines[j].OrderID
 		}
-		return b.Lines[i].OrderLineID < b.Lines[j].OrderLineID
+		return b.Lines[i].Key() < b.Lines[j].Key()
 	})
 	b.applyFaults(req.Faults)
 	return b, nil
@@ -208,7 +251,7 @@ func (b *Bill) applyFaults(f BillFaults) {
 	}
 	out := b.Lines[:0]
 	for _, line := range b.Lines {
-		k := line.OrderID + "/" + line.OrderLineID
+		k := line.Key()
 		if drop[k] {
 			b.Total = b.Total.Sub(line.Settlement)
 			continue
@@ -245,8 +288,89 @@ func amounts(e *Entry, t Terms) computed {
 		fee = roundFen(decimal.NewFromInt(rev).Mul(t.Rate))
 		set = rev - fee
 	}
-	return computed{BillLine: BillLine{OrderID: e.OrderID, OrderLineID: e.OrderLineID, OrderType: e.OrderType,
+	return computed{BillLine: BillLine{OrderID: e.OrderID, OrderLineID: e.OrderLineID, OrderType: e.OrderType, InstanceID: e.InstanceID,
 		Revenue: fenToYuan(rev), PlatformFee: fenToYuan(fee), Settlement: fenToYuan(set)}, settlementFen: set}
+}
+
+// beijing is the marketplace's business time zone: periods and consumption months are Beijing months.
+var beijing = time.FixedZone("Asia/Shanghai", 8*60*60)
+
+// usageLines bills pay-per-use usage (the caller holds the lock): one line per instance and consumption month
+// (the Beijing month its hourly window starts in) of everything charged before the period ends, minus what
+// earlier bills settled for that instance and month. Usage deducted from a package was paid with the package
+// and is not billed; neither is a dial-test instance's, nor a supervised purchase's before acceptance.
+// Revenue is the exact quantity × the unit price, rounded once per line.
+func (l *Ledger) usageLines(req BillRequest, keys []string) []computed {
+	if req.Usage == nil || req.UsagePrice == nil {
+		return nil
+	}
+	type buyer struct {
+		e     *Entry
+		terms Terms
+		price decimal.Decimal
+	}
+	buyers := map[string]*buyer{} // instance → its purchase
+	tested := map[string]bool{}
+	for _, k := range keys {
+		e := l.entries[k]
+		if e.InstanceID == "" {
+			continue
+		}
+		if e.TestFlag {
+			tested[e.InstanceID] = true
+		}
+		if e.OrderType != "NEW" || buyers[e.InstanceID] != nil {
+			continue
+		}
+		price, ok := req.UsagePrice(e.ProductID)
+		if !ok {
+			continue
+		}
+		t, ok := req.Terms(e.ProductID)
+		if !ok || t.Type != req.ProductType {
+			continue
+		}
+		buyers[e.InstanceID] = &buyer{e: e, terms: t, price: price}
+	}
+	qty := map[string]decimal.Decimal{} // instance \x00 month → charged
+	for _, c := range req.Usage.All() {
+		b := buyers[c.InstanceID]
+		if b == nil || tested[c.InstanceID] || c.RelatePkgInstance != "" || !c.BeginTime.Before(req.End) {
+			continue
+		}
+		if s := b.e.Supervision; s != "" && s != "NOT_INVOLVED" && s != "COMPLETED" {
+			continue
+		}
+		k := c.InstanceID + "\x00" + c.BeginTime.In(beijing).Format("2006-01")
+		qty[k] = qty[k].Add(c.Value)
+	}
+	var out []computed
+	for k, q := range qty {
+		for _, bu := range l.usageBilled[k] {
+			if bu.period != req.Period {
+				q = q.Sub(bu.quantity)
+			}
+		}
+		if q.IsZero() {
+			continue
+		}
+		inst, month, _ := strings.Cut(k, "\x00")
+		b := buyers[inst]
+		rev := roundFen(q.Mul(b.price).Shift(2))
+		var fee, set int64
+		if b.terms.Type == TypeJointOperation {
+			set = roundFen(decimal.NewFromInt(rev).Mul(b.terms.Rate))
+			fee = rev - set
+		} else {
+			fee = roundFen(decimal.NewFromInt(rev).Mul(b.terms.Rate))
+			set = rev - fee
+		}
+		q := q
+		out = append(out, computed{BillLine: BillLine{OrderID: b.e.OrderID, OrderLineID: b.e.OrderLineID, OrderType: UsageOrderType,
+			Revenue: fenToYuan(rev), PlatformFee: fenToYuan(fee), Settlement: fenToYuan(set), InstanceID: inst,
+			UsageMonth: month, UsageQuantity: &q}, settlementFen: set})
+	}
+	return out
 }
 
 // roundFen rounds an amount already expressed in fen to a whole fen, halves to the even fen.
@@ -274,14 +398,22 @@ func fenToYuan(f int64) decimal.Decimal { return decimal.New(f, -2) }
 
 // BillDetailColumns are the headers of the marketplace's bill-detail export as the emulator writes it; they are
 // the headers kooflow's default column mapping lists (internal/recon/mapping.json).
-var BillDetailColumns = []string{"账期", "订单号", "订单行号", "订单类型", "产品销售收入", "平台费", "伙伴结算金额(含税)", "账单状态"}
+// The last three are pay-per-use usage columns, blank on order lines; like the others they are an assumption
+// (docs/settlement.md, "Pay-per-use usage").
+var BillDetailColumns = []string{"账期", "订单号", "订单行号", "订单类型", "产品销售收入", "平台费", "伙伴结算金额(含税)", "账单状态",
+	"实例ID", "消费月份", "使用量"}
 
 func (b Bill) records() [][]string {
 	period := b.Period[:4] + b.Period[5:] // the seller center writes 202610
 	out := make([][]string, 0, len(b.Lines))
 	for _, line := range b.Lines {
+		inst, month, quantity := line.InstanceID, "", ""
+		if line.UsageMonth != "" {
+			month = line.UsageMonth[:4] + line.UsageMonth[5:]
+			quantity = line.UsageQuantity.StringFixed(4)
+		}
 		out = append(out, []string{period, line.OrderID, line.OrderLineID, line.OrderType, line.Revenue.StringFixed(2),
-			line.PlatformFee.StringFixed(2), line.Settlement.StringFixed(2), b.Status})
+			line.PlatformFee.StringFixed(2), line.Settlement.StringFixed(2), b.Status, inst, month, quantity})
 	}
 	return out
 }

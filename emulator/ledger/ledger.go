@@ -68,10 +68,27 @@ type Ledger struct {
 	entries map[string]*Entry
 	// billed records, per order line, the bill that settled it (bill.go).
 	billed map[string]billedLine
+	// usageBilled records, per instance and consumption month, the usage bills settled.
+	usageBilled map[string][]billedUsage
 }
 
 // New returns an empty ledger.
-func New() *Ledger { return &Ledger{entries: map[string]*Entry{}, billed: map[string]billedLine{}} }
+func New() *Ledger {
+	return &Ledger{entries: map[string]*Entry{}, billed: map[string]billedLine{}, usageBilled: map[string][]billedUsage{}}
+}
+
+// Put records lines another process's ledger holds (a scenario runner's, sent through the control API),
+// replacing lines with the same order and line ids.
+func (l *Ledger) Put(es []Entry) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, e := range es {
+		if e.Refunded.IsZero() {
+			e.Refunded = decimal.Zero
+		}
+		l.entries[key(e.OrderID, e.OrderLineID)] = &e
+	}
+}
 
 func key(orderID, lineID string) string { return orderID + "\x00" + lineID }
 

@@ -88,6 +88,18 @@ func (u *Usage) Charges(instanceID string) []UsageCharge {
 	return out
 }
 
+// All lists every charge, by metering_sn.
+func (u *Usage) All() []UsageCharge {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	out := make([]UsageCharge, 0, len(u.charges))
+	for _, c := range u.charges {
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].MeteringSN < out[j].MeteringSN })
+	return out
+}
+
 // Sum is what was charged for usage over every instance.
 func (u *Usage) Sum() UsageTotal {
 	u.mu.Lock()

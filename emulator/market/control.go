@@ -93,6 +93,7 @@ func (m *Market) controlHandler() http.Handler {
 		w.WriteHeader(http.StatusNoContent)
 	})
 	m.usageControlRoutes(mux, decode)
+	m.billRoutes(mux, decode)
 	mux.HandleFunc("GET "+ControlPrefix+"stats", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, m.Stats())
 	})
@@ -112,6 +113,9 @@ func (m *Market) controlHandler() http.Handler {
 }
 
 type bodyKey struct{}
+
+// maxControlAnswer bounds what the control API's client reads: a bill detail of a busy month is the largest.
+const maxControlAnswer = 256 << 20
 
 // Remote is the control API's client: a market served by another process.
 type Remote struct {
@@ -139,7 +143,10 @@ func (c Remote) do(ctx context.Context, method, path string, in, out any) error 
 		return fmt.Errorf("emulator control %s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxControlAnswer))
+	if err != nil {
+		return fmt.Errorf("emulator control %s %s: read the answer: %w", method, path, err)
+	}
 	if resp.StatusCode >= 300 {
 		var ce controlError
 		_ = json.Unmarshal(raw, &ce)
@@ -147,6 +154,10 @@ func (c Remote) do(ctx context.Context, method, path string, in, out any) error 
 			ce.Error = string(raw)
 		}
 		return fmt.Errorf("emulator control %s %s: HTTP %d: %s", method, path, resp.StatusCode, ce.Error)
+	}
+	if rb, ok := out.(*rawBody); ok {
+		*rb = raw
+		return nil
 	}
 	if out != nil {
 		return json.Unmarshal(raw, out)

@@ -34,6 +34,7 @@ import (
 
 	"github.com/kooflow/kooflow/emulator/ledger"
 	"github.com/kooflow/kooflow/emulator/sign"
+	"github.com/kooflow/kooflow/internal/catalog"
 )
 
 // API paths on the marketplace's host.
@@ -83,6 +84,10 @@ type Options struct {
 	Log  *slog.Logger
 	// Usage is the ledger of charged pay-per-use usage; a fresh one if nil.
 	Usage *ledger.Usage
+	// Ledger is what the marketplace believes about its orders' money (bill.go bills it); a fresh one if nil.
+	Ledger *ledger.Ledger
+	// Catalog gives the products' settlement terms and usage prices for the bill; the development catalog if nil.
+	Catalog *catalog.Catalog
 }
 
 // QueryFaults make the order query misbehave at a rate, as a marketplace under load does. Rates are in [0, 1].
@@ -219,6 +224,16 @@ func New(o Options) (*Market, error) {
 	m.charges = o.Usage
 	if m.charges == nil {
 		m.charges = ledger.NewUsage()
+	}
+	if m.opts.Ledger == nil {
+		m.opts.Ledger = ledger.New()
+	}
+	if m.opts.Catalog == nil {
+		c, err := catalog.Parse(catalog.DevCatalog)
+		if err != nil {
+			return nil, fmt.Errorf("market: the development catalog: %w", err)
+		}
+		m.opts.Catalog = c
 	}
 	m.mocks = mockOrders(o.BusinessNow().UTC())
 	return m, nil

@@ -31,13 +31,16 @@ const (
 	PathSupervised       = "supervised"        // a supervised product through requirement, confirmation, delivery, acceptance
 	PathSupervisedRefund = "supervised-refund" // a supervised product refunded inside the guarantee period
 	PathUndeliverable    = "undeliverable"     // the seller cannot be reached for newInstance's whole window: refunded
+	PathCredit           = "credit"            // bought with credit payment (信用支付), repaid (回款) two days later
+	PathCreditUnpaid     = "credit-unpaid"     // bought with credit payment and not repaid while the run lasts
+	PathDialTest         = "dial-test"         // the marketplace's dial test: a purchase whose calls carry testFlag "1"
 )
 
 // Paths lists every path, in report order.
 func Paths() []string {
 	return []string{PathBuy, PathRenew, PathFreezeRenew, PathExpireRelease, PathTrialConvert, PathTrialExpire,
 		PathUpgrade, PathRenewChange, PathUnsubscribe, PathRenewalRefund, PathSupervised, PathSupervisedRefund,
-		PathUndeliverable}
+		PathUndeliverable, PathCredit, PathCreditUnpaid, PathDialTest}
 }
 
 // DefaultMix weighs the paths for a run that names none.
@@ -45,7 +48,7 @@ func DefaultMix() map[string]float64 {
 	return map[string]float64{
 		PathBuy: 3, PathRenew: 2, PathFreezeRenew: 2, PathExpireRelease: 2, PathTrialConvert: 1, PathTrialExpire: 1,
 		PathUpgrade: 1, PathRenewChange: 1, PathUnsubscribe: 1, PathRenewalRefund: 1, PathSupervised: 2,
-		PathSupervisedRefund: 1, PathUndeliverable: 1,
+		PathSupervisedRefund: 1, PathUndeliverable: 1, PathCredit: 1, PathCreditUnpaid: 1, PathDialTest: 1,
 	}
 }
 

@@ -67,6 +67,8 @@ type customer struct {
 	renewal    *orderRef  // the latest renewal (renewal-refund path)
 	problems   []string
 	done       bool
+	test       bool // a dial test: every call carries testFlag "1"
+	credit     bool // the purchase was paid with credit payment
 }
 
 func (c *customer) problem(format string, args ...any) {
@@ -111,6 +113,8 @@ func (r *Runner) script(c *customer) []step {
 		return []step{{"renew with change", beforeExpiry(3 * day), func(ctx context.Context, c *customer) error { return r.renew(ctx, c, true) }}}
 	case PathUnsubscribe:
 		return []step{{"unsubscribe", placed(2 * day), r.unsubscribe}}
+	case PathCredit:
+		return []step{{"repay", placed(2 * day), r.repay}}
 	case PathRenewalRefund:
 		return []step{
 			{"renew", placed(5 * day), func(ctx context.Context, c *customer) error { return r.renew(ctx, c, false) }},
@@ -237,7 +241,7 @@ func (r *Runner) place(ctx context.Context, c *customer, typ string, line market
 	e := ledger.Entry{OrderID: id, OrderLineID: line.OrderLineID, OrderType: typ, InstanceID: c.instanceID,
 		CustomerID: c.customerID, ProductID: line.ProductID, SKUCode: line.SKUCode, Quantity: line.LinearValue,
 		ListAmount: line.ListAmount, Amount: line.PaidAmount, PlacedAt: now, Payment: ledger.Paid, Delivery: ledger.Pending,
-		Supervised: c.supervised, Supervision: SupNotInvolved}
+		Supervised: c.supervised, Supervision: SupNotInvolved, TestFlag: c.test, Credit: c.credit && typ == market.TypeNew}
 	if !line.ExpireTime.IsZero() {
 		t := line.ExpireTime
 		e.ExpireAt = &t
@@ -266,6 +270,21 @@ func (r *Runner) setDelivery(ref orderRef, out deliver.Outcome, instanceID strin
 	})
 }
 
+// takeEffect records when an order line took effect for the marketplace's bill: the seller's provisioning,
+// renewal, conversion, upgrade or refund was accepted (at, by the settlement clock), or a supervised purchase was
+// accepted by the customer. A line takes effect once.
+func (r *Runner) takeEffect(ref orderRef, at time.Time) {
+	at = at.UTC()
+	_ = r.deps.Ledger.Update(ref.OrderID, ref.LineID, func(e *ledger.Entry) {
+		if e.EffectiveAt == nil {
+			e.EffectiveAt = &at
+		}
+	})
+}
+
+// settledNow is the settlement clock's now.
+func (r *Runner) settledNow() time.Time { return r.cfg.SettlementClock().UTC() }
+
 func (r *Runner) expireField(t time.Time) string {
 	// The documents specify yyyyMMddHHmmss but show 17 digits in an example; the marketplace sends both.
 	if r.chance(0.5) {
@@ -277,7 +296,7 @@ func (r *Runner) expireField(t time.Time) string {
 // message builds a production-interface call for c's instance.
 func (r *Runner) message(c *customer, activity string, fields ...deliver.Field) deliver.Message {
 	return deliver.Message{Activity: activity, InstanceID: c.instanceID, OrderID: c.purchase.OrderID, Fields: fields,
-		OmitTestFlag: r.chance(0.5)}
+		OmitTestFlag: r.chance(0.5), TestFlag: c.test}
 }
 
 func (r *Runner) buy(ctx context.Context, c *customer) error {
@@ -312,7 +331,7 @@ func (r *Runner) buy(ctx context.Context, c *customer) error {
 	c.mu.Unlock()
 	msg := deliver.Message{Activity: deliver.NewInstance, OrderID: ref.OrderID, OmitTestFlag: r.chance(0.5),
 		Fields:        []deliver.Field{{Name: "orderId", Value: ref.OrderID}, {Name: "orderLineId", Value: ref.LineID}, {Name: "businessId", Value: ""}},
-		Undeliverable: c.path == PathUndeliverable}
+		Undeliverable: c.path == PathUndeliverable, TestFlag: c.test}
 	out, err := r.deps.Dispatcher.Deliver(ctx, msg)
 	if err != nil {
 		return err
@@ -341,9 +360,28 @@ func (r *Runner) buy(ctx context.Context, c *customer) error {
 	c.orders = append(c.orders, ref)
 	c.mu.Unlock()
 	r.setDelivery(ref, out, c.instanceID)
+	if !c.supervised {
+		r.takeEffect(ref, r.settledNow()) // a supervised purchase takes effect at acceptance
+	}
 	_ = r.deps.Market.PutInstance(ctx, market.Instance{InstanceID: c.instanceID, OrderID: ref.OrderID,
 		ChargingMode: line.ChargingMode, Status: "NORMAL"})
+	if c.credit {
+		// The seller's finance records the credit payment as the marketplace reports it.
+		if err := r.withRetry(ctx, func() error { return r.deps.Seller.RecordPayment(ctx, ref.OrderID, true, nil) }); err != nil {
+			return fmt.Errorf("console: record the credit payment of %s: %w", ref.OrderID, err)
+		}
+	}
 	return r.pollAppInfo(ctx, c)
+}
+
+// repay is the credit-paid customer's repayment (回款): the marketplace records it and the seller's finance
+// records it on the console with the same time.
+func (r *Runner) repay(ctx context.Context, c *customer) error {
+	at := r.settledNow().Truncate(time.Second)
+	if err := r.withRetry(ctx, func() error { return r.deps.Seller.RecordPayment(ctx, c.purchase.OrderID, true, &at) }); err != nil {
+		return fmt.Errorf("console: record the repayment of %s: %w", c.purchase.OrderID, err)
+	}
+	return r.deps.Ledger.Update(c.purchase.OrderID, c.purchase.LineID, func(e *ledger.Entry) { e.RepaidAt = &at })
 }
 
 // pollAppInfo calls queryInstance until the seller reports how the customer reaches the service
@@ -431,6 +469,9 @@ func (r *Runner) release(ctx context.Context, c *customer, unsub *orderRef) erro
 	out, err := r.deps.Dispatcher.Deliver(ctx, r.message(c, deliver.ReleaseInstance, fields...))
 	if unsub != nil {
 		r.setDelivery(*unsub, out, c.instanceID)
+		if out.Delivered {
+			r.takeEffect(*unsub, r.settledNow())
+		}
 	}
 	if err := deliverOrFail(out, err); err != nil {
 		return fmt.Errorf("releaseInstance: %w", err)
@@ -490,9 +531,20 @@ func (r *Runner) renew(ctx context.Context, c *customer, change bool) error {
 		deliver.Field{Name: "scene", Value: scene}, deliver.Field{Name: "orderId", Value: ref.OrderID},
 		deliver.Field{Name: "orderLineId", Value: ref.LineID}, deliver.Field{Name: "instanceId", Value: c.instanceID},
 		deliver.Field{Name: "expireTime", Value: r.expireField(newExpire)})
+	// A renewal takes effect when the expiry it extends is reached, or when it is applied if that has passed.
+	effective := func(out deliver.Outcome) {
+		if out.Delivered {
+			now := r.settledNow()
+			if prev.After(now) {
+				now = prev
+			}
+			r.takeEffect(ref, now)
+		}
+	}
 	if state != StateFrozen {
 		out, err := r.deps.Dispatcher.Deliver(ctx, refresh)
 		r.setDelivery(ref, out, c.instanceID)
+		effective(out)
 		return deliverOrFail(out, err)
 	}
 	_ = r.deps.Market.PutInstance(ctx, market.Instance{InstanceID: c.instanceID, OrderID: c.purchase.OrderID, ChargingMode: market.ChargingPeriod, Status: "NORMAL"})
@@ -503,6 +555,7 @@ func (r *Runner) renew(ctx context.Context, c *customer, change bool) error {
 		defer wg.Done()
 		out, err := r.deps.Dispatcher.Deliver(ctx, refresh)
 		r.setDelivery(ref, out, c.instanceID)
+		effective(out)
 		refreshErr = deliverOrFail(out, err)
 	}()
 	go func() {
@@ -536,6 +589,9 @@ func (r *Runner) convertTrial(ctx context.Context, c *customer) error {
 		deliver.Field{Name: "orderLineId", Value: ref.LineID}, deliver.Field{Name: "instanceId", Value: c.instanceID},
 		deliver.Field{Name: "expireTime", Value: r.expireField(expire)}))
 	r.setDelivery(ref, out, c.instanceID)
+	if out.Delivered {
+		r.takeEffect(ref, r.settledNow())
+	}
 	return deliverOrFail(out, err)
 }
 
@@ -567,6 +623,9 @@ func (r *Runner) upgrade(ctx context.Context, c *customer) error {
 		deliver.Field{Name: "instanceId", Value: c.instanceID}, deliver.Field{Name: "orderId", Value: ref.OrderID},
 		deliver.Field{Name: "orderLineId", Value: ref.LineID}))
 	r.setDelivery(ref, out, c.instanceID)
+	if out.Delivered {
+		r.takeEffect(ref, r.settledNow())
+	}
 	return deliverOrFail(out, err)
 }
 
@@ -623,6 +682,9 @@ func (r *Runner) refundRenewal(ctx context.Context, c *customer) error {
 		deliver.Field{Name: "orderLineId", Value: ref.LineID}, deliver.Field{Name: "instanceId", Value: c.instanceID},
 		deliver.Field{Name: "expireTime", Value: r.expireField(rn.PrevExpire)}))
 	r.setDelivery(ref, out, c.instanceID)
+	if out.Delivered {
+		r.takeEffect(ref, r.settledNow())
+	}
 	return deliverOrFail(out, err)
 }
 
@@ -642,6 +704,9 @@ func (r *Runner) supervisionStep(stepName, party, want string) func(context.Cont
 		c.supervise = want
 		c.mu.Unlock()
 		_ = r.deps.Ledger.Update(c.purchase.OrderID, c.purchase.LineID, func(e *ledger.Entry) { e.Supervision = want })
+		if want == SupCompleted {
+			r.takeEffect(c.purchase, r.settledNow())
+		}
 		return nil
 	}
 }

@@ -41,6 +41,11 @@ type Config struct {
 	// Forever keeps adding a customer every Interval (wall time) until the context ends; no comparison.
 	Forever  bool
 	Interval time.Duration
+	// SettlementClock stamps what the marketplace's bill reads in the ledger: when an order took effect and when
+	// a credit-paid order was repaid. The seller stamps the same events with its own wall clock (and refuses a
+	// repayment in its future), so while the lifecycles run on the scaled clock these stay on the wall clock and
+	// both sides bill each line in the same month. nil is time.Now.
+	SettlementClock func() time.Time
 }
 
 // Deps are the parts a run drives.
@@ -100,6 +105,9 @@ func New(cfg Config, deps Deps) (*Runner, error) {
 	if cfg.Interval == 0 {
 		cfg.Interval = 3 * time.Second
 	}
+	if cfg.SettlementClock == nil {
+		cfg.SettlementClock = time.Now
+	}
 	seed := cfg.Seed
 	if seed == 0 {
 		seed = mrand.Uint64()
@@ -148,7 +156,7 @@ func (r *Runner) buildOffers() error {
 func (r *Runner) pick(c *customer) {
 	kind := "monthly"
 	switch c.path {
-	case PathBuy, PathUndeliverable:
+	case PathBuy, PathUndeliverable, PathCredit, PathCreditUnpaid, PathDialTest:
 		kind = "period"
 	case PathSupervised, PathSupervisedRefund:
 		kind = "supervised"
@@ -252,7 +260,8 @@ func (r *Runner) newCustomer(n int) *customer {
 	if n < len(named) && !r.cfg.Forever {
 		path = named[n]
 	}
-	c := &customer{n: n, path: path, customerID: hex.EncodeToString(b), refunded: decimal.Zero}
+	c := &customer{n: n, path: path, customerID: hex.EncodeToString(b), refunded: decimal.Zero, test: path == PathDialTest,
+		credit: path == PathCredit || path == PathCreditUnpaid}
 	r.pick(c)
 	r.cmu.Lock()
 	r.customers = append(r.customers, c)
@@ -302,6 +311,9 @@ func (r *Runner) Run(ctx context.Context) (*Report, error) {
 	}
 	// Customers stopped at the horizon; let the clock rest so nothing else is due while the seller catches up.
 	r.deps.Clock.SetScale(0)
+	if err := r.shareLedger(ctx); err != nil {
+		return nil, err
+	}
 	drivenAt := time.Now()
 	r.deps.Log.Info("customers done; waiting for the seller's read model to converge", "wall", drivenAt.Sub(wallStart).Round(time.Millisecond))
 	mismatches, err := r.converge(ctx)
@@ -341,6 +353,9 @@ func (r *Runner) forever(ctx context.Context, wg *sync.WaitGroup) {
 			return
 		case <-tick.C:
 		case <-status.C:
+			if err := r.shareLedger(ctx); err != nil && ctx.Err() == nil {
+				r.deps.Log.Warn("the market did not take the run's ledger; its bill lacks this run's latest orders", "err", err)
+			}
 			st := r.deps.Dispatcher.Stats()
 			lat := r.deps.Dispatcher.Latencies()["all"]
 			r.deps.Log.Info("emulator", "customers", n, "marketplace_time", r.deps.Clock.Now().Format(time.DateTime),
@@ -348,6 +363,23 @@ func (r *Runner) forever(ctx context.Context, wg *sync.WaitGroup) {
 				"violations", len(r.deps.Dispatcher.Violations()))
 		}
 	}
+}
+
+// shareLedger gives the market this run's ledger, so the market's bill (the control API's, `kooflow emulator
+// bill`) covers the orders of a runner in another process: at the end of a run, and every status line of the
+// continuous mode. A market in this process that holds the same ledger needs nothing.
+func (r *Runner) shareLedger(ctx context.Context) error {
+	b, ok := r.deps.Market.(market.Bills)
+	if !ok || r.deps.Ledger == nil {
+		return nil
+	}
+	if l, local := b.(market.Local); local && l.M.Ledger() == r.deps.Ledger {
+		return nil
+	}
+	if err := b.PutLedger(ctx, r.deps.Ledger.Entries()); err != nil {
+		return fmt.Errorf("give the market the run's ledger: %w", err)
+	}
+	return nil
 }
 
 // forget drops a finished customer in the continuous mode, so memory stays flat.
@@ -485,6 +517,21 @@ func (r *Runner) compare(ctx context.Context, c *customer) ([]Mismatch, error) {
 	}
 	if si.Quantity != 0 && si.Quantity != c.qty {
 		add("quantity", strconv.FormatInt(c.qty, 10), strconv.FormatInt(si.Quantity, 10))
+	}
+	if c.credit {
+		credit, repaid, err := r.deps.Seller.Payment(ctx, c.purchase.OrderID)
+		if err != nil {
+			return nil, err
+		}
+		var want *time.Time
+		for _, e := range r.deps.Ledger.ForInstance(c.instanceID) {
+			if e.OrderID == c.purchase.OrderID {
+				want = e.RepaidAt
+			}
+		}
+		if !credit || fmtTime(repaid) != fmtTime(want) {
+			add("payment", "credit-paid, repaid "+fmtTime(want), fmt.Sprintf("credit-paid %t, repaid %s", credit, fmtTime(repaid)))
+		}
 	}
 	refunded := decimal.Zero
 	seller := map[string]SellerOrder{}

@@ -83,6 +83,32 @@ func TestScenarioAgainstACorrectSellerWithEveryFault(t *testing.T) {
 	if !tot.Paid.IsPositive() || !tot.Refunded.IsPositive() {
 		t.Fatalf("ledger totals %+v", tot)
 	}
+	// What the marketplace's bill reads: dial tests flagged, credit payments with and without their repayment,
+	// effective times on what was delivered, none on a supervised purchase before acceptance.
+	var tests, credits, repaid, effective int
+	for _, e := range led.Entries() {
+		if e.TestFlag {
+			tests++
+		}
+		if e.Credit {
+			credits++
+			if e.RepaidAt != nil {
+				repaid++
+			}
+		}
+		if e.EffectiveAt != nil {
+			effective++
+			if e.Delivery == ledger.Failed {
+				t.Errorf("order %s took effect although it never reached the seller", e.OrderID)
+			}
+		}
+		if e.Supervised && e.OrderType == market.TypeNew && e.EffectiveAt != nil && e.Supervision != SupCompleted {
+			t.Errorf("supervised order %s took effect in %s", e.OrderID, e.Supervision)
+		}
+	}
+	if tests == 0 || credits == 0 || repaid == 0 || repaid == credits || effective == 0 {
+		t.Fatalf("ledger: %d dial-test lines, %d credit-paid (%d repaid), %d effective", tests, credits, repaid, effective)
+	}
 }
 
 func TestScenarioCatchesASellerThatIgnoresRenewals(t *testing.T) {

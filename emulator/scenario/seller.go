@@ -22,6 +22,11 @@ type Seller interface {
 	RequestRefund(ctx context.Context, instanceID string, amount *decimal.Decimal) (refundID string, err error)
 	// ApproveRefund approves, as the seller, a pending refund with the requested amount.
 	ApproveRefund(ctx context.Context, instanceID, refundID string) (approved decimal.Decimal, err error)
+	// RecordPayment records, as the seller's finance, how an order was paid: credit payment (信用支付) and, once
+	// the customer repaid (回款), when.
+	RecordPayment(ctx context.Context, orderID string, credit bool, repaidAt *time.Time) error
+	// Payment reads how the seller records an order's payment: credit-paid or not, and the repayment's time.
+	Payment(ctx context.Context, orderID string) (credit bool, repaidAt *time.Time, err error)
 }
 
 // SellerInstance is the part of the seller's read model the comparison looks at.

@@ -11,6 +11,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/kooflow/kooflow/emulator/deliver"
+	"github.com/kooflow/kooflow/emulator/ledger"
 	"github.com/kooflow/kooflow/emulator/market"
 	"github.com/kooflow/kooflow/usageclient"
 )
@@ -39,6 +40,9 @@ type UsageDeps struct {
 	Usage  market.UsageControl // the marketplace's usage API: faults, what was pushed and charged
 	Intake *usageclient.Client // kooflow's usage intake, with a token of scope usage
 	Log    *slog.Logger
+	// Ledger, when set, records each purchase for the marketplace's bill (its usage is billed from the charges);
+	// the market gets it at the end when it keeps another ledger.
+	Ledger *ledger.Ledger
 }
 
 // UsageInstance compares one instance's usage: what kooflow's intake accepted, what kooflow pushed (every
@@ -88,6 +92,15 @@ func RunUsage(ctx context.Context, cfg UsageConfig, d UsageDeps) (UsageReport, e
 		return rep, err
 	}
 	defer func() { _ = d.Usage.SetUsageFaults(context.WithoutCancel(ctx), market.UsageFaults{}) }()
+	defer func() {
+		if b, ok := d.Market.(market.Bills); ok && d.Ledger != nil {
+			if l, local := b.(market.Local); !local || l.M.Ledger() != d.Ledger {
+				if err := b.PutLedger(context.WithoutCancel(ctx), d.Ledger.Entries()); err != nil {
+					d.Log.Warn("the market did not take the run's ledger", "err", err)
+				}
+			}
+		}
+	}()
 	for c := range cfg.Customers {
 		in, err := runUsageCustomer(ctx, cfg, d, rng, c)
 		if err != nil {
@@ -123,6 +136,15 @@ func runUsageCustomer(ctx context.Context, cfg UsageConfig, d UsageDeps, rng *ra
 		return out, fmt.Errorf("newInstance of %s: %w", orderID, err)
 	}
 	out.InstanceID = a.InstanceID
+	if d.Ledger != nil {
+		eff := time.Now().UTC()
+		if err := d.Ledger.Add(ledger.Entry{OrderID: orderID, OrderLineID: line, OrderType: market.TypeNew, InstanceID: out.InstanceID,
+			CustomerID: fmt.Sprintf("ppu-customer-%032d", n), ProductID: cfg.ProductID, SKUCode: cfg.SKUCode, Quantity: 1,
+			ListAmount: decimal.Zero, Amount: decimal.Zero, PlacedAt: now.Truncate(time.Second), Payment: ledger.Paid,
+			Delivery: ledger.Delivered, Supervision: SupNotInvolved, EffectiveAt: &eff}); err != nil {
+			return out, err
+		}
+	}
 	if err := d.Market.PutInstance(ctx, market.Instance{InstanceID: out.InstanceID, OrderID: orderID, ChargingMode: market.ChargingOnDemand,
 		Status: "NORMAL"}); err != nil {
 		return out, err

@@ -27,10 +27,15 @@ const (
 	FieldSettlement  = "settlement"
 	FieldPeriod      = "period"
 	FieldBillStatus  = "billStatus"
+	// A pay-per-use usage row bills an instance's usage of a consumption month; the row is keyed as kooflow keys
+	// its usage line (docs/settlement.md, "Pay-per-use usage"), so the two are compared like order lines.
+	FieldInstanceID    = "instanceId"
+	FieldUsageMonth    = "usageMonth"
+	FieldUsageQuantity = "usageQuantity"
 )
 
 var knownFields = []string{FieldOrderID, FieldOrderLineID, FieldOrderType, FieldRevenue, FieldPlatformFee, FieldSettlement,
-	FieldPeriod, FieldBillStatus}
+	FieldPeriod, FieldBillStatus, FieldInstanceID, FieldUsageMonth, FieldUsageQuantity}
 
 //go:embed mapping.json
 var defaultMapping []byte

@@ -36,6 +36,8 @@ type Row struct {
 	PlatformFee *decimal.Decimal
 	Settlement  decimal.Decimal
 	BillStatus  string // the export's own word, as written
+	// UsageQuantity is a usage row's quantity, when the export has it (kept for the reader, not compared).
+	UsageQuantity *decimal.Decimal
 }
 
 // Detail is a parsed bill-detail file.
@@ -191,7 +193,11 @@ func readTable(next sheetRows, m Mapping, period settlement.Period, t catalog.Pr
 	okPeriod := "" // the last period cell that read as the import's period: most files repeat one value
 	fail := func(rowNo int64, field, format string, args ...any) {
 		if len(errs) < maxErrors {
-			errs = append(errs, fmt.Sprintf("row %d, column %q: %s", rowNo, d.Columns[field], fmt.Sprintf(format, args...)))
+			name := d.Columns[field]
+			if name == "" {
+				name = field // the export has no such column (a usage row's instance)
+			}
+			errs = append(errs, fmt.Sprintf("row %d, column %q: %s", rowNo, name, fmt.Sprintf(format, args...)))
 		} else if len(errs) == maxErrors {
 			errs = append(errs, "…")
 		}
@@ -234,6 +240,29 @@ func readTable(next sheetRows, m Mapping, period settlement.Period, t catalog.Pr
 			continue
 		}
 		row.OrderType, _ = cell(rec, FieldOrderType)
+		if month, has := cell(rec, FieldUsageMonth); has && month != "" {
+			// A usage row: kooflow's usage line of the instance and month is keyed
+			// usage:<instance>:<consumption month>:<bill period>.
+			m, err := settlement.ParsePeriod(month)
+			if err != nil {
+				fail(rowNo, FieldUsageMonth, "%v", err)
+				continue
+			}
+			inst, _ := cell(rec, FieldInstanceID)
+			if err := validID(inst); err != nil {
+				fail(rowNo, FieldInstanceID, "a usage row needs its instance: %v", err)
+				continue
+			}
+			row.OrderLineID = "usage:" + inst + ":" + m.String() + ":" + period.String()
+			if q, has := cell(rec, FieldUsageQuantity); has && q != "" {
+				v, err := decimal.NewFromString(q)
+				if err != nil {
+					fail(rowNo, FieldUsageQuantity, "%q is not a quantity", q)
+					continue
+				}
+				row.UsageQuantity = &v
+			}
+		}
 		bad := false
 		amount := func(f string, required bool) *decimal.Decimal {
 			v, has := cell(rec, f)

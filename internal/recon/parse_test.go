@@ -121,3 +121,30 @@ func TestAddWorkingDaysSkipsWeekendsAndHolidays(t *testing.T) {
 		t.Fatalf("got %s", got)
 	}
 }
+
+func TestParseKeysAUsageRowAsKooflowsUsageLine(t *testing.T) {
+	in := "账期,订单号,订单行号,订单类型,伙伴结算金额(含税),实例ID,消费月份,使用量\n" +
+		"202610,P-1,P-1-000001,NEW,0.00,ppu-1,,\n" +
+		"202610,P-1,P-1-000001,USAGE,117.43,ppu-1,202609,100.1234\n" +
+		"202610,P-1,P-1-000001,USAGE,117.14,ppu-1,2026-10,\n"
+	d, err := Parse([]byte(in), DefaultMapping(), oct, catalog.General)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range d.Rows {
+		q := ""
+		if r.UsageQuantity != nil {
+			q = r.UsageQuantity.String()
+		}
+		got = append(got, r.OrderID+" "+r.OrderLineID+" "+q)
+	}
+	want := "P-1 P-1-000001 \nP-1 usage:ppu-1:2026-09:2026-10 100.1234\nP-1 usage:ppu-1:2026-10:2026-10 "
+	if strings.Join(got, "\n") != want {
+		t.Fatalf("rows:\n%s\nwant:\n%s", strings.Join(got, "\n"), want)
+	}
+	_, err = Parse([]byte("订单号,伙伴结算金额(含税),消费月份\nP-1,1.00,202609\n"), DefaultMapping(), oct, catalog.General)
+	if err == nil || !strings.Contains(err.Error(), `row 2, column "instanceId": a usage row needs its instance`) {
+		t.Fatalf("a usage row without its instance: %v", err)
+	}
+}

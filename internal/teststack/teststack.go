@@ -61,6 +61,9 @@ type Options struct {
 	// EncryptPayloads seals the worker's and router's Temporal payloads under the data keys, as every production
 	// process does (internal/payloadcodec). Off by default, so tests may read histories with testenv's client.
 	EncryptPayloads bool
+	// Now is the stack's clock (app.Deps.Now): the console's and the worker's settlement close read it, so a test
+	// can close the month its orders went through once they are in. nil is time.Now.
+	Now func() time.Time
 }
 
 // Start runs a worker and the router for cfg. An empty cfg.TaskQueue gets one unique to the test.
@@ -79,6 +82,7 @@ func Start(t testing.TB, cfg config.Config, o Options) *Stack {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel) // stops the router's background work (the gateway's inbox dispatch) with the test
 	d := Deps(t, cfg, o.Log, o.Pool, tc)
+	d.Now = o.Now
 	if o.EncryptPayloads {
 		opts := client.Options{Namespace: cfg.TemporalNamespace}
 		temporalconn.Encrypt(&opts, d.Keys)

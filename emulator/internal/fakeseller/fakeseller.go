@@ -36,6 +36,7 @@ type Seller struct {
 	mu        sync.Mutex
 	nonces    map[string]bool
 	instances map[string]*fakeInstance
+	payments  map[string]*time.Time // credit-paid orders and their repayment
 	// BreakExpiry makes the seller ignore refreshInstance's expireTime, so a test can see the comparison fail.
 	BreakExpiry bool
 }
@@ -232,6 +233,29 @@ func (f *Seller) Supervise(_ context.Context, instanceID, step, party, note stri
 	}
 	in.Supervision = st[1]
 	return nil
+}
+
+// RecordPayment keeps the payment state of an order; the fake seller settles nothing, so only the record counts.
+func (f *Seller) RecordPayment(_ context.Context, orderID string, credit bool, repaidAt *time.Time) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.payments == nil {
+		f.payments = map[string]*time.Time{}
+	}
+	if credit {
+		f.payments[orderID] = repaidAt
+	} else {
+		delete(f.payments, orderID)
+	}
+	return nil
+}
+
+// Payment reads what RecordPayment kept.
+func (f *Seller) Payment(_ context.Context, orderID string) (bool, *time.Time, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	at, credit := f.payments[orderID]
+	return credit, at, nil
 }
 
 func (f *Seller) RequestRefund(_ context.Context, instanceID string, amount *decimal.Decimal) (string, error) {
