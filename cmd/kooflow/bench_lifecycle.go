@@ -43,15 +43,7 @@ gateway call made meanwhile.
 			if err != nil {
 				return err
 			}
-			if o.url == "" {
-				o.url = "http://" + cfg.HTTPAddr + cfg.ProductionPath
-			}
-			if o.accessKey == "" {
-				o.accessKey = cfg.AccessKey.Reveal()
-			}
-			if o.accessKey == "" {
-				o.accessKey = devAccessKey
-			}
+			o.target(cfg)
 			o.concurrency = c
 			place, err := marketPlacer(cfg, o)
 			if err != nil {
@@ -171,15 +163,7 @@ sizes KOOFLOW_STICKY_CACHE_SIZE (docs/operations.md, "Sticky cache").
 			if err != nil {
 				return err
 			}
-			if o.url == "" {
-				o.url = "http://" + cfg.HTTPAddr + cfg.ProductionPath
-			}
-			if o.accessKey == "" {
-				o.accessKey = cfg.AccessKey.Reveal()
-			}
-			if o.accessKey == "" {
-				o.accessKey = devAccessKey
-			}
+			o.target(cfg)
 			if oo.MetricsURL == "" {
 				oo.MetricsURL = "http://" + cfg.WorkerMetricsAddr + "/metrics"
 			}

@@ -71,11 +71,9 @@ so the workflows provision it instead of parking on an unknown order.
 	return cmd
 }
 
-func runLoad(cmd *cobra.Command, o loadOptions) error {
-	cfg, err := config.FromEnv(config.OSLookup)
-	if err != nil {
-		return err
-	}
+// target fills the production interface's URL and access key the flags left unset: from the configuration,
+// else the development stack's key.
+func (o *loadOptions) target(cfg config.Config) {
 	if o.url == "" {
 		o.url = "http://" + cfg.HTTPAddr + cfg.ProductionPath
 	}
@@ -85,6 +83,14 @@ func runLoad(cmd *cobra.Command, o loadOptions) error {
 	if o.accessKey == "" {
 		o.accessKey = devAccessKey
 	}
+}
+
+func runLoad(cmd *cobra.Command, o loadOptions) error {
+	cfg, err := config.FromEnv(config.OSLookup)
+	if err != nil {
+		return err
+	}
+	o.target(cfg)
 	if o.requests == 0 && o.duration == 0 {
 		o.requests = 1000
 	}
