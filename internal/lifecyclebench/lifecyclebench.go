@@ -148,9 +148,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if o.OrderPrefix == "" {
 		o.OrderPrefix = "BENCH"
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = o.C
-	g := &gateway{url: o.URL, key: o.AccessKey, http: &http.Client{Transport: tr}, calls: map[string]int{}}
+	g := newGateway(o.URL, o.AccessKey, o.C, 0)
 
 	rep := &Report{N: o.N, C: o.C}
 	runID := strings.ToUpper(strconv.FormatInt(time.Now().UnixMilli(), 36))
@@ -279,6 +277,13 @@ type gateway struct {
 	mu        sync.Mutex
 	latencies []time.Duration
 	calls     map[string]int
+}
+
+// newGateway is a client of the production interface at url keeping c connections open; timeout 0 means none.
+func newGateway(url, key string, c int, timeout time.Duration) *gateway {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = c
+	return &gateway{url: url, key: key, http: &http.Client{Transport: tr, Timeout: timeout}, calls: map[string]int{}}
 }
 
 func (g *gateway) call(ctx context.Context, activity string, b []byte) (koogallery.Response, error) {

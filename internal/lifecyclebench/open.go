@@ -101,13 +101,10 @@ func RunOpen(ctx context.Context, o OpenOptions) (*OpenReport, error) {
 	if o.OrderPrefix == "" {
 		o.OrderPrefix = "OPEN"
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = o.C
-	hc := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-	g := &gateway{url: o.URL, key: o.AccessKey, http: hc, calls: map[string]int{}}
+	g := newGateway(o.URL, o.AccessKey, o.C, 10*time.Second)
 	rep := &OpenReport{N: o.N, C: o.C}
 	var err error
-	if rep.Before, err = ReadWorkerMemory(ctx, hc, o.MetricsURL); err != nil {
+	if rep.Before, err = ReadWorkerMemory(ctx, g.http, o.MetricsURL); err != nil {
 		return nil, err
 	}
 	runID := strings.ToUpper(strconv.FormatInt(time.Now().UnixMilli(), 36))
@@ -143,7 +140,7 @@ func RunOpen(ctx context.Context, o OpenOptions) (*OpenReport, error) {
 		return nil, ctx.Err()
 	case <-time.After(o.Settle):
 	}
-	if rep.After, err = ReadWorkerMemory(ctx, hc, o.MetricsURL); err != nil {
+	if rep.After, err = ReadWorkerMemory(ctx, g.http, o.MetricsURL); err != nil {
 		return nil, err
 	}
 	return rep, nil
