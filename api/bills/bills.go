@@ -62,18 +62,19 @@ func Mount(console *httpx.Console, d app.Deps) {
 	g.POST("/adjustments", config.ScopeFinance, h.addAdjustment)
 }
 
-// fail answers a ledger error: refusals in their own terms, anything else as a logged 500.
+// fail answers a ledger or reconciliation error: refusals in their own terms, anything else as a logged 500.
 func fail(c *gin.Context, what string, err error) {
 	if r, ok := refusal.As(err); ok {
 		status := http.StatusConflict
 		switch r.Code {
-		case ledger.CodeInvalid:
+		case refusal.Invalid:
 			status = http.StatusBadRequest
-		case ledger.CodeNotFound:
+		case refusal.NotFound:
 			status = http.StatusNotFound
 		case ledger.CodeContentChanged:
 			status = http.StatusInternalServerError
 		}
+		httpx.Log(c).Info(what+" refused", "code", r.Code, "reason", r.Reason)
 		httpx.WriteProblem(c, status, r.Reason)
 		return
 	}

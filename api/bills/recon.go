@@ -60,23 +60,6 @@ func MountRecon(console *httpx.Console, d app.Deps) {
 	g.POST("/bill/:period/:productType/receipts", config.ScopeFinance, h.receipt)
 }
 
-// reconFail answers a reconciliation error in the console's terms.
-func reconFail(c *gin.Context, what string, err error) {
-	if r, ok := refusal.As(err); ok {
-		status := http.StatusConflict
-		switch r.Code {
-		case recon.CodeInvalid:
-			status = http.StatusBadRequest
-		case recon.CodeNotFound:
-			status = http.StatusNotFound
-		}
-		httpx.Log(c).Info(what+" refused", "reason", r.Reason)
-		httpx.WriteProblem(c, status, r.Reason)
-		return
-	}
-	fail(c, what, err)
-}
-
 func (h *reconHandlers) billRef(c *gin.Context) (recon.BillRef, bool) {
 	p, t, ok := billParams(c)
 	return recon.BillRef{Period: p, ProductType: t}, ok
@@ -156,7 +139,7 @@ func (h *reconHandlers) importDetail(c *gin.Context) {
 	im, sum, created, err := h.recon.ImportAndDiff(c.Request.Context(), recon.ImportRequest{Data: data, Filename: filename,
 		Period: ref.Period, ProductType: ref.ProductType, Mapping: mapping, Actor: httpx.ActorName(c)}, h.catalog)
 	if err != nil {
-		reconFail(c, "import bill detail", err)
+		fail(c, "import bill detail", err)
 		return
 	}
 	status := http.StatusOK
@@ -189,7 +172,7 @@ func (h *reconHandlers) listImports(c *gin.Context) {
 	}
 	ims, err := h.recon.ListImports(c.Request.Context(), period, catalogType(pt))
 	if err != nil {
-		reconFail(c, "list imports", err)
+		fail(c, "list imports", err)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"imports": ims})
@@ -211,7 +194,7 @@ func (h *reconHandlers) rediff(c *gin.Context) {
 	}
 	sum, err := h.recon.Diff(c.Request.Context(), id, httpx.ActorName(c), h.catalog)
 	if err != nil {
-		reconFail(c, "diff bill detail", err)
+		fail(c, "diff bill detail", err)
 		return
 	}
 	c.JSON(http.StatusCreated, sum)
@@ -228,12 +211,12 @@ func (h *reconHandlers) latest(c *gin.Context) {
 	if err == nil {
 		out["diff"] = sum
 	} else if _, ok := refusal.As(err); !ok {
-		reconFail(c, "read diff", err)
+		fail(c, "read diff", err)
 		return
 	}
 	hist, err := h.recon.History(ctx, ref)
 	if err != nil {
-		reconFail(c, "read bill history", err)
+		fail(c, "read bill history", err)
 		return
 	}
 	out["history"] = hist
@@ -281,12 +264,12 @@ func (h *reconHandlers) showDiff(c *gin.Context) {
 	ctx := c.Request.Context()
 	sum, err := h.recon.GetDiff(ctx, id)
 	if err != nil {
-		reconFail(c, "read diff", err)
+		fail(c, "read diff", err)
 		return
 	}
 	lines, err := h.recon.DiffLines(ctx, id, f)
 	if err != nil {
-		reconFail(c, "read diff lines", err)
+		fail(c, "read diff lines", err)
 		return
 	}
 	out := gin.H{"diff": sum, "lines": lines}
@@ -344,7 +327,7 @@ func (h *reconHandlers) diffForExport(c *gin.Context) (recon.Summary, bool) {
 	}
 	sum, err := h.recon.GetDiff(c.Request.Context(), id)
 	if err != nil {
-		reconFail(c, "read diff", err)
+		fail(c, "read diff", err)
 		return sum, false
 	}
 	return sum, true
@@ -439,7 +422,7 @@ func (h *reconHandlers) exportDiffXLSX(c *gin.Context) {
 		return sw.Flush()
 	}()
 	if err != nil {
-		reconFail(c, "export diff", err)
+		fail(c, "export diff", err)
 		return
 	}
 	c.Header("Content-Type", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
@@ -454,7 +437,7 @@ func (h *reconHandlers) receivables(c *gin.Context) {
 	all := c.Query("all") == "true"
 	rs, err := h.recon.Receivables(c.Request.Context(), h.now(), !all)
 	if err != nil {
-		reconFail(c, "read receivables", err)
+		fail(c, "read receivables", err)
 		return
 	}
 	total := decimal.Zero
@@ -467,7 +450,7 @@ func (h *reconHandlers) receivables(c *gin.Context) {
 func (h *reconHandlers) check(c *gin.Context) {
 	alerted, err := h.recon.CheckPayments(c.Request.Context(), h.now())
 	if err != nil {
-		reconFail(c, "check payments", err)
+		fail(c, "check payments", err)
 		return
 	}
 	if alerted == nil {
@@ -494,12 +477,12 @@ func (h *reconHandlers) setState(c *gin.Context) {
 		return
 	}
 	if err := h.recon.SetState(c.Request.Context(), ref, st, httpx.ActorName(c), body.Note); err != nil {
-		reconFail(c, "change bill state", err)
+		fail(c, "change bill state", err)
 		return
 	}
 	hist, err := h.recon.History(c.Request.Context(), ref)
 	if err != nil {
-		reconFail(c, "read bill history", err)
+		fail(c, "read bill history", err)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"state": st, "stage": st.Stage(), "history": hist})
@@ -515,7 +498,7 @@ func (h *reconHandlers) invoice(c *gin.Context) {
 		return
 	}
 	if err := h.recon.RecordInvoice(c.Request.Context(), ref, inv, httpx.ActorName(c)); err != nil {
-		reconFail(c, "record invoice", err)
+		fail(c, "record invoice", err)
 		return
 	}
 	c.JSON(http.StatusCreated, inv)
@@ -531,7 +514,7 @@ func (h *reconHandlers) receipt(c *gin.Context) {
 		return
 	}
 	if err := h.recon.RecordReceipt(c.Request.Context(), ref, r, httpx.ActorName(c)); err != nil {
-		reconFail(c, "record payment", err)
+		fail(c, "record payment", err)
 		return
 	}
 	c.JSON(http.StatusCreated, r)

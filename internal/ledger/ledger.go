@@ -40,8 +40,8 @@ const (
 	CodeEarlierOpen    = "EARLIER_PERIOD_OPEN"
 	CodeCloseAbandoned = "CLOSE_ABANDONED"
 	CodeContentChanged = "BILL_CONTENT_CHANGED"
-	CodeNotFound       = "NOT_FOUND"
-	CodeInvalid        = "INVALID"
+	CodeNotFound       = refusal.NotFound
+	CodeInvalid        = refusal.Invalid
 	CodeConflict       = "CONFLICT"
 )
 

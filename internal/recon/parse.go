@@ -21,8 +21,8 @@ import (
 
 // Refusal codes.
 const (
-	CodeInvalid  = "INVALID"
-	CodeNotFound = "NOT_FOUND"
+	CodeInvalid  = refusal.Invalid
+	CodeNotFound = refusal.NotFound
 	CodeConflict = "CONFLICT"
 )
 

@@ -33,6 +33,15 @@ func New(code, format string, args ...any) *Error {
 // histories; it never changes.
 const TemporalType = "kooflow.Refused"
 
+// Codes every package's refusals share, so that callers (the console's problem details) map them to one status
+// whatever package refused.
+const (
+	// Invalid: the request itself is wrong (HTTP 400).
+	Invalid = "INVALID"
+	// NotFound: what the request names does not exist (HTTP 404).
+	NotFound = "NOT_FOUND"
+)
+
 // Temporal returns the refusal as the non-retryable ApplicationError a workflow (or an Update validator) returns,
 // which As recognises on the client side.
 func (e *Error) Temporal() error {
