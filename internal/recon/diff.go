@@ -479,16 +479,7 @@ func (s *Store) DiffLines(ctx context.Context, diffID int64, f DiffFilter) ([]Di
 	if err != nil {
 		return nil, fmt.Errorf("read diff lines: %w", err)
 	}
-	defer rows.Close()
-	out := []DiffLine{}
-	for rows.Next() {
-		l, err := scanDiffLine(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, l)
-	}
-	return out, rows.Err()
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (DiffLine, error) { return scanDiffLine(r) })
 }
 
 // EachDiffLine calls fn with every difference of a diff, in key order.
@@ -547,14 +538,9 @@ func (s *Store) ListDiffs(ctx context.Context, limit int) ([]Summary, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list diffs: %w", err)
 	}
-	defer rows.Close()
-	out := []Summary{}
-	for rows.Next() {
-		sum, err := scanSummary(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list diffs: %w", err)
-		}
-		out = append(out, sum)
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Summary, error) { return scanSummary(r) })
+	if err != nil {
+		return nil, fmt.Errorf("list diffs: %w", err)
 	}
-	return out, rows.Err()
+	return out, nil
 }

@@ -222,16 +222,7 @@ func (s *Store) ListImports(ctx context.Context, period string, t catalog.Produc
 	if err != nil {
 		return nil, fmt.Errorf("list imports: %w", err)
 	}
-	defer rows.Close()
-	out := []Import{}
-	for rows.Next() {
-		im, err := scanImport(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, im)
-	}
-	return out, rows.Err()
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Import, error) { return scanImport(r) })
 }
 
 // copyRows writes an import's rows with one COPY in text format: the amounts go over the wire as the decimal text
