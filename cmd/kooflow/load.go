@@ -34,6 +34,7 @@ type loadOptions struct {
 	marketURL   string
 	marketCA    string
 	rate        float64
+	waitIdle    time.Duration
 }
 
 func newLoadCmd() *cobra.Command {
@@ -48,6 +49,10 @@ result codes. Every answer's Body-Sign is checked.
 Against ` + "`kooflow dev`" + ` the defaults work as they are (the dev access key, http://127.0.0.1:8080). With
 --place-orders each order is first placed in the dev stack's emulated marketplace (outside the measured time),
 so the workflows provision it instead of parking on an unknown order.
+
+Run back to back on one machine, a run also measures the previous one's provisioning, which the worker and
+Temporal carry on for a minute or more after its last call. --wait-idle waits after the warm-up, until the CPUs
+have been 90% idle over 2 s (Linux), so every run starts from the same quiet machine.
 
   kooflow load -c 20 -n 2000
   kooflow load -c 20 --duration 60s --place-orders --market-ca .kooflow/emulator/emulator-ca.pem`,
@@ -67,6 +72,7 @@ so the workflows provision it instead of parking on an unknown order.
 	f.BoolVar(&o.place, "place-orders", false, "place each order in the emulated marketplace first (kooflow dev)")
 	f.StringVar(&o.marketURL, "market-url", "", "emulated marketplace URL (default $"+config.EnvMarketEndpoint+")")
 	f.StringVar(&o.marketCA, "market-ca", "", "CA file of the emulated marketplace (default $"+config.EnvMarketCAFile+", else .kooflow/emulator/emulator-ca.pem)")
+	f.DurationVar(&o.waitIdle, "wait-idle", 0, "after the warm-up, wait up to this long for the CPUs to be 90% idle over 2 s before measuring (0: do not wait)")
 	f.Float64Var(&o.rate, "rate", 0, "open loop: start this many calls per second on a fixed schedule, whatever the latency (orders are placed first; latency counts from each call's slot)")
 	return cmd
 }
@@ -97,6 +103,9 @@ func runLoad(cmd *cobra.Command, o loadOptions) error {
 	lo := loadgen.Options{
 		URL: o.url, AccessKey: o.accessKey, Concurrency: o.concurrency, Requests: o.requests, Duration: o.duration,
 		Warmup: o.warmup, TestFlag: o.testFlag, OrderPrefix: o.prefix, Timeout: o.timeout,
+	}
+	if o.waitIdle > 0 {
+		lo.Settle = &loadgen.IdleWait{Idle: 0.9, Max: o.waitIdle}
 	}
 	if o.place {
 		place, err := marketPlacer(cfg, o)

@@ -50,6 +50,8 @@ type Options struct {
 	Place func(ctx context.Context, orderID, orderLineID string) error
 	// HTTPClient replaces the default client (keep-alive connections, one per client).
 	HTTPClient *http.Client
+	// Settle, if set, is waited for after the warm-up and before the measured calls (see IdleWait).
+	Settle *IdleWait
 }
 
 // Report holds a run's figures.
@@ -59,8 +61,10 @@ type Report struct {
 	Elapsed     time.Duration
 	// Codes counts result codes; Errors counts calls that produced none (transport errors, non-200, bad
 	// Body-Sign), by kind.
-	Codes     map[string]int
-	Errors    map[string]int
+	Codes  map[string]int
+	Errors map[string]int
+	// Settled says how the wait for idle CPUs ended (nil: no wait).
+	Settled   *Settled
 	latencies []time.Duration // of every measured call that got an answer, sorted
 }
 
@@ -92,6 +96,7 @@ func (r *Report) Write(w io.Writer) {
 	ms := func(d time.Duration) string {
 		return strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 1, 64) + " ms"
 	}
+	r.Settled.write(w)
 	fmt.Fprintf(w, "newInstance calls: %d sent by %d concurrent clients in %s\n", r.Requests, r.Concurrency, r.Elapsed.Round(time.Millisecond))
 	fmt.Fprintf(w, "throughput:        %.1f answered calls/s\n", r.Throughput())
 	fmt.Fprintf(w, "latency:           p50 %s   p90 %s   p99 %s   max %s\n", ms(r.Quantile(0.5)), ms(r.Quantile(0.9)), ms(r.Quantile(0.99)), ms(r.Max()))
@@ -140,10 +145,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	nextOrder := o.orderSource()
 
-	if o.Warmup > 0 {
-		if _, err := phase(ctx, o, o.Warmup, 0, nextOrder); err != nil {
-			return nil, err
-		}
+	settled, err := o.prepare(ctx, nextOrder)
+	if err != nil {
+		return nil, err
 	}
 	start := time.Now()
 	outs, err := phase(ctx, o, o.Requests, o.Duration, nextOrder)
@@ -151,7 +155,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	rep := &Report{Concurrency: o.Concurrency, Requests: len(outs), Elapsed: time.Since(start),
-		Codes: map[string]int{}, Errors: map[string]int{}}
+		Codes: map[string]int{}, Errors: map[string]int{}, Settled: settled}
 	for _, x := range outs {
 		if x.errKind != "" {
 			rep.Errors[x.errKind]++
@@ -162,6 +166,42 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	sort.Slice(rep.latencies, func(i, j int) bool { return rep.latencies[i] < rep.latencies[j] })
 	return rep, nil
+}
+
+// prepare sends the warm-up calls, then waits for Settle if set.
+func (o Options) prepare(ctx context.Context, nextOrder func() string) (*Settled, error) {
+	if o.Warmup > 0 {
+		if _, err := phase(ctx, o, o.Warmup, 0, nextOrder); err != nil {
+			return nil, err
+		}
+	}
+	if o.Settle == nil {
+		return nil, nil
+	}
+	waited, idle, err := o.Settle.Wait(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("loadgen: wait for idle CPUs: %w", err)
+	}
+	return &Settled{Waited: waited, Idle: idle, Share: o.Settle.Idle}, nil
+}
+
+// Settled is how the wait before the measured calls ended.
+type Settled struct {
+	Waited time.Duration
+	// Idle is false when the wait gave up at its Max and the calls were measured anyway.
+	Idle  bool
+	Share float64
+}
+
+func (s *Settled) write(w io.Writer) {
+	if s == nil {
+		return
+	}
+	if s.Idle {
+		fmt.Fprintf(w, "before measuring:  waited %s for the CPUs to be %.0f%% idle\n", s.Waited.Round(time.Second), 100*s.Share)
+		return
+	}
+	fmt.Fprintf(w, "before measuring:  the CPUs were not %.0f%% idle after %s; measured anyway\n", 100*s.Share, s.Waited.Round(time.Second))
 }
 
 // defaults fills in the timeout, the HTTP client (keep-alive connections, one per client) and the order prefix.

@@ -41,6 +41,7 @@ func (r *OpenReport) Write(w io.Writer) {
 	ms := func(d time.Duration) string {
 		return strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 1, 64) + " ms"
 	}
+	r.Settled.write(w)
 	fmt.Fprintf(w, "newInstance calls: %d scheduled at %.0f/s (open loop) over %s\n", r.Requests, r.Rate, r.Elapsed.Round(time.Millisecond))
 	fmt.Fprintf(w, "answered:          %d (%.1f/s)\n", r.Answered(), r.Throughput())
 	fmt.Fprintf(w, "latency from slot: p50 %s   p90 %s   p99 %s   max %s\n", ms(r.Quantile(0.5)), ms(r.Quantile(0.9)), ms(r.Quantile(0.99)), ms(r.Max()))
@@ -125,10 +126,9 @@ func RunOpen(ctx context.Context, o OpenOptions) (*OpenReport, error) {
 		default:
 		}
 	}
-	if o.Warmup > 0 {
-		if _, err := phase(ctx, o.Options, o.Warmup, 0, nextOrder); err != nil {
-			return nil, err
-		}
+	settled, err := o.prepare(ctx, nextOrder)
+	if err != nil {
+		return nil, err
 	}
 
 	outs := make([]outcome, n)
@@ -165,7 +165,7 @@ func RunOpen(ctx context.Context, o OpenOptions) (*OpenReport, error) {
 		}()
 	}
 	wg.Wait()
-	rep := &OpenReport{Rate: o.Rate, Report: Report{Concurrency: o.MaxInFlight, Requests: n, Elapsed: time.Since(start),
+	rep := &OpenReport{Rate: o.Rate, Report: Report{Concurrency: o.MaxInFlight, Settled: settled, Requests: n, Elapsed: time.Since(start),
 		Codes: map[string]int{}, Errors: map[string]int{}}}
 	for i, x := range outs {
 		if !sent[i] {
