@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kooflow/kooflow/internal/app"
-	"github.com/kooflow/kooflow/internal/config"
 	"github.com/kooflow/kooflow/internal/ledger"
 	"github.com/kooflow/kooflow/internal/recon"
 	"github.com/kooflow/kooflow/internal/reconbench"
@@ -281,15 +280,10 @@ func newReconBenchCmd() *cobra.Command {
 period), closes a period of --lines synthetic orders into one general bill, writes the marketplace's bill detail for
 it as CSV with a few dropped, changed and added lines, then times importing the file and diffing it.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, log, err := setup()
-			if err != nil {
+			var err error
+			if o.Log, o.Period, o.DatabaseURL, err = benchPrelude(period); err != nil {
 				return err
 			}
-			if o.Period, err = settlement.ParsePeriod(period); err != nil {
-				return err
-			}
-			o.Log = log
-			o.DatabaseURL = os.Getenv(config.EnvDatabaseURL)
 			rep, err := reconbench.Run(cmd.Context(), o)
 			if err != nil {
 				return err

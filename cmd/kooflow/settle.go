@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -139,15 +140,10 @@ times one plain aggregate SQL query over the same rows (best of three after a wa
 the settlement workflow, and prints both times, their ratio, the workflow's history length, a cross-check of the
 bills against the rows, and the time of a re-run (which verifies the closed bills instead of recomputing them).`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, log, err := setup()
-			if err != nil {
+			var err error
+			if o.Log, o.Period, o.DatabaseURL, err = benchPrelude(period); err != nil {
 				return err
 			}
-			if o.Period, err = settlement.ParsePeriod(period); err != nil {
-				return err
-			}
-			o.Log = log
-			o.DatabaseURL = os.Getenv(config.EnvDatabaseURL)
 			o.TemporalAddress = os.Getenv(config.EnvTemporalAddress)
 			rep, err := bench.Run(cmd.Context(), o)
 			if err != nil {
@@ -187,6 +183,20 @@ bills against the rows, and the time of a re-run (which verifies the closed bill
 	f.StringVar(&o.StateDir, "state-dir", "", "directory for the private servers (default: a temporary one, removed afterwards)")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	return cmd
+}
+
+// benchPrelude is how the settlement and reconciliation benchmarks begin: the configured logger, --period, and
+// the database to use instead of a private one (DATABASE_URL; empty starts a private one).
+func benchPrelude(period string) (*slog.Logger, settlement.Period, string, error) {
+	_, log, err := setup()
+	if err != nil {
+		return nil, settlement.Period{}, "", err
+	}
+	p, err := settlement.ParsePeriod(period)
+	if err != nil {
+		return nil, settlement.Period{}, "", err
+	}
+	return log, p, os.Getenv(config.EnvDatabaseURL), nil
 }
 
 func printJSON(cmd *cobra.Command, v any) error {
