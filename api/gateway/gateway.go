@@ -55,6 +55,8 @@ type Handler struct {
 	Backend  Backend
 	// Unverified bounds, per source, the calls failing verification that are recorded; nil records them all.
 	Unverified *SourceLimiter
+	// Calls counts the calls in flight, for the inbox's dispatchers to wait on; nil counts nothing.
+	Calls *Calls
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Metrics counts the answered calls; nil counts nothing.
@@ -66,7 +68,8 @@ type Handler struct {
 // NewInbox builds the inbox newInstance calls are accepted into. The API process runs its dispatcher
 // (Inbox.Run) for as long as it serves the routes Mount adds.
 func NewInbox(d app.Deps) *Inbox {
-	return &Inbox{Store: &store.Store{Pool: d.Pool}, Client: d.Temporal, TaskQueue: d.Config.TaskQueue, Log: d.Log}
+	return &Inbox{Store: &store.Store{Pool: d.Pool}, Client: d.Temporal, TaskQueue: d.Config.TaskQueue, Log: d.Log,
+		Calls: &Calls{}}
 }
 
 // Mount adds the production interface at the configured path (POST), and the message log and the inbox to the
@@ -88,6 +91,7 @@ func Mount(r gin.IRoutes, console *httpx.Console, d app.Deps, inbox *Inbox) {
 			Backend:    &TemporalBackend{Instances: instance.Client{Temporal: d.Temporal}, Store: st, Inbox: inbox},
 			Metrics:    d.APIMetrics,
 			Unverified: &SourceLimiter{PerMinute: d.Config.UnverifiedPerMinute},
+			Calls:      inbox.Calls,
 		}
 		if d.Tracer != nil {
 			h.Tracer = d.Tracer.Tracer("github.com/kooflow/kooflow/api/gateway")
@@ -135,6 +139,7 @@ func answer(code, msg string) koogallery.Response {
 // marketplace can always read a result code; only a request it could not have sent (wrong method, unknown path)
 // gets anything else, from the router.
 func (h *Handler) Serve(c *gin.Context) {
+	defer h.Calls.Begin()()
 	start := h.now()
 	log := httpx.Log(c)
 	// The call runs to its deadline even if the marketplace hangs up: an Update already admitted should be

@@ -36,6 +36,16 @@ type Inbox struct {
 	Grace time.Duration
 	// Workers is the number of concurrent dispatches (default 4).
 	Workers int
+	// Calls, when set, counts the production-interface calls in flight. Each dispatch first waits, up to Yield,
+	// for a spell of Quiet with none in flight (see Calls), so a burst of calls is answered before the
+	// purchases' workflows start. A gateway answering a few calls a second has such spells all the time.
+	Calls *Calls
+	// Quiet is the spell without calls a dispatch waits for (default 5 ms). A gap between two calls of a burst is
+	// shorter; the idle time of a gateway with spare capacity is longer.
+	Quiet time.Duration
+	// Yield is the longest a dispatch waits for the gateway to be quiet (default 1 s; negative: never waits).
+	// While calls never stop, each dispatcher still starts one workflow per Yield.
+	Yield time.Duration
 
 	once  sync.Once
 	kicks chan kick
@@ -54,6 +64,26 @@ func (in *Inbox) grace() time.Duration {
 	}
 	return in.Grace
 }
+
+func (in *Inbox) yield() time.Duration {
+	switch {
+	case in.Yield < 0:
+		return 0
+	case in.Yield == 0:
+		return time.Second
+	}
+	return in.Yield
+}
+
+func (in *Inbox) quiet() time.Duration {
+	if in.Quiet <= 0 {
+		return 5 * time.Millisecond
+	}
+	return in.Quiet
+}
+
+// redriveLease is how long a re-driver holds the rows it claimed before another process may claim them.
+const redriveLease = 30 * time.Second
 
 func (in *Inbox) init() {
 	in.once.Do(func() { in.kicks = make(chan kick, 4096) })
@@ -164,6 +194,7 @@ func (in *Inbox) Run(ctx context.Context, every time.Duration) {
 				case <-ctx.Done():
 					return
 				case k := <-in.kicks:
+					in.Calls.WaitIdle(ctx, in.quiet(), in.yield())
 					dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 					var err error
 					if k.row != nil {
@@ -201,14 +232,21 @@ func (in *Inbox) Run(ctx context.Context, every time.Duration) {
 }
 
 // Redrive claims up to limit rows whose grace or backoff has passed (leasing them for 30 s, so API processes do
-// not dispatch the same rows at once) and dispatches them; it returns how many started.
+// not dispatch the same rows at once) and dispatches them; it returns how many started. Like the dispatchers
+// it lets calls in flight be answered first; once half the lease has gone that way it stops, and the rows it
+// did not reach are claimed again when their lease ends.
 func (in *Inbox) Redrive(ctx context.Context, limit int) (int, error) {
-	ids, err := in.Store.ClaimInbox(ctx, limit, 30*time.Second)
+	claimed := time.Now()
+	ids, err := in.Store.ClaimInbox(ctx, limit, redriveLease)
 	if err != nil {
 		return 0, err
 	}
 	started := 0
 	for _, id := range ids {
+		if time.Since(claimed) > redriveLease/2 {
+			break
+		}
+		in.Calls.WaitIdle(ctx, in.quiet(), in.yield())
 		dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		err := in.Dispatch(dctx, id)
 		cancel()

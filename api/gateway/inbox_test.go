@@ -50,3 +50,66 @@ func TestDispatchBacksOffByAttempts(t *testing.T) {
 		}
 	}
 }
+
+// startRecorder is a Temporal client that records when each workflow start was asked for.
+type startRecorder struct {
+	client.Client
+	started chan string
+}
+
+func (r startRecorder) ExecuteWorkflow(_ context.Context, o client.StartWorkflowOptions, _ any, _ ...any) (client.WorkflowRun, error) {
+	r.started <- o.ID
+	return nil, nil
+}
+
+// TestDispatchWaitsForTheCallsInFlight: a kicked start waits while the gateway answers calls and goes as soon as
+// none is in flight; a gateway that never goes idle delays each start by at most Yield.
+func TestDispatchWaitsForTheCallsInFlight(t *testing.T) {
+	pool := testenv.Pool(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// run starts an inbox with its own dispatcher; accept records a newInstance in it and kicks the dispatcher.
+	run := func(yield time.Duration) (calls *Calls, started chan string, accept func()) {
+		calls, started = &Calls{}, make(chan string, 4)
+		in := &Inbox{Store: &store.Store{Pool: pool}, Client: startRecorder{started: started}, TaskQueue: "unused",
+			Log: testenv.Logger(t), Calls: calls, Yield: yield, Workers: 1}
+		go in.Run(ctx, time.Hour)
+		return calls, started, func() {
+			t.Helper()
+			id, order := testenv.Unique("inbox-yield"), testenv.Unique("CY")
+			c := NewInstanceCall{OrderID: order, OrderLineID: order + "-000001", BusinessID: "b-1", ReceivedAt: time.Now()}
+			if _, _, err := in.Accept(ctx, id, c); err != nil {
+				t.Fatal(err)
+			}
+			in.KickNew(id, c)
+		}
+	}
+
+	calls, started, accept := run(time.Hour)
+	end := calls.Begin()
+	accept()
+	select {
+	case got := <-started:
+		t.Fatalf("workflow %s started while a call was in flight", got)
+	case <-time.After(200 * time.Millisecond):
+	}
+	end()
+	select {
+	case <-started:
+	case <-time.After(5 * time.Second):
+		t.Fatal("not started after the call ended")
+	}
+
+	calls, started, accept = run(100 * time.Millisecond)
+	defer calls.Begin()() // a gateway that stays busy for the rest of the test
+	sent := time.Now()
+	accept()
+	select {
+	case <-started:
+		if waited := time.Since(sent); waited < 100*time.Millisecond {
+			t.Fatalf("started after %s with a call in flight, before Yield", waited)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a busy gateway held the start back for more than Yield")
+	}
+}
