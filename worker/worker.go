@@ -67,10 +67,18 @@ func Run(ctx context.Context, d app.Deps) error {
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker on task queue %s: %w", d.Config.TaskQueue, err)
 	}
+	wctx, stopWatch := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		NewExpiryWatch(d).Run(wctx)
+	}()
 	d.Log.Info("worker polling", "task_queue", d.Config.TaskQueue, "namespace", d.Config.TemporalNamespace, "identity", Identity(),
 		"sticky_cache_size", d.Config.StickyCacheSize)
 	<-ctx.Done()
 	d.Log.Info("worker stopping: finishing in-flight tasks")
+	stopWatch()
+	<-watched
 	w.Stop()
 	return nil
 }

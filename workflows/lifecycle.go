@@ -35,6 +35,14 @@ const defaultRenewalsPerRun = 12
 // it for the remainder when it fires. Runs started before it keep the old behaviour until they continue as new.
 const fewerActionsChange = "lifecycle-fewer-actions"
 
+// expiryWatchChange is the workflow.GetVersion change ID of the lifecycle whose expiry safety net is the
+// workers' expiry watch (worker.ExpiryWatch) instead of a timer per deadline. Each timer is a billed action, and
+// a renewal moved the deadline past the running timer, so the standard path (a renewal, then the freeze) took
+// two; the watch reads the read model and sends UpdateCheckExpiry only to an instance past its expiry and grace
+// that is still not frozen, which the marketplace's own freeze makes rare. Runs started before it keep their
+// timers until they continue as new.
+const expiryWatchChange = "lifecycle-expiry-watch"
+
 // Lifecycle is the instance lifecycle workflow: one per KooGallery instance, from the paid order to release.
 //
 // newInstance starts it (from the gateway's inbox); the other marketplace calls arrive as Updates. Their
@@ -66,6 +74,10 @@ type run struct {
 	// fewer is true in runs with fewerActionsChange; renewals counts this run's renewals under it.
 	fewer    bool
 	renewals int
+	// watched is true in runs with expiryWatchChange: no expiry timer; expiryDue is set by UpdateCheckExpiry.
+	// early is set by a check that came before the run's deadline: the run then falls back to a timer until it
+	// fires.
+	watched, expiryDue, early bool
 
 	// outbox holds read-model writes in order; one coroutine applies them. queued and written number them so
 	// a caller can wait for its own write.
@@ -88,6 +100,7 @@ func (l *Lifecycle) Run(ctx workflow.Context, in instance.StartInput) error {
 		return fmt.Errorf("read lifecycle configuration: %w", err)
 	}
 	r.fewer = workflow.GetVersion(ctx, fewerActionsChange, workflow.DefaultVersion, 1) == 1
+	r.watched = workflow.GetVersion(ctx, expiryWatchChange, workflow.DefaultVersion, 1) == 1
 	if in.Carry != nil {
 		r.s = *in.Carry
 		r.in.Carry = nil
@@ -167,10 +180,17 @@ func (r *run) continueAsNew(ctx workflow.Context) error {
 }
 
 // idle waits for a step, the expiry deadline or a Continue-As-New suggestion. The expiry timer is created only
-// when the deadline changes, since every timer is a billed action.
+// when the deadline changes, since every timer is a billed action; runs with expiryWatchChange create none and
+// wait for the expiry watch's UpdateCheckExpiry instead.
 func (r *run) idle(ctx workflow.Context) {
 	deadline, watch := lifecycle.ExpiryDeadline(&r.s, r.cfg.ExpiryGrace)
-	if r.fewer {
+	if r.watched && !r.early {
+		if watch && !workflow.Now(ctx).Before(deadline) {
+			r.onExpiry(ctx)
+			return
+		}
+		watch = false
+	} else if r.fewer {
 		// One timer: a later deadline (a renewal) or nothing to watch (a freeze) keeps the running timer, which
 		// re-arms for the remainder or ends when it fires; only an earlier deadline (a renewal refunded) replaces it.
 		if r.timer != nil && watch && deadline.Before(r.timerAt) {
@@ -195,11 +215,19 @@ func (r *run) idle(ctx workflow.Context) {
 	}
 	workflow.Await(ctx, func() bool {
 		return len(r.s.Pending) > 0 || r.wantCAN || workflow.GetInfo(ctx).GetContinueAsNewSuggested() ||
-			(r.timer != nil && r.timer.IsReady())
+			(r.timer != nil && r.timer.IsReady()) || r.expiryDue || (r.early && r.timer == nil)
 	})
+	if r.expiryDue {
+		r.expiryDue = false
+		if lifecycle.DecideExpiry(&r.s, workflow.Now(ctx), r.cfg.ExpiryGrace, r.cfg.ExpiryPolicy) != lifecycle.ExpiryNothing {
+			r.onExpiry(ctx)
+		}
+		return
+	}
 	if r.timer != nil && r.timer.IsReady() {
 		err := r.timer.Get(ctx, nil)
 		r.timer = nil
+		r.early = false
 		if err == nil && r.fewer {
 			// The timer was set for an earlier deadline: renewed (the next idle re-arms it) or frozen, released.
 			if at, ok := lifecycle.ExpiryDeadline(&r.s, r.cfg.ExpiryGrace); !ok || workflow.Now(ctx).Before(at) {

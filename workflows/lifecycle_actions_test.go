@@ -39,96 +39,102 @@ func (c *actionCounter) watch(h *harness) {
 
 // TestStandardPathWithFewerActions follows a monthly instance through three renewals, each a few days before its
 // expiry, a freeze and the release, with KOOFLOW_RENEWALS_PER_RUN=3: the renewals stay in one run until the
-// third continues as new; the expiry safety net keeps its timer across a renewal and re-arms it once per period
-// when it fires (never cancelled, never an alert); the purchase provisions in a local activity; the renewal, the
+// third continues as new; the expiry safety net is the expiry watch (no timer), or, in runs from before it, keeps
+// its timer across a renewal and re-arms it once per period when it fires (never cancelled, never an alert); the purchase provisions in a local activity; the renewal, the
 // freeze and the release are recorded by their activity, with no local activity after it. The read model ends up
 // as it does when every write goes through the writer.
 func TestStandardPathWithFewerActions(t *testing.T) {
-	w := newWorld(t)
-	w.cfg.RenewalsPerRun = 3
-	exp := t0.AddDate(0, 1, 0)
-	w.market.add("O1", koogallery.OrderTypeNew, productMonthly, "crm-basic-month", 1, "100", &exp)
-	in := startInput("O1", false)
-	var first actionCounter
-	var renewals []*upd
-	next := w.run(in, func(h *harness) {
-		first.watch(h)
-		for i := 1; i <= 3; i++ {
-			prev, to := exp.AddDate(0, i-1, 0), exp.AddDate(0, i, 0)
-			id := fmt.Sprintf("R%d", i)
-			w.market.add(id, koogallery.OrderTypeRenew, productMonthly, "crm-basic-month", 1, "90", &to)
-			h.at(prev.Add(-5*24*time.Hour).Sub(t0), func() { renewals = append(renewals, h.renewal(id, to)) })
-		}
-	})
-	for _, u := range renewals {
-		u.ok(t)
-	}
-	if next == nil || next.Carry == nil || w.runs != 1 || next.Carry.Runs != 1 {
-		t.Fatalf("three renewals in %d runs, continued as new: %v", w.runs, next != nil)
-	}
-	// One timer at the purchase, re-armed when the first and the second period's deadlines pass.
-	if first.timers != 3 || first.cancelled != 0 {
-		t.Fatalf("%d timers started, %d cancelled; want 3 and 0", first.timers, first.cancelled)
-	}
-	if first.activities["Provision"] != 0 || first.local["Provision"] != 1 {
-		t.Fatalf("purchase provisioning: %d activities, %d local activities; want 0 and 1", first.activities["Provision"], first.local["Provision"])
-	}
-	if first.activities["QueryOrder"] != 3 || first.local["QueryOrder"] != 1 {
-		t.Fatalf("order queries: %d activities, %d local; want 3 renewals and the purchase's", first.activities["QueryOrder"], first.local["QueryOrder"])
-	}
-	// accepted, order and provisioned: the renewals are recorded by their order queries.
-	if first.local["Record"] != 3 {
-		t.Fatalf("%d local Record activities, want the purchase's 3", first.local["Record"])
-	}
-	if len(w.db.alerts) != 0 {
-		t.Fatalf("expiry alerts %+v", w.db.alerts)
-	}
-	rows := w.db.ordersOfType("RENEW")
-	if len(rows) != 3 {
-		t.Fatalf("%d RENEW rows, want 3", len(rows))
-	}
-	for i, o := range rows {
-		if !o.EffectiveAt.Equal(exp.AddDate(0, i, 0)) || !o.ExpireTime.Equal(exp.AddDate(0, i+1, 0)) || !o.PaidAmount.Equal(dec("90")) {
-			t.Fatalf("renewal %d: effective %v expire %v paid %s", i+1, o.EffectiveAt, o.ExpireTime, o.PaidAmount)
-		}
-	}
-	for _, e := range w.db.events {
-		if e.Kind == "renewed" && !strings.HasSuffix(e.Summary, ", paid 90") {
-			t.Fatalf("renewal event %q", e.Summary)
-		}
-	}
-	if got, want := w.db.instance.ExpireTime, exp.AddDate(0, 3, 0); got == nil || !got.Equal(want) || w.db.instance.Version != next.Carry.Version {
-		t.Fatalf("instance row expires %v version %d, want %v version %d", got, w.db.instance.Version, want, next.Carry.Version)
-	}
-
-	var second actionCounter
-	end := exp.AddDate(0, 3, 0)
-	var calls []*upd
-	w.run(*next, func(h *harness) {
-		second.watch(h)
-		h.at(end.Sub(w.now), func() {
-			calls = append(calls, h.update(instance.UpdateStatus, instance.StatusRequest{Status: instance.StatusFreeze}))
+	expiryModes(t, func(t *testing.T, w *world) {
+		w.cfg.RenewalsPerRun = 3
+		exp := t0.AddDate(0, 1, 0)
+		w.market.add("O1", koogallery.OrderTypeNew, productMonthly, "crm-basic-month", 1, "100", &exp)
+		in := startInput("O1", false)
+		var first actionCounter
+		var renewals []*upd
+		next := w.run(in, func(h *harness) {
+			first.watch(h)
+			for i := 1; i <= 3; i++ {
+				prev, to := exp.AddDate(0, i-1, 0), exp.AddDate(0, i, 0)
+				id := fmt.Sprintf("R%d", i)
+				w.market.add(id, koogallery.OrderTypeRenew, productMonthly, "crm-basic-month", 1, "90", &to)
+				h.at(prev.Add(-5*24*time.Hour).Sub(t0), func() { renewals = append(renewals, h.renewal(id, to)) })
+			}
 		})
-		h.at(end.Add(10*24*time.Hour).Sub(w.now), func() { calls = append(calls, h.update(instance.UpdateRelease, instance.ReleaseRequest{})) })
+		for _, u := range renewals {
+			u.ok(t)
+		}
+		if next == nil || next.Carry == nil || w.runs != 1 || next.Carry.Runs != 1 {
+			t.Fatalf("three renewals in %d runs, continued as new: %v", w.runs, next != nil)
+		}
+		// With the expiry watch, no timer. Before it: one timer at the purchase, re-armed when the first and the
+		// second period's deadlines pass.
+		wantTimers := 0
+		if w.timers {
+			wantTimers = 3
+		}
+		if first.timers != wantTimers || first.cancelled != 0 {
+			t.Fatalf("%d timers started, %d cancelled; want %d and 0", first.timers, first.cancelled, wantTimers)
+		}
+		if first.activities["Provision"] != 0 || first.local["Provision"] != 1 {
+			t.Fatalf("purchase provisioning: %d activities, %d local activities; want 0 and 1", first.activities["Provision"], first.local["Provision"])
+		}
+		if first.activities["QueryOrder"] != 3 || first.local["QueryOrder"] != 1 {
+			t.Fatalf("order queries: %d activities, %d local; want 3 renewals and the purchase's", first.activities["QueryOrder"], first.local["QueryOrder"])
+		}
+		// accepted, order and provisioned: the renewals are recorded by their order queries.
+		if first.local["Record"] != 3 {
+			t.Fatalf("%d local Record activities, want the purchase's 3", first.local["Record"])
+		}
+		if len(w.db.alerts) != 0 {
+			t.Fatalf("expiry alerts %+v", w.db.alerts)
+		}
+		rows := w.db.ordersOfType("RENEW")
+		if len(rows) != 3 {
+			t.Fatalf("%d RENEW rows, want 3", len(rows))
+		}
+		for i, o := range rows {
+			if !o.EffectiveAt.Equal(exp.AddDate(0, i, 0)) || !o.ExpireTime.Equal(exp.AddDate(0, i+1, 0)) || !o.PaidAmount.Equal(dec("90")) {
+				t.Fatalf("renewal %d: effective %v expire %v paid %s", i+1, o.EffectiveAt, o.ExpireTime, o.PaidAmount)
+			}
+		}
+		for _, e := range w.db.events {
+			if e.Kind == "renewed" && !strings.HasSuffix(e.Summary, ", paid 90") {
+				t.Fatalf("renewal event %q", e.Summary)
+			}
+		}
+		if got, want := w.db.instance.ExpireTime, exp.AddDate(0, 3, 0); got == nil || !got.Equal(want) || w.db.instance.Version != next.Carry.Version {
+			t.Fatalf("instance row expires %v version %d, want %v version %d", got, w.db.instance.Version, want, next.Carry.Version)
+		}
+
+		var second actionCounter
+		end := exp.AddDate(0, 3, 0)
+		var calls []*upd
+		w.run(*next, func(h *harness) {
+			second.watch(h)
+			h.at(end.Sub(w.now), func() {
+				calls = append(calls, h.update(instance.UpdateStatus, instance.StatusRequest{Status: instance.StatusFreeze}))
+			})
+			h.at(end.Add(10*24*time.Hour).Sub(w.now), func() { calls = append(calls, h.update(instance.UpdateRelease, instance.ReleaseRequest{})) })
+		})
+		for _, u := range calls {
+			u.ok(t)
+		}
+		if n := second.local["Record"]; n != 0 {
+			t.Fatalf("%d local Record activities after the freeze and the release, want 0", n)
+		}
+		if got := w.prov.kinds(); !slices.Equal(got, []string{"create", "freeze", "release"}) {
+			t.Fatalf("provisioner saw %v", got)
+		}
+		if k := w.db.eventKinds(); !slices.Equal(k, []string{"accepted", "order", "provisioned", "renewed", "renewed", "renewed", "frozen", "released"}) {
+			t.Fatalf("timeline %v", k)
+		}
+		if r := w.db.instance; r.Lifecycle != string(instance.LifecycleReleased) || r.ReleasedAt == nil || !w.db.cleared {
+			t.Fatalf("instance row after the release: %+v cleared=%v", r, w.db.cleared)
+		}
+		if w.sa["LifecycleState"] != string(instance.LifecycleReleased) {
+			t.Fatalf("LifecycleState search attribute %v", w.sa["LifecycleState"])
+		}
 	})
-	for _, u := range calls {
-		u.ok(t)
-	}
-	if n := second.local["Record"]; n != 0 {
-		t.Fatalf("%d local Record activities after the freeze and the release, want 0", n)
-	}
-	if got := w.prov.kinds(); !slices.Equal(got, []string{"create", "freeze", "release"}) {
-		t.Fatalf("provisioner saw %v", got)
-	}
-	if k := w.db.eventKinds(); !slices.Equal(k, []string{"accepted", "order", "provisioned", "renewed", "renewed", "renewed", "frozen", "released"}) {
-		t.Fatalf("timeline %v", k)
-	}
-	if r := w.db.instance; r.Lifecycle != string(instance.LifecycleReleased) || r.ReleasedAt == nil || !w.db.cleared {
-		t.Fatalf("instance row after the release: %+v cleared=%v", r, w.db.cleared)
-	}
-	if w.sa["LifecycleState"] != string(instance.LifecycleReleased) {
-		t.Fatalf("LifecycleState search attribute %v", w.sa["LifecycleState"])
-	}
 }
 
 // TestWriteHandedToAnActivityFallsBackToTheWriter: when the provisioning activity cannot apply the freeze's

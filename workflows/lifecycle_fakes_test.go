@@ -274,6 +274,8 @@ type world struct {
 	sa      map[string]any // search attributes as the server holds them
 	upserts int            // UpsertSearchAttributes commands (billed actions)
 	runs    int
+	// timers runs the lifecycle as runs started before expiryWatchChange do: the expiry safety net is a timer.
+	timers bool
 }
 
 func newWorld(t *testing.T) *world {
@@ -324,6 +326,9 @@ func (w *world) run(in instance.StartInput, script func(h *harness)) *instance.S
 		w.upserts++
 		w.mergeSearchAttributes(args.Get(0).(temporal.SearchAttributes))
 	})
+	if w.timers {
+		env.OnGetVersion(expiryWatchChange, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+	}
 	h := &harness{w: w, env: env}
 	if script != nil {
 		script(h)
@@ -381,6 +386,27 @@ func (w *world) startSearchAttributes() temporal.SearchAttributes {
 // at runs fn d after the run's start (simulated time).
 func (h *harness) at(d time.Duration, fn func()) { h.env.RegisterDelayedCallback(fn, d) }
 
+// watch sends, d after the run's start, the UpdateCheckExpiry the workers' expiry watch sends to an instance
+// the read model shows unfrozen past its expiry and grace. Runs with the timer (world.timers) get none: their
+// timer is the safety net. It returns the Update's outcome, nil for those runs.
+func (h *harness) watch(d time.Duration) *upd {
+	if h.w.timers {
+		return nil
+	}
+	u := &upd{name: instance.UpdateCheckExpiry}
+	h.at(d, func() { h.send(u, instance.ExpiryCheck{}) })
+	return u
+}
+
+// action is the safety net's answer to a watch: "alert", "alert and freeze" or "nothing".
+func (u *upd) action(t *testing.T) string {
+	t.Helper()
+	u.ok(t)
+	var r instance.ExpiryCheckResult
+	u.decode(t, &r)
+	return r.Action
+}
+
 // upd is the outcome of one Update.
 type upd struct {
 	name      string
@@ -393,14 +419,19 @@ type upd struct {
 
 // update sends an Update with a fresh id (the marketplace's retries and the console get unique ids per delivery).
 func (h *harness) update(name string, arg any) *upd {
-	h.seq++
 	u := &upd{name: name}
-	h.env.UpdateWorkflow(name, fmt.Sprintf("%s-%d-%d", name, h.w.runs, h.seq), &testsuite.TestUpdateCallback{
+	h.send(u, arg)
+	return u
+}
+
+// send sends the Update u names, recording its outcome in u.
+func (h *harness) send(u *upd, arg any) {
+	h.seq++
+	h.env.UpdateWorkflow(u.name, fmt.Sprintf("%s-%d-%d", u.name, h.w.runs, h.seq), &testsuite.TestUpdateCallback{
 		OnAccept:   func() { u.accepted = true },
 		OnReject:   func(err error) { u.rejected = err },
 		OnComplete: func(v any, err error) { u.completed, u.value, u.err = true, v, err },
 	}, arg)
-	return u
 }
 
 // decode reads an Update's result into out.

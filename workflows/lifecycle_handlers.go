@@ -36,6 +36,7 @@ func (r *run) register(ctx workflow.Context) error {
 		{instance.UpdateRefund, r.refund, r.validateRefund},
 		{instance.UpdateOperator, r.operatorUpdate, r.validateOperator},
 		{instance.UpdateKitChange, r.kitChange, r.validateKitChange},
+		{instance.UpdateCheckExpiry, r.checkExpiry, nil},
 	} {
 		if err := workflow.SetUpdateHandlerWithOptions(ctx, u.name, u.handler,
 			workflow.UpdateHandlerOptions{Validator: u.validator}); err != nil {
@@ -244,4 +245,21 @@ func (r *run) operatorSignals(ctx workflow.Context) {
 		}
 		r.operator = &a
 	}
+}
+
+// checkExpiry is the expiry watch's call: when the expiry and its grace have passed and the instance is still
+// usable, the main loop raises the alert (and freezes it under the freeze policy) as the timer of earlier runs
+// did. A check before the run's own deadline (the watch's grace is shorter than the run's) makes the run arm a
+// timer for that deadline instead, since the same check is not answered twice. Any other time it changes
+// nothing; the answer says which.
+func (r *run) checkExpiry(ctx workflow.Context, _ instance.ExpiryCheck) (instance.ExpiryCheckResult, error) {
+	now := workflow.Now(ctx)
+	a := lifecycle.DecideExpiry(&r.s, now, r.cfg.ExpiryGrace, r.cfg.ExpiryPolicy)
+	res := instance.ExpiryCheckResult{Action: a.String()}
+	if a != lifecycle.ExpiryNothing {
+		r.expiryDue = true
+	} else if at, ok := lifecycle.ExpiryDeadline(&r.s, r.cfg.ExpiryGrace); ok && now.Before(at) {
+		r.early, res.DueAt = true, &at
+	}
+	return res, nil
 }

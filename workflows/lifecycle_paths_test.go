@@ -382,81 +382,159 @@ func TestUnsubscribeRefunds(t *testing.T) {
 	}
 }
 
+// expiryModes runs test once with the expiry watch's UpdateCheckExpiry as the safety net and once as runs
+// started before expiryWatchChange, whose safety net is a timer.
+func expiryModes(t *testing.T, test func(t *testing.T, w *world)) {
+	for _, timers := range []bool{false, true} {
+		name := "expiry watch"
+		if timers {
+			name = "timer (runs before the expiry watch)"
+		}
+		t.Run(name, func(t *testing.T) {
+			w := newWorld(t)
+			w.timers = timers
+			test(t, w)
+		})
+	}
+}
+
 // TestExpiryFreezeRelease: with policy "freeze", an instance the marketplace did not freeze within the grace
-// period raises an alert and freezes itself (data kept); the marketplace's release later ends it.
+// period raises an alert and freezes itself (data kept); the marketplace's release later ends it. A watch after
+// the freeze changes nothing.
 func TestExpiryFreezeRelease(t *testing.T) {
+	expiryModes(t, func(t *testing.T, w *world) {
+		w.cfg.ExpiryPolicy = lifecycle.PolicyFreeze
+		w.cfg.ExpiryGrace = 36 * time.Hour
+		exp := t0.AddDate(0, 1, 0)
+		w.market.add("O1", koogallery.OrderTypeNew, productMonthly, "crm-basic-month", 1, "100", &exp)
+		var before, after instance.Carry
+		var freezeAgain *upd
+		var due, late *upd
+		w.run(startInput("O1", false), func(h *harness) {
+			h.at(exp.Add(35*time.Hour).Sub(t0), func() { before = h.state() })
+			due = h.watch(exp.Add(36*time.Hour + time.Minute).Sub(t0))
+			h.at(exp.Add(37*time.Hour).Sub(t0), func() {
+				after = h.state()
+				freezeAgain = h.update(instance.UpdateStatus, instance.StatusRequest{Status: instance.StatusFreeze})
+			})
+			late = h.watch(exp.Add(38 * time.Hour).Sub(t0))
+			h.at(exp.Add(15*24*time.Hour).Sub(t0), func() { h.update(instance.UpdateRelease, instance.ReleaseRequest{}) })
+		})
+		freezeAgain.ok(t)
+		if !w.timers {
+			for u, want := range map[*upd]string{due: "alert and freeze", late: "nothing"} {
+				if got := u.action(t); got != want {
+					t.Fatalf("watch answered %q, want %q", got, want)
+				}
+			}
+		}
+		if before.Lifecycle != instance.LifecycleActive {
+			t.Fatalf("frozen inside the grace period: %s", before.Lifecycle)
+		}
+		if after.Lifecycle != instance.LifecycleFrozen || after.FrozenBy != instance.FrozenByExpiryPolicy {
+			t.Fatalf("after grace: %s by %q", after.Lifecycle, after.FrozenBy)
+		}
+		if got := w.prov.kinds(); !slices.Equal(got, []string{"create", "freeze", "release"}) {
+			t.Fatalf("provisioner saw %v (the marketplace's later FREEZE must not freeze twice)", got)
+		}
+		if len(w.db.alerts) != 1 {
+			t.Fatalf("alerts %v", w.db.alerts)
+		}
+		for k, a := range w.db.alerts {
+			if a.Kind != "expiry" || !w.db.resolved[k] {
+				t.Fatalf("alert %+v resolved=%v", a, w.db.resolved[k])
+			}
+		}
+		if kinds := w.db.eventKinds(); !slices.Contains(kinds, "expiry-alert") || !slices.Contains(kinds, "frozen") {
+			t.Fatalf("timeline %v", kinds)
+		}
+	})
+}
+
+// TestEarlyExpiryCheckArmsATimer: a check before the run's own deadline (a watch with a shorter grace than the
+// run's) changes nothing then, says when the run is due, and makes the run keep its own deadline with a timer,
+// since the same check is not answered again.
+func TestEarlyExpiryCheckArmsATimer(t *testing.T) {
 	w := newWorld(t)
 	w.cfg.ExpiryPolicy = lifecycle.PolicyFreeze
 	w.cfg.ExpiryGrace = 36 * time.Hour
 	exp := t0.AddDate(0, 1, 0)
 	w.market.add("O1", koogallery.OrderTypeNew, productMonthly, "crm-basic-month", 1, "100", &exp)
+	var c actionCounter
+	var early *upd
 	var before, after instance.Carry
-	var freezeAgain *upd
 	w.run(startInput("O1", false), func(h *harness) {
+		c.watch(h)
+		early = h.watch(exp.Add(12 * time.Hour).Sub(t0))
 		h.at(exp.Add(35*time.Hour).Sub(t0), func() { before = h.state() })
-		h.at(exp.Add(37*time.Hour).Sub(t0), func() {
-			after = h.state()
-			freezeAgain = h.update(instance.UpdateStatus, instance.StatusRequest{Status: instance.StatusFreeze})
-		})
+		h.at(exp.Add(36*time.Hour+time.Second).Sub(t0), func() { after = h.state() })
 		h.at(exp.Add(15*24*time.Hour).Sub(t0), func() { h.update(instance.UpdateRelease, instance.ReleaseRequest{}) })
 	})
-	freezeAgain.ok(t)
-	if before.Lifecycle != instance.LifecycleActive {
-		t.Fatalf("frozen inside the grace period: %s", before.Lifecycle)
+	early.ok(t)
+	var r instance.ExpiryCheckResult
+	early.decode(t, &r)
+	if due := exp.Add(36 * time.Hour); r.Action != "nothing" || r.DueAt == nil || !r.DueAt.Equal(due) {
+		t.Fatalf("early check answered %+v, want nothing, due at %v", r, due)
 	}
-	if after.Lifecycle != instance.LifecycleFrozen || after.FrozenBy != instance.FrozenByExpiryPolicy {
-		t.Fatalf("after grace: %s by %q", after.Lifecycle, after.FrozenBy)
+	if before.Lifecycle != instance.LifecycleActive || after.Lifecycle != instance.LifecycleFrozen || after.FrozenBy != instance.FrozenByExpiryPolicy {
+		t.Fatalf("before the run's deadline %s, after it %s by %q", before.Lifecycle, after.Lifecycle, after.FrozenBy)
 	}
-	if got := w.prov.kinds(); !slices.Equal(got, []string{"create", "freeze", "release"}) {
-		t.Fatalf("provisioner saw %v (the marketplace's later FREEZE must not freeze twice)", got)
-	}
-	if len(w.db.alerts) != 1 {
-		t.Fatalf("alerts %v", w.db.alerts)
-	}
-	for k, a := range w.db.alerts {
-		if a.Kind != "expiry" || !w.db.resolved[k] {
-			t.Fatalf("alert %+v resolved=%v", a, w.db.resolved[k])
-		}
-	}
-	if kinds := w.db.eventKinds(); !slices.Contains(kinds, "expiry-alert") || !slices.Contains(kinds, "frozen") {
-		t.Fatalf("timeline %v", kinds)
+	if c.timers != 1 || len(w.db.alerts) != 1 {
+		t.Fatalf("%d timers, %d alerts; want 1 and 1", c.timers, len(w.db.alerts))
 	}
 }
 
-// TestExpiryPolicies: with policy "alert" the safety net only alerts; when the marketplace freezes in time it
-// does nothing at all.
+// TestExpiryPolicies: with policy "alert" the safety net only alerts, once however often it is watched; when
+// the marketplace freezes in time it does nothing at all.
 func TestExpiryPolicies(t *testing.T) {
 	t.Run("alert only", func(t *testing.T) {
-		w := newWorld(t)
-		exp := t0.AddDate(0, 1, 0)
-		w.market.add("O1", koogallery.OrderTypeNew, productMonthly, "crm-basic-month", 1, "100", &exp)
-		var s instance.Carry
-		w.run(startInput("O1", false), func(h *harness) {
-			h.at(exp.Add(25*time.Hour).Sub(t0), func() { s = h.state() })
-			h.at(exp.Add(48*time.Hour).Sub(t0), func() { h.update(instance.UpdateRelease, instance.ReleaseRequest{}) })
+		expiryModes(t, func(t *testing.T, w *world) {
+			exp := t0.AddDate(0, 1, 0)
+			w.market.add("O1", koogallery.OrderTypeNew, productMonthly, "crm-basic-month", 1, "100", &exp)
+			var s instance.Carry
+			var first, again *upd
+			w.run(startInput("O1", false), func(h *harness) {
+				first = h.watch(exp.Add(24*time.Hour + time.Minute).Sub(t0))
+				h.at(exp.Add(25*time.Hour).Sub(t0), func() { s = h.state() })
+				again = h.watch(exp.Add(26 * time.Hour).Sub(t0))
+				h.at(exp.Add(48*time.Hour).Sub(t0), func() { h.update(instance.UpdateRelease, instance.ReleaseRequest{}) })
+			})
+			if !w.timers {
+				if a, b := first.action(t), again.action(t); a != "alert" || b != "nothing" {
+					t.Fatalf("watches answered %q then %q, want alert then nothing", a, b)
+				}
+			}
+			if s.Lifecycle != instance.LifecycleActive || len(w.db.alerts) != 1 {
+				t.Fatalf("lifecycle %s alerts %d", s.Lifecycle, len(w.db.alerts))
+			}
+			if got := w.prov.kinds(); !slices.Equal(got, []string{"create", "release"}) {
+				t.Fatalf("provisioner saw %v", got)
+			}
 		})
-		if s.Lifecycle != instance.LifecycleActive || len(w.db.alerts) != 1 {
-			t.Fatalf("lifecycle %s alerts %d", s.Lifecycle, len(w.db.alerts))
-		}
-		if got := w.prov.kinds(); !slices.Equal(got, []string{"create", "release"}) {
-			t.Fatalf("provisioner saw %v", got)
-		}
 	})
 	t.Run("marketplace froze in time", func(t *testing.T) {
-		w := newWorld(t)
-		w.cfg.ExpiryPolicy = lifecycle.PolicyFreeze
-		exp := t0.AddDate(0, 1, 0)
-		w.market.add("O1", koogallery.OrderTypeNew, productMonthly, "crm-basic-month", 1, "100", &exp)
-		w.run(startInput("O1", false), func(h *harness) {
-			h.at(exp.Add(time.Minute).Sub(t0), func() { h.update(instance.UpdateStatus, instance.StatusRequest{Status: instance.StatusFreeze}) })
-			h.at(exp.Add(72*time.Hour).Sub(t0), func() { h.update(instance.UpdateRelease, instance.ReleaseRequest{}) })
+		expiryModes(t, func(t *testing.T, w *world) {
+			w.cfg.ExpiryPolicy = lifecycle.PolicyFreeze
+			exp := t0.AddDate(0, 1, 0)
+			w.market.add("O1", koogallery.OrderTypeNew, productMonthly, "crm-basic-month", 1, "100", &exp)
+			var late *upd
+			w.run(startInput("O1", false), func(h *harness) {
+				h.at(exp.Add(time.Minute).Sub(t0), func() { h.update(instance.UpdateStatus, instance.StatusRequest{Status: instance.StatusFreeze}) })
+				late = h.watch(exp.Add(25 * time.Hour).Sub(t0))
+				h.at(exp.Add(72*time.Hour).Sub(t0), func() { h.update(instance.UpdateRelease, instance.ReleaseRequest{}) })
+			})
+			if !w.timers {
+				if a := late.action(t); a != "nothing" {
+					t.Fatalf("a watch after the marketplace froze answered %q", a)
+				}
+			}
+			if len(w.db.alerts) != 0 {
+				t.Fatalf("alerts %v", w.db.alerts)
+			}
+			if w.db.instance.FrozenBy != "" || w.db.instance.Lifecycle != "RELEASED" {
+				t.Fatalf("row %+v", w.db.instance)
+			}
 		})
-		if len(w.db.alerts) != 0 {
-			t.Fatalf("alerts %v", w.db.alerts)
-		}
-		if w.db.instance.FrozenBy != "" || w.db.instance.Lifecycle != "RELEASED" {
-			t.Fatalf("row %+v", w.db.instance)
-		}
 	})
 }
 

@@ -36,8 +36,8 @@ import (
 //
 // Some histories below are kept as committed (kept says why), since their test no longer produces them: those
 // recorded when the gateway still sent newInstance as an Update-With-Start, the only histories holding that
-// Update, which the workflow still accepts; and the standard path as it ran before fewerActionsChange, in two
-// runs. The api/console tests that produced the first kind still replay their runs, and would overwrite them in
+// Update, which the workflow still accepts; the standard path as it ran before fewerActionsChange, in two
+// runs; and the standard path as it ran before expiryWatchChange, with its expiry timers. The api/console tests that produced the first kind still replay their runs, and would overwrite them in
 // record mode with runs that lack the Update; TestReplayRecordedHistories then fails until they are restored
 // (git checkout -- workflows/testdata).
 
@@ -58,6 +58,8 @@ var recordedHistories = []struct {
 		[]string{"activity:Provision", "refreshInstance:RENEWAL"}, beforeFewerActions},
 	{"standard-inbox-run2-freeze-release.json", "./api/console/", "TestStandardPathThroughTheAPI", instance.WorkflowType,
 		[]string{"updateInstanceStatus", "releaseInstance"}, beforeFewerActions},
+	{"standard-path-timer.json", "./api/console/", "TestStandardPathThroughTheAPI", instance.WorkflowType,
+		[]string{"refreshInstance:RENEWAL", "activity:QueryOrder", "updateInstanceStatus", "activity:Provision", "releaseInstance"}, beforeExpiryWatch},
 	{"standard-path.json", "./api/console/", "TestStandardPathThroughTheAPI", instance.WorkflowType,
 		[]string{"refreshInstance:RENEWAL", "activity:QueryOrder", "updateInstanceStatus", "activity:Provision", "releaseInstance"}, ""},
 	{"supervision-refund-release.json", "./api/console/", "TestSupervisionAndRefundsThroughTheConsole", instance.WorkflowType,
@@ -66,6 +68,8 @@ var recordedHistories = []struct {
 		[]string{"newInstance", "operatorAction", "signal:operator"}, beforeInbox},
 	{"expiry-policy-freeze-then-renewal.json", "./api/console/", "TestExpirySafetyNetAndRenewalThroughTheAPI", instance.WorkflowType,
 		[]string{"newInstance", "refreshInstance:RENEWAL"}, beforeInbox},
+	{"expiry-watch-freeze-then-renewal.json", "./api/console/", "TestExpirySafetyNetAndRenewalThroughTheAPI", instance.WorkflowType,
+		[]string{"checkExpiry", "refreshInstance:RENEWAL"}, ""},
 	{"trial-run1-purchase-conversion.json", "./api/console/", "TestTrialUpgradeUnsubscribeAndDialTestThroughTheAPI", instance.WorkflowType,
 		[]string{"activity:Provision", "refreshInstance:TRIAL_TO_FORMAL"}, ""},
 	{"trial-run2-upgrade-renewal.json", "./api/console/", "TestTrialUpgradeUnsubscribeAndDialTestThroughTheAPI", instance.WorkflowType,
@@ -90,6 +94,7 @@ var recordedHistories = []struct {
 const (
 	beforeInbox        = "it was recorded when newInstance came as an Update-With-Start; a re-recording would not hold that Update"
 	beforeFewerActions = "it was recorded before fewerActionsChange, when every renewal continued as new; the test now records standard-path.json"
+	beforeExpiryWatch  = "it was recorded before expiryWatchChange, when the expiry safety net was a timer per deadline; the test now records standard-path.json"
 )
 
 // howToRestore says how to bring back a history that is missing or no longer covers its step.
@@ -273,10 +278,11 @@ func standardPathActions(t *testing.T, files ...string) int {
 
 // TestBillableActionsOfTheStandardPath counts the actions of the standard path (new purchase, not supervised,
 // one renewal, freeze, release) from its recorded histories: the current path, recorded with time passing
-// between the steps (the renewal before the expiry, the expiry safety net's first deadline passing before the
-// freeze) and, for comparison, the path as it ran before fewerActionsChange (two runs, no time passing, so
-// without the timer the second run would start at its Continue-As-New) and when newInstance came as an
-// Update-With-Start. A change that adds actions to the current path must update the figure here on purpose.
+// between the steps (the renewal before the expiry, the purchase's expiry and grace passing before the freeze)
+// and, for comparison, the path as it ran before expiryWatchChange (its expiry timer re-armed once after the
+// renewal), before fewerActionsChange (two runs, no time passing, so without the timer the second run would
+// start at its Continue-As-New) and when newInstance came as an Update-With-Start. A change that adds actions
+// to the current path must update the figure here on purpose.
 func TestBillableActionsOfTheStandardPath(t *testing.T) {
 	if n := standardPathActions(t, "testdata/standard-run1-purchase-renewal.json", "testdata/standard-run2-freeze-release.json"); n != 22 {
 		t.Fatalf("the standard path as recorded before the inbox takes %d billable actions, want 22", n)
@@ -284,7 +290,10 @@ func TestBillableActionsOfTheStandardPath(t *testing.T) {
 	if n := standardPathActions(t, "testdata/standard-inbox-run1-purchase-renewal.json", "testdata/standard-inbox-run2-freeze-release.json"); n != 19 {
 		t.Fatalf("the standard path as recorded before fewerActionsChange takes %d billable actions, want 19", n)
 	}
-	const want = 14
+	if n := standardPathActions(t, "testdata/standard-path-timer.json"); n != 14 {
+		t.Fatalf("the standard path as recorded before expiryWatchChange takes %d billable actions, want 14", n)
+	}
+	const want = 12
 	if n := standardPathActions(t, "testdata/standard-path.json"); n != want {
 		t.Fatalf("the standard path takes %d billable actions, want %d", n, want)
 	}

@@ -28,13 +28,14 @@ const monthly = "OFFI-KOOFLOW-CRM-MONTHLY"
 // TestStandardPathThroughTheAPI drives the standard path through the production interface: a new purchase (not
 // supervised), one renewal, a freeze and the release, checking what the console shows at each stage. Time passes
 // as in production, only shorter: the purchase's period ends a few seconds after it (in production, a month),
-// the renewal arrives before that, the expiry safety net's first deadline passes (its timer finds the instance
-// renewed and waits for the new deadline), and then the marketplace freezes and releases the instance. The run's
+// the renewal arrives before that, the purchase's expiry and grace pass (the workers' expiry watch reads the
+// renewed expiry and sends nothing; the workflow has no timer), and then the marketplace freezes and releases
+// the instance. The run's
 // history is replayed against the current code, and written to $KOOFLOW_RECORD_HISTORIES when set (that is how
 // workflows/testdata is recorded; workflows.TestBillableActionsOfTheStandardPath counts its billed actions).
 func TestStandardPathThroughTheAPI(t *testing.T) {
-	const grace = time.Second
-	s := newStack(t, func(c *config.Config) { c.ExpiryGrace = grace })
+	const grace, watch = time.Second, 200 * time.Millisecond
+	s := newStack(t, func(c *config.Config) { c.ExpiryGrace, c.ExpiryWatchInterval = grace, watch })
 	orderID := testenv.Unique("STD")
 	exp := time.Now().UTC().Truncate(time.Second).Add(12 * time.Second)
 	line := s.order(orderID, "NEW", monthly, "crm-basic-month", 2, "200.00", exp)
@@ -76,10 +77,14 @@ func TestStandardPathThroughTheAPI(t *testing.T) {
 		t.Fatalf("renewal %+v, instance expiry %v", r, d.ExpireTime)
 	}
 
-	// The purchase's period ends and its grace passes: the safety net's timer fires, finds the instance renewed
-	// and waits for the renewed deadline with a second timer.
-	time.Sleep(time.Until(exp.Add(grace)))
-	s.waitForTimers(wfID, 2)
+	// The purchase's period ends and its grace passes, and the expiry watch looks several times: nothing happens.
+	time.Sleep(time.Until(exp.Add(grace)) + 5*watch)
+	if n := s.timersStarted(wfID); n != 0 {
+		t.Fatalf("%s started %d timers, want none", wfID, n)
+	}
+	if d := s.instance(id); len(d.Alerts) != 0 {
+		t.Fatalf("alerts after a renewal in time: %+v", d.Alerts)
+	}
 
 	// Freeze, then release.
 	if r := s.mp(map[string]any{"activity": "updateInstanceStatus", "instanceId": id, "status": "FREEZE"}); r.ResultCode != "000000" {
@@ -121,25 +126,16 @@ func TestStandardPathThroughTheAPI(t *testing.T) {
 	keepHistory(t, s, wfID, "", "standard-path.json")
 }
 
-// waitForTimers waits until the workflow's current run has started n timers.
-func (s *stack) waitForTimers(wfID string, n int) {
+// timersStarted counts the timers the workflow's current run has started.
+func (s *stack) timersStarted(wfID string) int {
 	s.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		started := 0
-		for _, e := range testenv.History(s.t, s.tc, wfID, "").Events {
-			if e.GetTimerStartedEventAttributes() != nil {
-				started++
-			}
+	started := 0
+	for _, e := range testenv.History(s.t, s.tc, wfID, "").Events {
+		if e.GetTimerStartedEventAttributes() != nil {
+			started++
 		}
-		if started >= n {
-			return
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("%s started %d timers, want %d", wfID, started, n)
-		}
-		time.Sleep(200 * time.Millisecond)
 	}
+	return started
 }
 
 // replay runs a history through the current workflow code: a change that breaks running workflows fails here.

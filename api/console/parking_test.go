@@ -114,11 +114,12 @@ func alertKinds(d console.InstanceDetail) []string {
 }
 
 // TestExpirySafetyNetAndRenewalThroughTheAPI: with policy "freeze" and a one-second grace, an instance whose expiry
-// passes without the marketplace freezing it raises an alert and freezes itself; a renewal during the freeze
-// period unfreezes it.
+// passes without the marketplace freezing it raises an alert and freezes itself (the workers' expiry watch sends
+// the check); a renewal during the freeze period unfreezes it.
 func TestExpirySafetyNetAndRenewalThroughTheAPI(t *testing.T) {
 	s := newStack(t, func(c *config.Config) {
 		c.ExpiryGrace, c.ExpiryPolicy = time.Second, string(lifecycle.PolicyFreeze)
+		c.ExpiryWatchInterval = 200 * time.Millisecond
 		c.RenewalsPerRun = 1 // the recorded run ends with the renewal's Continue-As-New
 	})
 	orderID := testenv.Unique("EXP")
@@ -154,7 +155,7 @@ func TestExpirySafetyNetAndRenewalThroughTheAPI(t *testing.T) {
 	if r := s.mp(map[string]any{"activity": "updateInstanceStatus", "instanceId": id, "status": "UNFREEZE"}); r.ResultCode != "000000" {
 		t.Fatalf("UNFREEZE %+v", r)
 	}
-	keepHistory(t, s, instance.WorkflowID(id), first.WorkflowExecutionInfo.Execution.RunId, "expiry-policy-freeze-then-renewal.json")
+	keepHistory(t, s, instance.WorkflowID(id), first.WorkflowExecutionInfo.Execution.RunId, "expiry-watch-freeze-then-renewal.json")
 }
 
 // TestTrialUpgradeUnsubscribeAndDialTestThroughTheAPI: a trial converted to a formal order, upgraded, renewed,

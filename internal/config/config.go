@@ -103,6 +103,9 @@ type Config struct {
 	Provisioner  string
 	ExpiryGrace  time.Duration
 	ExpiryPolicy string // KOOFLOW_EXPIRY_POLICY: "alert" or "freeze"
+	// ExpiryWatchInterval is KOOFLOW_EXPIRY_WATCH_INTERVAL: how often each worker looks for instances past their
+	// expiry and grace that are still not frozen (default 1 min; the safety net acts at most this late).
+	ExpiryWatchInterval time.Duration
 	// RenewalsPerRun is KOOFLOW_RENEWALS_PER_RUN: how many renewals a lifecycle run takes before it continues as
 	// new (default 12, a year of monthly renewals). Each Continue-As-New is a billed action; each renewal adds
 	// about twenty events to the run's history, which a worker replays when the run is not in its cache.
@@ -154,6 +157,7 @@ const (
 	EnvProvisionerSecret  = "KOOFLOW_PROVISIONER_SECRET"
 	EnvExpiryGrace        = "KOOFLOW_EXPIRY_GRACE"
 	EnvExpiryPolicy       = "KOOFLOW_EXPIRY_POLICY"
+	EnvExpiryWatch        = "KOOFLOW_EXPIRY_WATCH_INTERVAL"
 	EnvRenewalsPerRun     = "KOOFLOW_RENEWALS_PER_RUN"
 	EnvConsoleAddr        = "KOOFLOW_CONSOLE_ADDR"
 	EnvUnverifiedRate     = "KOOGALLERY_UNVERIFIED_PER_MINUTE"
@@ -219,37 +223,38 @@ func FromEnv(lookup func(string) (string, bool)) (Config, error) {
 		return d
 	}
 	c := Config{
-		DatabaseURL:        Secret(get(EnvDatabaseURL, "")),
-		TemporalAddress:    get(EnvTemporalAddress, DefaultTemporalAddress),
-		TemporalNamespace:  get(EnvTemporalNamespace, DefaultTemporalNamespace),
-		TaskQueue:          get(EnvTaskQueue, DefaultTaskQueue),
-		HTTPAddr:           get(EnvHTTPAddr, DefaultHTTPAddr),
-		WorkerMetricsAddr:  get(EnvWorkerMetricsAddr, DefaultWorkerMetricsAddr),
-		PprofAddr:          get(EnvPprofAddr, ""),
-		AlertWebhookURL:    Secret(get(EnvAlertWebhookURL, "")),
-		AlertWebhookFormat: get(EnvAlertWebhookFormat, "json"),
-		PurchaseAlertAfter: dur(EnvPurchaseAlertAfter, 30*time.Minute),
-		LogLevel:           get(EnvLogLevel, "info"),
-		LogFormat:          get(EnvLogFormat, "text"),
-		AccessKey:          Secret(get(EnvAccessKey, "")),
-		ProductionPath:     get(EnvProductionPath, DefaultProductionPath),
-		Deadline:           dur(EnvDeadline, 4*time.Second),
-		SignatureSkew:      dur(EnvSignatureWindow, 60*time.Second),
-		MarketAK:           Secret(get(EnvMarketAK, "")),
-		MarketSK:           Secret(get(EnvMarketSK, "")),
-		MarketEndpoint:     strings.TrimRight(get(EnvMarketEndpoint, DefaultMarketEndpoint), "/"),
-		MarketCAFile:       get(EnvMarketCAFile, ""),
-		ConsoleTokens:      Secret(get(EnvConsoleTokens, "")),
-		CatalogFile:        get(EnvCatalogFile, ""),
-		ProvisionerURL:     get(EnvProvisionerURL, ""),
-		ProvisionerSecret:  Secret(get(EnvProvisionerSecret, "")),
-		ExpiryGrace:        dur(EnvExpiryGrace, 24*time.Hour),
-		ExpiryPolicy:       get(EnvExpiryPolicy, "alert"),
-		ConsoleAddr:        get(EnvConsoleAddr, ""),
-		TemporalUIURL:      get(EnvTemporalUIURL, ""),
-		DataKeys:           Secret(get(EnvDataKeys, "")),
-		DataKeysFile:       get(EnvDataKeysFile, ""),
-		Provisioner:        get(EnvProvisioner, ""),
+		DatabaseURL:         Secret(get(EnvDatabaseURL, "")),
+		TemporalAddress:     get(EnvTemporalAddress, DefaultTemporalAddress),
+		TemporalNamespace:   get(EnvTemporalNamespace, DefaultTemporalNamespace),
+		TaskQueue:           get(EnvTaskQueue, DefaultTaskQueue),
+		HTTPAddr:            get(EnvHTTPAddr, DefaultHTTPAddr),
+		WorkerMetricsAddr:   get(EnvWorkerMetricsAddr, DefaultWorkerMetricsAddr),
+		PprofAddr:           get(EnvPprofAddr, ""),
+		AlertWebhookURL:     Secret(get(EnvAlertWebhookURL, "")),
+		AlertWebhookFormat:  get(EnvAlertWebhookFormat, "json"),
+		PurchaseAlertAfter:  dur(EnvPurchaseAlertAfter, 30*time.Minute),
+		LogLevel:            get(EnvLogLevel, "info"),
+		LogFormat:           get(EnvLogFormat, "text"),
+		AccessKey:           Secret(get(EnvAccessKey, "")),
+		ProductionPath:      get(EnvProductionPath, DefaultProductionPath),
+		Deadline:            dur(EnvDeadline, 4*time.Second),
+		SignatureSkew:       dur(EnvSignatureWindow, 60*time.Second),
+		MarketAK:            Secret(get(EnvMarketAK, "")),
+		MarketSK:            Secret(get(EnvMarketSK, "")),
+		MarketEndpoint:      strings.TrimRight(get(EnvMarketEndpoint, DefaultMarketEndpoint), "/"),
+		MarketCAFile:        get(EnvMarketCAFile, ""),
+		ConsoleTokens:       Secret(get(EnvConsoleTokens, "")),
+		CatalogFile:         get(EnvCatalogFile, ""),
+		ProvisionerURL:      get(EnvProvisionerURL, ""),
+		ProvisionerSecret:   Secret(get(EnvProvisionerSecret, "")),
+		ExpiryGrace:         dur(EnvExpiryGrace, 24*time.Hour),
+		ExpiryPolicy:        get(EnvExpiryPolicy, "alert"),
+		ExpiryWatchInterval: dur(EnvExpiryWatch, time.Minute),
+		ConsoleAddr:         get(EnvConsoleAddr, ""),
+		TemporalUIURL:       get(EnvTemporalUIURL, ""),
+		DataKeys:            Secret(get(EnvDataKeys, "")),
+		DataKeysFile:        get(EnvDataKeysFile, ""),
+		Provisioner:         get(EnvProvisioner, ""),
 	}
 	c.OrderQueryAlertAfter = dur(EnvOrderQueryAlertAfter, 15*time.Minute)
 	if v := strings.ToLower(get(EnvReconCheckInterval, "")); v == "off" {

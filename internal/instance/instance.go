@@ -54,6 +54,10 @@ const (
 	UpdateRefund      = "refund"         // console: request, approve, reject
 	UpdateOperator    = "operatorAction" // console: resume or skip a parked step
 
+	// UpdateCheckExpiry is sent by the workers' expiry watch to an instance the read model shows unfrozen past
+	// its expiry and grace: the lifecycle's safety net (alert, and under the freeze policy a freeze).
+	UpdateCheckExpiry = "checkExpiry"
+
 	// SignalOperator carries the same OperatorAction as UpdateOperator; it exists because the Temporal web UI can
 	// send signals but not updates, and operators work there.
 	SignalOperator = "operator"
@@ -158,6 +162,21 @@ type UpgradeRequest struct {
 	OrderLineID string    `json:"orderLineId"`
 	TestFlag    bool      `json:"testFlag"`
 	ReceivedAt  time.Time `json:"receivedAt"`
+}
+
+// ExpiryCheck is the payload of UpdateCheckExpiry: the expiry the read model showed.
+type ExpiryCheck struct {
+	ExpireTime time.Time `json:"expireTime"`
+}
+
+// ExpiryCheckResult answers UpdateCheckExpiry with what the safety net does: "alert", "alert and freeze", or
+// "nothing" (the marketplace froze or renewed it, or the expiry was already handled).
+type ExpiryCheckResult struct {
+	Action string `json:"action"`
+	// DueAt is the workflow's own deadline when the check came before it (a watch configured with a shorter
+	// KOOFLOW_EXPIRY_GRACE than the run's): the run then arms a timer for it, since the watch's check, deduplicated
+	// by its Update ID, does not come again for the same expiry.
+	DueAt *time.Time `json:"dueAt,omitempty"`
 }
 
 // ChangeCheckRequest is the argument of QueryChangeCheck: the target spec of a renewal with change.

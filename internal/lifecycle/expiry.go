@@ -51,6 +51,17 @@ const (
 	ExpiryAlertAndFreeze                     // alert and freeze it ourselves
 )
 
+// String names the action as ExpiryCheckResult reports it.
+func (a ExpiryAction) String() string {
+	switch a {
+	case ExpiryAlert:
+		return "alert"
+	case ExpiryAlertAndFreeze:
+		return "alert and freeze"
+	}
+	return "nothing"
+}
+
 // DecideExpiry says what to do at now. Before the deadline it does nothing; afterwards an instance that is still
 // usable gets an alert and, under PolicyFreeze, a freeze.
 func DecideExpiry(s *instance.Carry, now time.Time, grace time.Duration, policy ExpiryPolicy) ExpiryAction {

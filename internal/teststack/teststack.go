@@ -106,6 +106,13 @@ func Start(t testing.TB, cfg config.Config, o Options) *Stack {
 			t.Fatal(err)
 		}
 		t.Cleanup(w.Stop)
+		wctx, stopWatch := context.WithCancel(ctx)
+		watched := make(chan struct{})
+		go func() {
+			defer close(watched)
+			worker.NewExpiryWatch(d).Run(wctx)
+		}()
+		t.Cleanup(func() { stopWatch(); <-watched })
 	}
 	s := &Stack{Config: cfg, Pool: o.Pool, Temporal: tc, Log: o.Log, deps: d, WorkerMetricsURL: metricsURL}
 	s.URL = s.serve(t, ctx)
