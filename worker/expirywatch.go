@@ -31,7 +31,16 @@ type ExpiryWatch struct {
 	Log      *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+
+	// quiet holds, per instance, until when rounds leave out an instance whose workflow answered that it has
+	// nothing to do (the read model behind it, or its own deadline later) or that has no workflow. Without it
+	// such instances, oldest expiry first, could fill every round's batch and starve the others.
+	quiet map[string]time.Time
 }
+
+// quietFor is how long an instance whose check changed nothing is left out; its check, asked again after, is
+// answered from Temporal's deduplication at no cost.
+const quietFor = time.Hour
 
 // Updater sends one Update to an instance's workflow and waits for its result (instance.Client.Update).
 type Updater interface {
@@ -68,12 +77,24 @@ func (w *ExpiryWatch) Run(ctx context.Context) {
 }
 
 // Round checks the instances due now and returns how many the workflows acted on (alert, or alert and freeze).
+// Rounds of one watch must not run concurrently.
 func (w *ExpiryWatch) Round(ctx context.Context) (acted int, err error) {
 	now := time.Now()
 	if w.Now != nil {
 		now = w.Now()
 	}
-	due, err := w.Store.ExpiredNotFrozen(ctx, now.Add(-w.Grace), watchBatch)
+	if w.quiet == nil {
+		w.quiet = map[string]time.Time{}
+	}
+	skip := make([]string, 0, len(w.quiet))
+	for id, until := range w.quiet {
+		if now.Before(until) {
+			skip = append(skip, id)
+		} else {
+			delete(w.quiet, id)
+		}
+	}
+	due, err := w.Store.ExpiredNotFrozen(ctx, now.Add(-w.Grace), skip, watchBatch)
 	if err != nil {
 		return 0, err
 	}
@@ -86,6 +107,7 @@ func (w *ExpiryWatch) Round(ctx context.Context) (acted int, err error) {
 		switch {
 		case errors.Is(err, instance.ErrNoWorkflow):
 			// Released meanwhile; the read model catches up.
+			w.quiet[e.InstanceID] = now.Add(quietFor)
 			continue
 		case err != nil:
 			if ctx.Err() != nil {
@@ -100,8 +122,11 @@ func (w *ExpiryWatch) Round(ctx context.Context) (acted int, err error) {
 			acted++
 			w.Log.Info("expiry safety net", "instance_id", e.InstanceID, "expire_time", exp, "action", res.Action)
 		case res.DueAt != nil:
+			w.quiet[e.InstanceID] = now.Add(quietFor)
 			w.Log.Info("expiry checked before the workflow's own grace ended; the workflow keeps its deadline with a timer",
 				"instance_id", e.InstanceID, "expire_time", exp, "due_at", res.DueAt.UTC().Format(time.RFC3339), "grace", w.Grace)
+		default:
+			w.quiet[e.InstanceID] = now.Add(quietFor)
 		}
 	}
 	return acted, failed

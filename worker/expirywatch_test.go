@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -45,7 +46,8 @@ func (c *checks) Update(_ context.Context, instanceID, name, updateID string, ar
 
 // TestExpiryWatchRound: a round sends the check to the instances still usable past expiry + grace with no expiry
 // alert since that expiry, and to no other; it counts what the workflows acted on, skips released workflows, and
-// reports a check it could not deliver without stopping at it.
+// reports a check it could not deliver without stopping at it. Later rounds leave out for an hour the instances
+// whose check changed nothing.
 func TestExpiryWatchRound(t *testing.T) {
 	pool := testenv.Pool(t)
 	ctx := context.Background()
@@ -92,20 +94,57 @@ func TestExpiryWatchRound(t *testing.T) {
 		t.Fatalf("%d acted on, want 3 (due-active, due-provisioning, alerted-before-renewal)", acted)
 	}
 	want := []string{"due-provisioning", "alerted-before-renewal", "due-active", "gone", "handled", "unreachable"}
+	for _, s := range c.sent {
+		var id, upd string
+		if _, err := fmt.Sscan(s, &id, &upd); err != nil {
+			t.Fatal(err)
+		}
+		if exp := s[len(s)-len("2026-12-09T11:00:00Z"):]; upd != instance.UpdateID("expiry", id, exp) {
+			t.Fatalf("update id %s for %s", upd, id)
+		}
+	}
+	if got := sentTo(t, c); !slices.Equal(got, sorted(want)) {
+		t.Fatalf("checks sent to %v, want %v", got, sorted(want))
+	}
+
+	// The next round leaves out, for an hour, the instances whose check changed nothing or that have no
+	// workflow, so they cannot fill every batch; the others are asked again.
+	c.sent = nil
+	if _, err := w.Round(ctx); err == nil {
+		t.Fatal("the undelivered check did not fail the second round")
+	}
+	if got, want := sentTo(t, c), sorted([]string{"due-provisioning", "alerted-before-renewal", "due-active", "unreachable"}); !slices.Equal(got, want) {
+		t.Fatalf("second round sent to %v, want %v", got, want)
+	}
+	c.sent = nil
+	now = now.Add(quietFor + time.Second)
+	if _, err := w.Round(ctx); err == nil {
+		t.Fatal("the undelivered check did not fail the third round")
+	}
+	if got := sentTo(t, c); !slices.Contains(got, "handled") || !slices.Contains(got, "gone") {
+		t.Fatalf("an hour later the round sent to %v, without handled and gone", got)
+	}
+}
+
+// sentTo lists the instances c was sent checks to, sorted, checking each check's Update ID.
+func sentTo(t *testing.T, c *checks) []string {
+	t.Helper()
 	got := make([]string, 0, len(c.sent))
 	for _, s := range c.sent {
 		var id, upd string
 		if _, err := fmt.Sscan(s, &id, &upd); err != nil {
 			t.Fatal(err)
 		}
-		got = append(got, id)
-		if exp := s[len(s)-len("2026-12-09T11:00:00Z"):]; upd != instance.UpdateID("expiry", id, exp) {
+		if !strings.HasPrefix(upd, "expiry:"+id+":") {
 			t.Fatalf("update id %s for %s", upd, id)
 		}
+		got = append(got, id)
 	}
-	slices.Sort(got)
-	slices.Sort(want)
-	if !slices.Equal(got, want) {
-		t.Fatalf("checks sent to %v, want %v", got, want)
-	}
+	return sorted(got)
+}
+
+func sorted(s []string) []string {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return s
 }
