@@ -8,6 +8,7 @@ import (
 
 	"github.com/kooflow/kooflow/internal/app"
 	"github.com/kooflow/kooflow/internal/instance"
+	"github.com/kooflow/kooflow/internal/rounds"
 	"github.com/kooflow/kooflow/internal/store"
 )
 
@@ -62,18 +63,10 @@ func (w *ExpiryWatch) Run(ctx context.Context) {
 	if interval <= 0 {
 		interval = time.Minute
 	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		if _, err := w.Round(ctx); err != nil && ctx.Err() == nil {
-			w.Log.Warn("expiry watch round failed; the next round tries again", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+	rounds.Run(ctx, interval, func(ctx context.Context) error {
+		_, err := w.Round(ctx)
+		return err
+	}, func(err error) { w.Log.Warn("expiry watch round failed; the next round tries again", "err", err) })
 }
 
 // Round checks the instances due now and returns how many the workflows acted on (alert, or alert and freeze).

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/kooflow/kooflow/internal/rounds"
 	"github.com/kooflow/kooflow/internal/store"
 )
 
@@ -48,18 +49,10 @@ func (p *Pusher) Run(ctx context.Context) {
 	if interval <= 0 {
 		interval = 5 * time.Second
 	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		if _, err := p.Round(ctx); err != nil && ctx.Err() == nil {
-			p.Log.Warn("alert round failed", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+	rounds.Run(ctx, interval, func(ctx context.Context) error {
+		_, err := p.Round(ctx)
+		return err
+	}, func(err error) { p.Log.Warn("alert round failed", "err", err) })
 }
 
 // Round watches the read model once and pushes the due deliveries; it returns how many were delivered.

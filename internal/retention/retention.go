@@ -8,6 +8,8 @@ import (
 	"context"
 	"log/slog"
 	"time"
+
+	"github.com/kooflow/kooflow/internal/rounds"
 )
 
 // Store is what the job changes; store.Store satisfies it.
@@ -60,16 +62,8 @@ func (j *Job) Run(ctx context.Context) {
 	if interval <= 0 {
 		interval = 6 * time.Hour
 	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		if _, err := j.Round(ctx); err != nil && ctx.Err() == nil {
-			j.Log.Warn("message log retention round failed", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+	rounds.Run(ctx, interval, func(ctx context.Context) error {
+		_, err := j.Round(ctx)
+		return err
+	}, func(err error) { j.Log.Warn("message log retention round failed", "err", err) })
 }
