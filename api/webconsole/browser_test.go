@@ -277,6 +277,8 @@ func TestConsoleInABrowser(t *testing.T) {
 	var found string
 	run("find by order id", chromedp.WaitVisible(chromedp.ID("#q-order")), shot("02-instances"),
 		chromedp.SendKeys(chromedp.ID("#q-order"), supOrder), chromedp.Click(chromedp.ID("#search")),
+		// The search reloads the page: wait for the page whose filter carries the order id, not the list before it.
+		chromedp.WaitVisible(chromedp.CSS(`#q-order[value="`+supOrder+`"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`a[href="/console/instances/`+supID+`"]`)),
 		into(&found, chromedp.Text(chromedp.CSS("main tbody"))))
 	if !strings.Contains(found, supOrder) || strings.Contains(found, parkedID) {
